@@ -1,0 +1,147 @@
+"""The human CLI, over the same functions the MCP tools call.
+
+    forge-mcp serve [--repo PATH ...] [--http --port N --token T] [--no-watch]
+    forge-mcp status [--repo PATH] [--since REF] [--json]
+    forge-mcp watch  [--repo PATH]
+    forge-mcp events [--repo PATH] [-n N] [--json]
+    forge-mcp config [--repo PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from forge_mcp import __version__
+from forge_mcp.errors import ForgeError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forge-mcp", description="A local AI forge for one code repository, over MCP.")
+    parser.add_argument("--version", action="version", version=f"forge-mcp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--repo", action="append", type=Path, help="repository root (repeatable; default: the current folder)")
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1; any other host needs --token)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8765)")
+    serve.add_argument("--token", help="bearer token clients must send over HTTP (or FORGE_SERVER__TOKEN)")
+    serve.add_argument("--no-watch", action="store_true", help="do not start the file watcher")
+
+    status = sub.add_parser("status", help="what changed since the last trained commit, and is it significant")
+    status.add_argument("--repo", type=Path, default=Path("."), help="repository (default: the current folder)")
+    status.add_argument("--since", help="compare against this ref instead of the last trained commit")
+    status.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    watch = sub.add_parser("watch", help="watch the work tree and print debounced change batches")
+    watch.add_argument("--repo", type=Path, default=Path("."))
+
+    events = sub.add_parser("events", help="recent watcher events")
+    events.add_argument("--repo", type=Path, default=Path("."))
+    events.add_argument("-n", type=int, default=30, help="how many (default 30)")
+    events.add_argument("--json", action="store_true")
+
+    config = sub.add_parser("config", help="print the resolved configuration")
+    config.add_argument("--repo", type=Path, default=Path("."))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # stderr only: in `serve`, stdout is the MCP protocol channel.
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(_COMMANDS[args.command](args) or 0)
+    except ForgeError as exc:
+        print(f"forge-mcp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from forge_mcp.server.app import serve
+
+    overrides: dict[str, dict[str, object]] = {"server": {}}
+    for key in ("host", "port", "token"):
+        if getattr(args, key) is not None:
+            overrides["server"][key] = getattr(args, key)
+    if args.no_watch:
+        overrides["watch"] = {"enabled": False}
+    serve(args.repo or [Path.cwd()], http=args.http, overrides=overrides)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from forge_mcp.monitor import monitor
+    from forge_mcp.workspace import Workspace
+
+    report = monitor(Workspace.open(args.repo.resolve()), since=args.since)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+        return 0
+    from forge_mcp.cli_render import render_report
+
+    render_report(report)
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from forge_mcp.cli_render import console
+    from forge_mcp.watch.watcher import Batch, RepoWatcher
+    from forge_mcp.workspace import Workspace
+
+    ws = Workspace.open(args.repo.resolve())
+    out = console()
+
+    def show(batch: Batch) -> None:
+        for kind, path, dest in batch.changes:
+            out.print(f"[dim]#{batch.number}[/] {kind:9} {path}" + (f" -> {dest}" if dest else ""))
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with RepoWatcher(ws, on_batch=show) as watcher:
+        out.print(f"watching {ws.repo_root} ({watcher.backend}); Ctrl-C to stop")
+        try:
+            done.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    from forge_mcp.monitor import recent_events
+    from forge_mcp.workspace import Workspace
+
+    events = recent_events(Workspace.open(args.repo.resolve()), args.n)
+    if args.json:
+        print(json.dumps([e.model_dump() for e in events], indent=2))
+        return 0
+    for event in reversed(events):
+        print(f"{event.time}  {event.kind:9} {event.path}" + (f" -> {event.dest_path}" if event.dest_path else ""))
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from forge_mcp.workspace import Workspace
+
+    ws = Workspace.open(args.repo.resolve())
+    print(ws.config.to_json())
+    print(f"# state folder: {ws.state_dir}", file=sys.stderr)
+    return 0
+
+
+_COMMANDS = {"serve": _serve, "status": _status, "watch": _watch, "events": _events, "config": _config}
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

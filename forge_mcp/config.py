@@ -1,0 +1,136 @@
+"""One typed configuration, resolved from layers: defaults < forge.toml < environment < overrides.
+
+Each stage reads its own section. The resolved config is saved (as JSON) beside every artefact it
+produced, so a result can always be traced to the settings that made it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from forge_mcp.errors import ConfigError
+
+CONFIG_FILE = "forge.toml"
+ENV_PREFIX = "FORGE_"
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo in forge.toml must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class MonitorConfig(_Section):
+    """When a change is significant enough to retrain (`monitor_repo`)."""
+
+    min_changed_files: int = Field(10, ge=1, description="Files changed since the last trained commit that make a change significant.")
+    new_tag_is_significant: bool = Field(True, description="A new tag since the last trained commit is significant.")
+    max_commits_listed: int = Field(50, ge=0, le=10_000, description="Commits listed in a report (all are counted).")
+    max_files_listed: int = Field(200, ge=0, le=100_000, description="Changed files listed in a report (all are counted).")
+    recent_events_listed: int = Field(20, ge=0, le=1_000, description="Watcher events included in a report.")
+
+
+class WatchConfig(_Section):
+    """The working-tree watcher."""
+
+    enabled: bool = Field(True, description="Start the watcher with the server.")
+    debounce_ms: int = Field(150, ge=0, le=60_000, description="Quiet time that closes a burst of file events.")
+    max_batch_ms: int = Field(1000, ge=10, le=600_000, description="Longest a burst is held before it is recorded anyway.")
+    keep_events: int = Field(50_000, ge=100, description="Events kept in the store; older ones are pruned.")
+
+
+class ServerConfig(_Section):
+    """The MCP server's transport settings."""
+
+    host: str = Field("127.0.0.1", description="Bind address for streamable HTTP.")
+    port: int = Field(8765, ge=0, le=65_535, description="Port for streamable HTTP.")
+    token: SecretStr | None = Field(None, description="Bearer token for HTTP; required unless bound to loopback.")
+
+
+class ForgeConfig(_Section):
+    """All settings of one forge (one repository)."""
+
+    state_dir: str = Field(".forge", description="State folder; relative paths are relative to the repository root.")
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    watch: WatchConfig = Field(default_factory=WatchConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+
+    def resolved_state_dir(self, repo_root: Path) -> Path:
+        path = Path(self.state_dir).expanduser()
+        return path if path.is_absolute() else (repo_root / path)
+
+    def to_json(self) -> str:
+        """The resolved config as JSON, secrets masked (it is written beside artefacts)."""
+        data = self.model_dump(mode="json")
+        if self.server.token is not None:
+            data["server"]["token"] = "**********"
+        return json.dumps(data, indent=2, sort_keys=True)
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a forge.toml; a missing file is an empty layer, a malformed one a ConfigError."""
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    """FORGE_STATE_DIR, FORGE_MONITOR__MIN_CHANGED_FILES=5, FORGE_SERVER__TOKEN=... (double underscore nests)."""
+    layer: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "FORGE_CONFIG":
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        if len(parts) > 2 or not all(parts):
+            continue
+        node = layer
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return layer
+
+
+def load_config(
+    repo_root: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ForgeConfig:
+    """Resolve the config for a repository: defaults < forge.toml < FORGE_* env < overrides."""
+    env = os.environ if env is None else env
+    layers: dict[str, Any] = {}
+    config_path = Path(env["FORGE_CONFIG"]) if env.get("FORGE_CONFIG") else (
+        repo_root / CONFIG_FILE if repo_root is not None else None
+    )
+    source = str(config_path) if config_path else "defaults"
+    if config_path is not None:
+        if env.get("FORGE_CONFIG") and not config_path.is_file():
+            raise ConfigError(f"FORGE_CONFIG points to {config_path}, which does not exist")
+        layers = read_config_file(config_path)
+    layers = _deep_merge(layers, env_layer(env))
+    layers = _deep_merge(layers, overrides or {})
+    try:
+        return ForgeConfig.model_validate(layers)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration (from {source}, FORGE_* env, arguments): {problems}") from exc

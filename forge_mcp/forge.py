@@ -1,0 +1,99 @@
+"""The forge as a service: the roots it may touch, a workspace per repository, and their watchers.
+
+The MCP server's lifespan owns one `Forge`; the CLI builds one too, so both go through the same
+confinement and the same workspaces.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forge_mcp.errors import ForgeError, NotFoundError
+from forge_mcp.repo import Roots, repo_toplevel
+from forge_mcp.watch.watcher import Batch, RepoWatcher
+from forge_mcp.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RepoEntry:
+    """A root the forge was started with, under a short unique name used in resource URIs."""
+
+    name: str
+    path: Path
+    is_git: bool
+    problem: str | None = None
+
+
+class Forge:
+    def __init__(self, roots: Sequence[Path | str], overrides: Mapping[str, Any] | None = None) -> None:
+        self.roots = Roots(roots)
+        self.overrides = dict(overrides or {})
+        self._workspaces: dict[Path, Workspace] = {}
+        self._lock = threading.Lock()
+        self._watchers: dict[str, RepoWatcher] = {}
+        self.repos = self._name_roots()
+
+    def _name_roots(self) -> dict[str, RepoEntry]:
+        entries: dict[str, RepoEntry] = {}
+        for root in self.roots.paths:
+            base = re.sub(r"[^A-Za-z0-9._-]+", "-", root.name).strip("-.") or "repo"
+            name, n = base, 2
+            while name in entries:
+                name, n = f"{base}-{n}", n + 1
+            try:
+                is_git, problem = repo_toplevel(root) == root, None
+                if not is_git:
+                    problem = "inside a larger git repository; pass its top folder"
+            except ForgeError as exc:
+                is_git, problem = False, str(exc)
+            entries[name] = RepoEntry(name, root, is_git, problem)
+        return entries
+
+    def workspace(self, path: str | None = None) -> Workspace:
+        """The workspace of the repository containing `path` (confined to the roots)."""
+        top = repo_toplevel(self.roots.resolve(path), self.roots)
+        with self._lock:
+            ws = self._workspaces.get(top)
+            if ws is None:
+                ws = self._workspaces[top] = Workspace.open(top, self.overrides)
+            return ws
+
+    def workspace_named(self, name: str) -> Workspace:
+        entry = self.repos.get(name)
+        if entry is None:
+            raise NotFoundError(f"no repository named {name!r}; known: {', '.join(self.repos)}")
+        return self.workspace(str(entry.path))
+
+    # -- watchers ----------------------------------------------------------------------------
+    def start_watchers(self, on_batch: Callable[[str, Batch], None] | None = None) -> list[str]:
+        """Start a watcher for every git root whose config enables it; returns the names watched."""
+        for name, entry in self.repos.items():
+            if not entry.is_git or name in self._watchers:
+                continue
+            try:
+                ws = self.workspace(str(entry.path))
+            except ForgeError as exc:
+                log.warning("not watching %s: %s", entry.path, exc)
+                continue
+            if not ws.config.watch.enabled:
+                continue
+            callback = None if on_batch is None else (lambda batch, n=name: on_batch(n, batch))
+            self._watchers[name] = RepoWatcher(ws, on_batch=callback).start()
+            log.info("watching %s (%s)", entry.path, self._watchers[name].backend)
+        return list(self._watchers)
+
+    def watching(self, name: str) -> bool:
+        return name in self._watchers
+
+    def stop_watchers(self) -> None:
+        watchers, self._watchers = list(self._watchers.values()), {}
+        for watcher in watchers:
+            watcher.stop()

@@ -1,0 +1,1 @@
+"""The MCP server: thin wrappers over the pipeline (no pipeline logic lives here)."""

@@ -1,0 +1,121 @@
+"""Build and run the forge's MCP server (stdio or streamable HTTP).
+
+Nothing here imports torch, mlx or chromadb: start-up must stay fast, and heavy work runs in the
+pipeline modules (and worker processes) that tools call.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+from mcp.server.mcpserver import MCPServer
+
+from forge_mcp import __version__
+from forge_mcp.config import load_config
+from forge_mcp.errors import ConfigError
+from forge_mcp.forge import Forge
+from forge_mcp.server.notify import Notifier
+from forge_mcp.server.resources import events_uri, register_resources, status_uri
+from forge_mcp.server.tools import register_tools
+from forge_mcp.watch.watcher import Batch
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+forge-mcp keeps a code model in step with this repository, on this machine.
+Start with `monitor_repo` to see what changed since the last trained commit and whether it is
+significant. Resources: `forge://repos` lists the repositories this server may touch, with their
+`forge://repos/{name}/status` (the same report as monitor_repo) and `forge://repos/{name}/events`
+(recent file-watcher events; subscribe to be told when files change).
+Paths must lie inside the repositories the server was started with."""
+
+
+@dataclass
+class AppState:
+    forge: Forge
+    notifier: Notifier
+
+
+def build_server(forge: Forge, watch: bool = True, token: str | None = None,
+                 http_address: tuple[str, int] | None = None) -> MCPServer:
+    """The MCP server over `forge`; the watcher starts and stops with the server's lifespan.
+
+    `token` (with `http_address`) requires `Authorization: Bearer <token>` on streamable HTTP.
+    """
+    notifier = Notifier()
+    connections = 0  # the lifespan runs once per in-process client: watch while any is connected
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
+        nonlocal connections
+        loop_token = anyio.lowlevel.current_token()
+
+        def on_batch(name: str, batch: Batch) -> None:
+            # Called on the watcher's thread: hop onto the server's event loop to notify.
+            for uri in (events_uri(name), status_uri(name)):
+                anyio.from_thread.run(notifier.announce, uri, token=loop_token)
+
+        connections += 1
+        if watch and connections == 1:
+            await anyio.to_thread.run_sync(forge.start_watchers, on_batch)
+        try:
+            yield AppState(forge, notifier)
+        finally:
+            connections -= 1
+            if connections == 0:
+                await anyio.to_thread.run_sync(forge.stop_watchers)
+
+    auth: dict[str, Any] = {}
+    if token is not None:
+        from forge_mcp.server.http import StaticTokenVerifier, auth_settings
+
+        host, port = http_address or ("127.0.0.1", 8765)
+        auth = {"token_verifier": StaticTokenVerifier(token), "auth": auth_settings(host, port)}
+    server = MCPServer(
+        "forge-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
+        subscriptions=notifier.bus, **auth,
+    )
+    notifier.install(server._lowlevel_server)  # documented workaround for 2025-era subscribe
+    register_tools(server, forge)
+    register_resources(server, forge)
+    return server
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(repos: Sequence[Path], http: bool = False, overrides: Mapping[str, Any] | None = None) -> None:
+    """Run until the client disconnects (stdio) or the process is stopped (HTTP)."""
+    forge = Forge(repos, overrides)
+    cfg = load_config(forge.roots.default, overrides)
+    if not http:
+        build_server(forge, watch=cfg.watch.enabled).run()
+        return
+    host, port = cfg.server.host, cfg.server.port
+    token = cfg.server.token.get_secret_value() if cfg.server.token else None
+    if not _is_loopback(host) and token is None:
+        raise ConfigError(f"refusing to serve HTTP on {host} without a bearer token: pass --token or set FORGE_SERVER__TOKEN")
+    server = build_server(forge, watch=cfg.watch.enabled, token=token, http_address=(host, port))
+    security: dict[str, Any] = {}
+    if not _is_loopback(host):
+        # The SDK turns DNS-rebinding checks on only for loopback binds; elsewhere the token guards it.
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        security["transport_security"] = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    log.info("serving MCP over streamable HTTP at http://%s:%d/mcp", host, port)
+    server.run("streamable-http", host=host, port=port, **security)

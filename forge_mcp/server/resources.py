@@ -1,0 +1,61 @@
+"""MCP resources: the repositories this server may touch, their status and their watcher events."""
+
+from __future__ import annotations
+
+import json
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.resources import FunctionResource
+
+from forge_mcp.forge import Forge
+from forge_mcp.monitor import monitor, recent_events
+
+EVENTS_LISTED = 100
+
+
+def status_uri(name: str) -> str:
+    return f"forge://repos/{name}/status"
+
+
+def events_uri(name: str) -> str:
+    return f"forge://repos/{name}/events"
+
+
+def register_resources(server: MCPServer, forge: Forge) -> None:
+    @server.resource(
+        "forge://repos", name="repositories", mime_type="application/json",
+        description="The repositories this forge may touch, with their status and events resource URIs.",
+    )
+    def repositories() -> str:
+        return json.dumps([
+            {
+                "name": e.name, "path": str(e.path), "is_git": e.is_git, "problem": e.problem,
+                "watching": forge.watching(e.name),
+                "status_uri": status_uri(e.name) if e.is_git else None,
+                "events_uri": events_uri(e.name) if e.is_git else None,
+            }
+            for e in forge.repos.values()
+        ], indent=2)
+
+    # One concrete pair per repository, so they are listed and can be subscribed to by URI.
+    for name, entry in forge.repos.items():
+        if not entry.is_git:
+            continue
+
+        def status(n: str = name) -> str:
+            return monitor(forge.workspace_named(n)).model_dump_json(indent=2)
+
+        def events(n: str = name) -> str:
+            found = recent_events(forge.workspace_named(n), EVENTS_LISTED)
+            return json.dumps({"repo": n, "events": [e.model_dump() for e in found]}, indent=2)
+
+        server.add_resource(FunctionResource(
+            uri=status_uri(name), name=f"{name}-status", mime_type="application/json", fn=status,
+            description=f"What changed in {name} since the last trained commit (the monitor_repo report). "
+                        "Updated when files change.",
+        ))
+        server.add_resource(FunctionResource(
+            uri=events_uri(name), name=f"{name}-events", mime_type="application/json", fn=events,
+            description=f"The last {EVENTS_LISTED} file-watcher events in {name}, newest first "
+                        "(debounced; .git, the state folder and gitignored paths excluded). Subscribe for updates.",
+        ))

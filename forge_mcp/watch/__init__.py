@@ -1,0 +1,1 @@
+"""Watching the repository: the watchdog observer, debouncing, and the significance policy."""

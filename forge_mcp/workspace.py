@@ -1,0 +1,77 @@
+"""One forge per repository: its resolved config, its state folder and its store.
+
+The state folder defaults to `<repo>/.forge/` (config `state_dir`, env FORGE_STATE_DIR). When it lies
+inside the work tree it is added to `.git/info/exclude`, so it never shows up as an untracked change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from forge_mcp.config import ForgeConfig, load_config
+from forge_mcp.errors import StoreError
+from forge_mcp.fsutil import atomic_write_text
+from forge_mcp.repo import open_repo
+from forge_mcp.store import Store
+
+LAST_TRAINED_COMMIT = "last_trained_commit"
+LAST_TRAINED_AT = "last_trained_at"
+
+
+class Workspace:
+    """The forge of one git repository."""
+
+    def __init__(self, repo_root: Path, config: ForgeConfig) -> None:
+        self.repo_root = repo_root
+        self.config = config
+        self.state_dir = config.resolved_state_dir(repo_root).resolve()
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the state folder {self.state_dir}: {exc}") from exc
+        self._exclude_from_git()
+        self.store = Store(self.state_dir / "forge.db")
+        atomic_write_text(self.state_dir / "config.json", config.to_json() + "\n")
+
+    @classmethod
+    def open(cls, path: Path, overrides: Mapping[str, Any] | None = None) -> "Workspace":
+        """Open the forge of the repository containing `path` (config resolved for that repository)."""
+        repo = open_repo(path)
+        root = Path(str(repo.working_tree_dir)).resolve()
+        repo.close()
+        return cls(root, load_config(root, overrides))
+
+    @property
+    def name(self) -> str:
+        return self.repo_root.name
+
+    @property
+    def last_trained_commit(self) -> str | None:
+        return self.store.get_meta(LAST_TRAINED_COMMIT)
+
+    @property
+    def last_trained_at(self) -> float | None:
+        value = self.store.get_meta(LAST_TRAINED_AT)
+        return None if value is None else float(value)
+
+    def mark_trained(self, commit: str, at: float) -> None:
+        """Record the commit the current model was trained on (the training stage calls this)."""
+        self.store.set_meta(LAST_TRAINED_COMMIT, commit)
+        self.store.set_meta(LAST_TRAINED_AT, repr(at))
+
+    def _exclude_from_git(self) -> None:
+        if not self.state_dir.is_relative_to(self.repo_root):
+            return
+        rel = self.state_dir.relative_to(self.repo_root).as_posix()
+        if rel in ("", "."):
+            return
+        exclude = self.repo_root / ".git" / "info" / "exclude"
+        if not (self.repo_root / ".git").is_dir():
+            return  # a worktree or submodule (.git is a file): leave its excludes alone
+        line = f"/{rel}/"
+        current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+        if line not in current.splitlines():
+            sep = "" if not current or current.endswith("\n") else "\n"
+            atomic_write_text(exclude, f"{current}{sep}{line}\n")

@@ -9,7 +9,7 @@ from forge_mcp.monitor import MonitorReport
 
 
 def console() -> Console:
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def render_report(report: MonitorReport) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -30,9 +31,19 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from exc
 
 
+def _tool(server: MCPServer, annotations: types.ToolAnnotations) -> Callable[[Callable[..., object]], object]:
+    """Register a tool; its description is the docstring, dedented (agents read it cold)."""
+
+    def register(fn: Callable[..., object]) -> object:
+        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)(fn)
+
+    return register
+
+
 def register_tools(server: MCPServer, forge: Forge) -> None:
-    @server.tool(
-        annotations=types.ToolAnnotations(
+    @_tool(
+        server,
+        types.ToolAnnotations(
             title="What changed since the last trained model", read_only_hint=True,
             destructive_hint=False, idempotent_hint=True, open_world_hint=False,
         )

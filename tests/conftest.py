@@ -1,0 +1,96 @@
+"""Shared fixtures: real git repositories in temp folders, an isolated environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Tests must not see the developer's git config or FORGE_* settings.
+_GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Forge Test", "GIT_AUTHOR_EMAIL": "test@forge.invalid",
+    "GIT_COMMITTER_NAME": "Forge Test", "GIT_COMMITTER_EMAIL": "test@forge.invalid",
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for name in list(os.environ):
+        if name.startswith("FORGE_"):
+            monkeypatch.delenv(name)
+    gitconfig = tmp_path_factory.getbasetemp() / "gitconfig"
+    gitconfig.touch()
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    for key, value in _GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class GitRepo:
+    """A real git repository in a temp folder, with helpers to write files and commit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=self.path, capture_output=True, text=True, check=True)
+        return proc.stdout.strip()
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def commit(self, message: str, files: dict[str, str] | None = None) -> str:
+        for rel, text in (files or {}).items():
+            self.write(rel, text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[[str], GitRepo]:
+    def make(name: str = "project") -> GitRepo:
+        return GitRepo(tmp_path / name)
+
+    return make
+
+
+@pytest.fixture
+def repo(make_repo: Callable[[str], GitRepo]) -> GitRepo:
+    """A repository with two commits and a tag."""
+    r = make_repo("project")
+    r.commit("first", {"src/app.py": "def main():\n    return 1\n", "README.md": "# project\n"})
+    r.git("tag", "v0.1")
+    r.commit("second", {"src/util.py": "def helper(x):\n    return x * 2\n"})
+    return r
+
+
+@pytest.fixture
+def chdir_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Poll `predicate` until it is true or `timeout` passes (tests never sleep blindly)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

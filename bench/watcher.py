@@ -25,6 +25,7 @@ sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -46,16 +47,20 @@ class Save:
         self.content = f"# save {k} of era {era} at {time.time_ns()}\nVALUE = {k}\n"
 
 
-def events_paths(result) -> set[str]:
+def events_kinds(result) -> dict[str, str]:
+    """path -> kind of its newest event, from an events resource read."""
     data = json.loads(result.contents[0].text)
-    return {e["path"] for e in data["events"]}
+    kinds: dict[str, str] = {}
+    for event in data["events"]:  # newest first
+        kinds.setdefault(event["path"], event["kind"])
+    return kinds
 
 
 async def measure_save(
     save: Save, uri: str, read: Callable[[str], Awaitable[object]],
     next_notification: Callable[[], Awaitable[float]], timeout: float,
-) -> tuple[float, float, int]:
-    """(save -> notification s, save -> visible s, notifications consumed); raises TimeoutError."""
+) -> tuple[float, float, int, str]:
+    """(save -> notification s, save -> visible s, notifications consumed, event kind); raises TimeoutError."""
     t0 = time.perf_counter()
     save.path.write_text(save.content, encoding="utf-8")
     first_notify: float | None = None
@@ -65,8 +70,9 @@ async def measure_save(
             t_note = await next_notification()
             notes += 1
             first_notify = first_notify or t_note
-            if save.rel in events_paths(await read(uri)):
-                return first_notify - t0, time.perf_counter() - t0, notes
+            kinds = events_kinds(await read(uri))
+            if save.rel in kinds:
+                return first_notify - t0, time.perf_counter() - t0, notes, kinds[save.rel]
 
 
 async def legacy_era(repo: Path, name: str, saves: list[Save], gap: float, timeout: float) -> dict:
@@ -136,12 +142,15 @@ async def run_saves(saves, uri, read, next_notification, gap, timeout, notified,
     misses: list[str] = []
     extra = 0
     by_kind = {"modified": [], "created": []}
+    wrong_kind: list[str] = []
     for save in saves:
         try:
-            to_note, to_visible, notes = await measure_save(save, uri, read, next_notification, timeout)
+            to_note, to_visible, notes, kind = await measure_save(save, uri, read, next_notification, timeout)
         except TimeoutError:
             misses.append(save.rel)
         else:
+            if kind != ("created" if save.new else "modified"):
+                wrong_kind.append(f"{save.rel}: {kind}")
             notify_s.append(to_note)
             visible_s.append(to_visible)
             by_kind["created" if save.new else "modified"].append(to_visible)
@@ -150,6 +159,7 @@ async def run_saves(saves, uri, read, next_notification, gap, timeout, notified,
     return {
         "protocol_version": version, "notify": notify_s, "visible": visible_s, "misses": misses,
         "extra_notifications": extra, "by_kind": by_kind, "notifications_total": notified(),
+        "wrong_kind": wrong_kind,
     }
 
 
@@ -160,6 +170,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="per-save limit in seconds (default 5)")
     parser.add_argument("--target-ms", type=float, default=500.0, help="p95 target (default 500)")
     args = parser.parse_args()
+    logging.getLogger("forge_mcp").setLevel(logging.WARNING)  # no "watching ..." lines in the table
 
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="forge-bench-watcher-") as tmp:
@@ -180,7 +191,7 @@ def main() -> int:
         summary[label] = {
             "protocol_version": r["protocol_version"], "visible": vis, "notify": note, "misses": len(r["misses"]),
             "missed_paths": r["misses"], "extra_notifications": r["extra_notifications"],
-            "notifications_total": r["notifications_total"],
+            "notifications_total": r["notifications_total"], "wrong_kind": r["wrong_kind"],
             "visible_p50_by_kind": {k: summary_ms(v)["p50_ms"] for k, v in r["by_kind"].items() if v},
         }
         era_ok = bool(vis) and not r["misses"] and vis["p95_ms"] <= args.target_ms
@@ -200,6 +211,8 @@ def main() -> int:
         kinds = ", ".join(f"{k} {v} ms" for k, v in s["visible_p50_by_kind"].items())
         print(f"  {label}: visible p50 by save kind: {kinds}; notifications {s['notifications_total']} "
               f"({s['extra_notifications']} beyond one per save)")
+        if s["wrong_kind"]:
+            print(f"    unexpected event kinds: {', '.join(s['wrong_kind'])}")
         if s["missed_paths"]:
             print(f"    missed: {', '.join(s['missed_paths'])}")
     emit_result({"bench": "watcher", "saves": args.saves, "gap_s": args.gap, "target_p95_ms": args.target_ms,

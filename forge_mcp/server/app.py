@@ -24,6 +24,7 @@ from forge_mcp.config import load_config
 from forge_mcp.errors import ConfigError
 from forge_mcp.forge import Forge
 from forge_mcp.server.notify import Notifier
+from forge_mcp.server.prompts import register_prompts
 from forge_mcp.server.resources import events_uri, register_resources, status_uri
 from forge_mcp.server.tools import register_tools
 from forge_mcp.watch.watcher import Batch
@@ -87,6 +88,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     notifier.install(server._lowlevel_server)  # documented workaround for 2025-era subscribe
     register_tools(server, forge)
     register_resources(server, forge)
+    register_prompts(server)
     return server
 
 

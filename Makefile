@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine:
+#   make run    install into .venv, then run the forge on this repository (the main job)
+#   make test   install into .venv, then run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+REPO ?= .
+INSPECTOR_VERSION := 2.12.0
+INSPECTOR := .ci/inspector/node_modules/.bin/mcp-inspector
+
+.PHONY: install run serve test bench clean
+
+$(BIN)/forge-mcp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/forge-mcp
+
+# The MCP Inspector CLI drives the server in one test; optional (the test skips without Node).
+$(INSPECTOR):
+	@if command -v npm >/dev/null 2>&1; then \
+		HOME=$${HOME:-/tmp} npm install --prefix .ci/inspector --no-audit --no-fund --silent \
+			@modelcontextprotocol/inspector@$(INSPECTOR_VERSION) || echo "Inspector install failed: its test will skip"; \
+	else echo "npm not found: the Inspector test will skip"; fi
+
+run: install
+	$(BIN)/forge-mcp status --repo $(REPO)
+
+serve: install
+	$(BIN)/forge-mcp serve --repo $(REPO)
+
+# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+test: install $(INSPECTOR)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+bench: install
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/monitor.py
+	$(BIN)/python bench/watcher.py
+
+clean:
+	rm -rf $(VENV) .ci/inspector .pytest_cache

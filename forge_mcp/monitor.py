@@ -8,18 +8,18 @@ clones and rewritten history.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from pathlib import Path
 from typing import Literal
 
 import git
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import RefNotFoundError
+from forge_mcp.errors import RefNotFoundError, RepoError
 from forge_mcp.repo import open_repo
 from forge_mcp.watch.policy import ChangeSummary, assess
 from forge_mcp.workspace import Workspace
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree object
 _STATUS_NAMES = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "copied", "T": "type_changed"}
 
 FileStatus = Literal["added", "modified", "deleted", "renamed", "copied", "type_changed"]
@@ -103,6 +103,9 @@ def monitor(ws: Workspace, since: str | None = None, max_commits: int | None = N
         commits, count = _commits(g, head, base, limit) if head else ([], 0)
         files, by_status, added, deleted = _diff(g, head, base) if head else ([], {}, 0, 0)
         tags = _new_tags(g, head, base) if head else []
+    except git.GitCommandError as exc:  # an unexpected git failure is still a clear, actionable error
+        stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip(" '\n")
+        raise RepoError(f"git failed in {ws.repo_root}: {stderr or exc}") from exc
     finally:
         repo.close()
     if detached:
@@ -218,7 +221,8 @@ def _commits(g: git.Git, head: str, base: str | None, limit: int) -> tuple[list[
 
 def _diff(g: git.Git, head: str, base: str | None) -> tuple[list[FileChange], dict[str, int], int, int]:
     """Changed files (renames detected) and line totals between base (or the empty tree) and HEAD."""
-    old = base or EMPTY_TREE
+    # The empty tree's id depends on the object format (SHA-1 or SHA-256): ask git for it.
+    old = base or g.hash_object("-t", "tree", "--stdin", istream=subprocess.DEVNULL)
     out = g.diff("--name-status", "-z", "-M", "--no-color", old, head, "--")
     tokens = out.split("\x00")
     files: list[FileChange] = []

@@ -144,3 +144,13 @@ def test_watcher_events_are_counted_since_the_last_training(repo) -> None:
     assert report.watcher_events == 1 and report.recent_events[0].path == "src/app.py"
     ws.mark_trained(repo.git("rev-parse", "HEAD"), 4_000_000_000.0)  # trained "after" that event
     assert monitor(ws).watcher_events == 0
+
+
+def test_sha256_repository(tmp_path: Path) -> None:
+    path = tmp_path / "sha256"
+    subprocess.run(["git", "init", "-q", "--object-format=sha256", str(path)], check=True)
+    (path / "a.py").write_text("x = 1\n")
+    subprocess.run(["git", "add", "."], cwd=path, check=True)
+    subprocess.run(["git", "commit", "-qm", "init"], cwd=path, check=True)
+    report = monitor(_ws(path))
+    assert len(report.head or "") == 64 and [f.path for f in report.files] == ["a.py"]

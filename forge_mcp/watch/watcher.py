@@ -126,15 +126,22 @@ class RepoWatcher:
             if not self._pending:
                 self._first_at = now
             self._last_at = now
-            key = rel or rel_dest or ""
-            previous = self._pending.get(key)
-            if previous and previous[0] == "created" and kind == "modified":
-                kind = "created"  # a new file being written is still a new file
-            if previous and previous[0] == "created" and kind == "deleted":
-                del self._pending[key]  # a temp file that came and went is no change
-            else:
-                self._pending[key] = (kind, rel or rel_dest or "", rel_dest if rel else None)
+            self._merge(kind, rel, rel_dest)
             self._cond.notify_all()
+
+    def _merge(self, kind: str, rel: str | None, rel_dest: str | None) -> None:
+        """Fold a raw event into the pending burst, keeping one net change per path."""
+        key = rel or rel_dest or ""
+        previous = self._pending.get(key)
+        if kind == "moved" and rel and rel_dest and previous and previous[0] == "created":
+            del self._pending[key]  # a new (or temp) file renamed into place: the target is what changed
+            self._pending[rel_dest] = ("created", rel_dest, None)
+        elif previous and previous[0] == "created" and kind == "modified":
+            pass  # a new file being written is still a new file
+        elif previous and previous[0] == "created" and kind == "deleted":
+            del self._pending[key]  # a temp file that came and went is no change
+        else:
+            self._pending[key] = (kind, rel or rel_dest or "", rel_dest if rel else None)
 
     def _relative(self, path: str) -> str | None:
         p = Path(path)
@@ -179,9 +186,18 @@ class RepoWatcher:
                 log.exception("watcher batch callback failed")
 
     def _drop_ignored(self, changes: list[Change]) -> list[Change]:
+        """Remove gitignored paths; name what really changed for editor-style saves."""
         paths = sorted({c[1] for c in changes} | {c[2] for c in changes if c[2]})
         ignored = git_ignored(self._root, paths)
-        return [c for c in changes if c[1] not in ignored or (c[2] and c[2] not in ignored)]
+        kept: list[Change] = []
+        for kind, path, dest in changes:
+            if kind == "moved" and dest and path in ignored and dest not in ignored:
+                kept.append(("created", dest, None))  # a temp file renamed over the target (atomic save)
+            elif path not in ignored or (dest and dest not in ignored):
+                kept.append((kind, path, dest))
+        # "created" over a path git already tracks is a rewrite of that file (delete + recreate, atomic save).
+        tracked = git_tracked(self._root, [p for k, p, _ in kept if k == "created"])
+        return [("modified", p, d) if k == "created" and p in tracked else (k, p, d) for k, p, d in kept]
 
 
 def git_ignored(root: Path, paths: list[str]) -> set[str]:
@@ -195,4 +211,14 @@ def git_ignored(root: Path, paths: list[str]) -> set[str]:
     if proc.returncode not in (0, 1):
         log.warning("git check-ignore failed: %s", proc.stderr.decode(errors="replace").strip())
         return set()
+    return {p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\x00") if p}
+
+
+def git_tracked(root: Path, paths: list[str]) -> set[str]:
+    """The subset of `paths` that are in git's index."""
+    if not paths:
+        return set()
+    proc = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--", *paths], cwd=root, capture_output=True, check=False,
+    )
     return {p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\x00") if p}

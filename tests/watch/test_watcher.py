@@ -97,3 +97,25 @@ def test_git_ignored_batches_one_call(repo) -> None:
     repo.commit("ignore", {".gitignore": "*.tmp\nvendor/\n"})
     assert git_ignored(repo.path, ["a.tmp", "src/app.py", "vendor/x.js"]) == {"a.tmp", "vendor/x.js"}
     assert git_ignored(repo.path, []) == set()
+
+
+def test_editor_style_saves_name_the_real_file(repo) -> None:
+    repo.commit("ignore swaps", {".gitignore": "*.swp\n"})
+    ws, watcher, sink = _watch(repo.path)
+    with watcher:
+        # atomic save: write a temp file, rename it over the tracked target
+        tmp = repo.write("src/.app.py.swp", "def main():\n    return 9\n")
+        os.replace(tmp, repo.path / "src/app.py")
+        assert wait_until(lambda: "src/app.py" in sink.paths())
+        # a tracked file deleted and written again is a modification
+        os.remove(repo.path / "src/util.py")
+        repo.write("src/util.py", "def helper(x):\n    return x\n")
+        # a new file renamed before the burst closes is a new file under its final name
+        repo.write("draft.py", "x = 1\n")
+        os.rename(repo.path / "draft.py", repo.path / "final.py")
+        assert wait_until(lambda: "final.py" in sink.paths() and "src/util.py" in sink.paths())
+    changes = [c for b in sink.items for c in b.changes]
+    assert ("modified", "src/app.py", None) in changes
+    assert ("modified", "src/util.py", None) in changes
+    assert ("created", "final.py", None) in changes
+    assert not any(".swp" in c[1] or c[1] == "draft.py" for c in changes)

@@ -4,6 +4,7 @@
     forge-mcp status [--repo PATH] [--since REF] [--json]
     forge-mcp watch  [--repo PATH]
     forge-mcp events [--repo PATH] [-n N] [--json]
+    forge-mcp chunk  [--repo PATH] [--ref REF] [--force] [--json]
     forge-mcp config [--repo PATH]
 """
 
@@ -49,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--repo", type=Path, default=Path("."))
     events.add_argument("-n", type=int, default=30, help="how many (default 30)")
     events.add_argument("--json", action="store_true")
+
+    chunk = sub.add_parser("chunk", help="chunk the code and build the fine-tuning datasets")
+    chunk.add_argument("--repo", type=Path, default=Path("."))
+    chunk.add_argument("--ref", default="HEAD", help="commit, branch or tag to read (default HEAD)")
+    chunk.add_argument("--force", action="store_true", help="rebuild even if an identical dataset exists")
+    chunk.add_argument("--teacher-model", help="Ollama model that writes RAFT questions and reasoning")
+    chunk.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     config = sub.add_parser("config", help="print the resolved configuration")
     config.add_argument("--repo", type=Path, default=Path("."))
@@ -132,6 +140,27 @@ def _events(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chunk(args: argparse.Namespace) -> int:
+    from forge_mcp.cli_render import progress_bar, render_dataset
+    from forge_mcp.miner.datasets import build_dataset
+    from forge_mcp.workspace import Workspace
+
+    ws = Workspace.open(args.repo.resolve())
+    teacher = None
+    model = args.teacher_model or ws.config.miner.teacher_model
+    if model:
+        from forge_mcp.miner.teacher import Teacher
+
+        teacher = Teacher(model, ws.config.miner.ollama_host)
+    with progress_bar("chunking", enabled=not args.json) as update:
+        summary = build_dataset(ws, args.ref, force=args.force, progress=update, teacher=teacher)
+    if args.json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        render_dataset(summary)
+    return 0
+
+
 def _config(args: argparse.Namespace) -> int:
     from forge_mcp.workspace import Workspace
 
@@ -141,7 +170,8 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"serve": _serve, "status": _status, "watch": _watch, "events": _events, "config": _config}
+_COMMANDS = {"serve": _serve, "status": _status, "watch": _watch, "events": _events, "chunk": _chunk,
+             "config": _config}
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

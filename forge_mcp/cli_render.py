@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from forge_mcp.monitor import MonitorReport
+
+if TYPE_CHECKING:
+    from forge_mcp.miner.datasets import DatasetSummary
 
 
 def console() -> Console:
@@ -37,3 +45,44 @@ def render_report(report: MonitorReport) -> None:
     out.print(f"watcher events since last training: {report.watcher_events}")
     verdict = "[bold green]significant[/]" if report.significance.significant else "[bold]not significant[/]"
     out.print(f"{verdict}: " + "; ".join(report.significance.reasons))
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int, str], None]]:
+    """A rich progress bar fed by the pipeline's (done, total, message) callback."""
+    if not enabled:
+        yield lambda done, total, message: None
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn(), TextColumn("[dim]{task.fields[message]}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=100, message="")
+
+        def update(done: int, total: int, message: str) -> None:
+            bar.update(task, completed=100 * done / max(total, 1), message=message[-60:])
+
+        yield update
+
+
+def render_dataset(summary: "DatasetSummary") -> None:
+    out = console()
+    state = "reused" if summary.reused else "built"
+    out.print(f"[bold]dataset {summary.dataset_id}[/] ({state}) at {summary.commit[:12]}: {summary.path}")
+    files = summary.files
+    out.print(f"files: {files['seen']} seen, {files['chunked']} chunked ({files['parsed']} parsed, "
+              f"{files['reused']} from cache)")
+    if summary.skipped:
+        out.print("skipped: " + ", ".join(f"{n} {reason}" for reason, n in summary.skipped.items()))
+    out.print("chunks: " + ", ".join(f"{n} {lang}" for lang, n in summary.chunks_by_language.items())
+              + "  |  " + ", ".join(f"{n} {kind}" for kind, n in summary.chunks_by_kind.items()))
+    secrets = sum(summary.secrets_redacted.values())
+    out.print(f"secrets: {secrets} redacted in code, {summary.secret_files} secret file(s) excluded; "
+              f"{summary.duplicates_removed} duplicate(s) removed")
+    table = Table("task", "train", "valid", "test", "~tokens", box=None, pad_edge=False)
+    for task, counts in summary.splits.items():
+        table.add_row(task, str(counts["train"]), str(counts["valid"]), str(counts["test"]),
+                      str(summary.tokens_estimate.get(task, 0)))
+    out.print(table)
+    out.print(f"test set: units touched by the last {summary.held_out_commits} commit(s); generator: {summary.generator}")
+    for note in summary.notes:
+        out.print(f"[yellow]note:[/] {note}")

@@ -45,6 +45,22 @@ class WatchConfig(_Section):
     keep_events: int = Field(50_000, ge=100, description="Events kept in the store; older ones are pruned.")
 
 
+class MinerConfig(_Section):
+    """Chunking and dataset building (`chunk_data`)."""
+
+    max_file_bytes: int = Field(1_000_000, ge=1_000, description="Larger files are skipped as huge.")
+    chunk_budget: int = Field(2000, ge=200, le=100_000, description="Largest chunk, in non-whitespace characters.")
+    exclude: list[str] = Field(default_factory=list, description="Extra glob patterns of paths to skip.")
+    held_out_commits: int = Field(5, ge=0, le=10_000, description="Units touched in these most recent commits form the test set.")
+    valid_fraction: float = Field(0.1, ge=0.0, le=0.5, description="Share of the remaining units used for validation.")
+    raft_distractors: int = Field(4, ge=0, le=20, description="RAFT: distractor documents per example (k).")
+    raft_oracle_fraction: float = Field(0.8, ge=0.0, le=1.0, description="RAFT: share of examples that include the oracle (P).")
+    seed: int = Field(0, description="Seed for splits, sampling and shuffling.")
+    teacher_model: str | None = Field(None, description="An Ollama model that writes RAFT questions and reasoning; templated when unset or unreachable.")
+    ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server for the teacher model (env OLLAMA_HOST also works).")
+    teacher_max_examples: int = Field(200, ge=0, description="At most this many examples are written by the teacher per dataset.")
+
+
 class ServerConfig(_Section):
     """The MCP server's transport settings."""
 
@@ -59,6 +75,7 @@ class ForgeConfig(_Section):
     state_dir: str = Field(".forge", description="State folder; relative paths are relative to the repository root.")
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
+    miner: MinerConfig = Field(default_factory=MinerConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     def resolved_state_dir(self, repo_root: Path) -> Path:

@@ -49,6 +49,15 @@ MIGRATIONS: list[str] = [
         action TEXT NOT NULL, run_id TEXT, git_commit TEXT, data TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 2: the Miner's chunk cache, keyed by file path and git blob id (the content hash git already has)
+    # under a fingerprint of the chunker settings; `payload` is the chunks (or the skip reason) as JSON.
+    """
+    CREATE TABLE chunk_cache (
+        fingerprint TEXT NOT NULL, path TEXT NOT NULL, blob TEXT NOT NULL,
+        payload TEXT NOT NULL, used_at REAL NOT NULL,
+        PRIMARY KEY (fingerprint, path, blob)
+    );
+    """,
 ]
 
 RECORD_TABLES = ("runs", "datasets", "reports")
@@ -191,6 +200,30 @@ class Store:
                 f"SELECT * FROM {table} ORDER BY created_at DESC LIMIT ?", (limit,)
             ).fetchall()
         return [_row_to_dict(r) for r in rows]
+
+    # -- chunk cache ------------------------------------------------------------------------
+    def cached_chunks(self, fingerprint: str) -> dict[tuple[str, str], str]:
+        """(path, blob) -> payload JSON for every cached file under this chunker fingerprint."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT path, blob, payload FROM chunk_cache WHERE fingerprint = ?", (fingerprint,)
+            ).fetchall()
+        return {(r["path"], r["blob"]): r["payload"] for r in rows}
+
+    def update_chunk_cache(self, fingerprint: str, fresh: Sequence[tuple[str, str, str]],
+                           used: Sequence[tuple[str, str]], max_age_s: float = 30 * 86400) -> None:
+        """Store new (path, blob, payload) rows, mark reused ones, prune rows unused for `max_age_s`."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO chunk_cache(fingerprint, path, blob, payload, used_at) VALUES (?, ?, ?, ?, ?)",
+                [(fingerprint, path, blob, payload, now) for path, blob, payload in fresh],
+            )
+            conn.executemany(
+                "UPDATE chunk_cache SET used_at = ? WHERE fingerprint = ? AND path = ? AND blob = ?",
+                [(now, fingerprint, path, blob) for path, blob in used],
+            )
+            conn.execute("DELETE FROM chunk_cache WHERE used_at < ? OR fingerprint != ?", (now - max_age_s, fingerprint))
 
     # -- deployments: an append-only log ----------------------------------------------------
     def append_deployment(self, action: str, data: dict[str, Any], run_id: str | None = None,

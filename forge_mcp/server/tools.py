@@ -8,12 +8,16 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import mcp_types as types
-from mcp.server.mcpserver import MCPServer
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from forge_mcp.errors import ForgeError
 from forge_mcp.forge import Forge
+from forge_mcp.miner.datasets import DatasetSummary
 from forge_mcp.monitor import MonitorReport, monitor
 
 RepoArg = Annotated[
@@ -68,3 +72,48 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         """
         with tool_errors():
             return monitor(forge.workspace(repo), since=since, max_commits=max_commits)
+
+    @_tool(
+        server,
+        types.ToolAnnotations(
+            title="Chunk the code and build fine-tuning datasets", read_only_hint=False,
+            destructive_hint=False, idempotent_hint=True, open_world_hint=False,
+        ),
+    )
+    async def chunk_data(
+        ctx: Context,
+        repo: RepoArg = None,
+        ref: Annotated[str, Field(description="Commit, branch or tag to read the code at.")] = "HEAD",
+        force: Annotated[bool, Field(description="Rebuild even if an identical dataset exists.")] = False,
+        teacher_model: Annotated[
+            str | None,
+            Field(description="Ollama model that writes RAFT questions/reasoning (default: forge.toml "
+                              "[miner] teacher_model; templated when unset or unreachable)."),
+        ] = None,
+    ) -> DatasetSummary:
+        """Chunk a repository's code with tree-sitter and build its fine-tuning datasets.
+
+        Reads the tracked files at `ref` (default HEAD): functions, methods, classes and docs become
+        chunks; binary, generated, vendored, minified, huge and secret files are skipped with reasons,
+        and secrets inside code are redacted. Writes completion, instruction, RAFT and text datasets
+        (mlx-lm JSONL: train/valid/test), with units touched by the most recent commits held out as
+        the test set. Returns counts per language and kind, skipped files, split sizes and the
+        `dataset_id` (identical inputs return the stored dataset at once). Reports progress.
+        """
+        with tool_errors():
+            ws = forge.workspace(repo)
+            from forge_mcp.miner.datasets import build_dataset
+
+            teacher = None
+            model = teacher_model or ws.config.miner.teacher_model
+            if model:
+                from forge_mcp.miner.teacher import Teacher
+
+                teacher = Teacher(model, ws.config.miner.ollama_host)
+
+            def progress(done: int, total: int, message: str) -> None:
+                anyio.from_thread.run(ctx.report_progress, done, total, message)
+
+            return await anyio.to_thread.run_sync(
+                lambda: build_dataset(ws, ref, force=force, progress=progress, teacher=teacher)
+            )

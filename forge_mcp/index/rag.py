@@ -1,0 +1,258 @@
+"""The RAG index of one repository: sync from the working tree, and hybrid search.
+
+Sync is incremental and crash-safe: a file is re-read only when its size or mtime moved (and
+re-chunked only when its content hash changed); only chunks whose id (path, symbol, content hash) is new
+are embedded; vectors are written before the catalog, so a process killed mid-sync leaves at worst
+orphan vectors, which the next full sync removes (it also re-embeds anything missing).
+Search fuses dense (Chroma) and lexical (BM25) rankings by reciprocal rank.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from forge_mcp.errors import ForgeError
+from forge_mcp.index.catalog import Catalog, FileState
+from forge_mcp.index.embeddings import Embedder, make_embedder
+from forge_mcp.index.lexical import LexicalIndex
+from forge_mcp.index.sources import list_worktree, read_and_chunk
+from forge_mcp.index.vectors import IndexMismatchError, VectorStore
+from forge_mcp.miner.chunker import Chunk
+from forge_mcp.workspace import Workspace
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int, str], None]
+Mode = Literal["hybrid", "dense", "lexical"]
+MAX_QUERY_CHARS = 2000
+EMBEDDER_KEY = "index_embedder"
+LAST_SYNC_KEY = "index_last_sync"
+KINDS = {"function", "method", "class", "type", "namespace", "module", "section"}
+
+
+class SearchError(ForgeError):
+    """A query the index cannot answer as asked (empty, too long, bad filter)."""
+
+
+class SearchHit(BaseModel):
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str = Field(description="Qualified name; empty for module-level code")
+    kind: str
+    language: str
+    score: float = Field(description="Fused score (hybrid: reciprocal rank fusion); higher is better")
+    dense_rank: int | None = Field(None, description="1-based rank in the dense list, if there")
+    lexical_rank: int | None = Field(None, description="1-based rank in the BM25 list, if there")
+    text: str
+
+
+class SyncReport(BaseModel):
+    files_indexed: int = Field(description="Files in the index after the sync")
+    files_changed: int = Field(description="Files (re)read and re-chunked in this sync")
+    files_removed: int
+    chunks: int = Field(description="Chunks in the index after the sync")
+    chunks_embedded: int = Field(description="Chunks embedded in this sync (new content only)")
+    orphans_removed: int = Field(0, description="Vectors with no catalog entry, removed (crash repair)")
+    missing_repaired: int = Field(0, description="Catalog chunks with no vector, re-embedded (crash repair)")
+    embedder: str
+    seconds: float
+
+
+@dataclass
+class _Pending:
+    files: list[FileState] = field(default_factory=list)
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RagIndex:
+    def __init__(self, ws: Workspace, embedder: Embedder | None = None, rebuild: bool = False) -> None:
+        """Open the index; `rebuild` drops it (vectors and catalog) first, e.g. after changing embedder."""
+        cfg = ws.config.index
+        self.ws = ws
+        self.embedder = embedder or make_embedder(cfg.embedder, cfg.ollama_host)
+        self.catalog = Catalog(ws.store)
+        previous = ws.store.get_meta(EMBEDDER_KEY)
+        if previous and previous != self.embedder.name and not rebuild:
+            raise IndexMismatchError(
+                f"the index was built with the embedder {previous!r}, but {self.embedder.name!r} is configured: "
+                "rebuild it (`forge-mcp index --rebuild`, or the index_repo tool with rebuild=true)")
+        self.vectors = VectorStore(ws.state_dir / "chroma", cfg.chroma_url, ws.name, self.embedder.name)
+        if rebuild:
+            if previous and previous != self.embedder.name:
+                self.vectors.drop_other(ws.name, previous)
+            self.vectors.reset()
+            self.catalog.clear()
+        ws.store.set_meta(EMBEDDER_KEY, self.embedder.name)
+        self._sync_lock = threading.Lock()
+        self._lexical = LexicalIndex()
+        self._tokens: dict[str, list[str]] = {}
+        self._lexical_ready = False
+
+    @property
+    def built(self) -> bool:
+        """True once a sync has recorded files (watcher-driven syncs start only then)."""
+        return bool(self.catalog.files())
+
+    # -- sync ------------------------------------------------------------------------------------
+    def sync(self, paths: Sequence[str] | None = None, progress: Progress | None = None) -> SyncReport:
+        """Bring the index up to date: all files (and repair drift) when `paths` is None, else just those."""
+        with self._sync_lock:
+            started = time.perf_counter()
+            known = self.catalog.files()
+            current = list_worktree(self.ws.repo_root, self.ws.state_dir, self.ws.config.miner)
+            scope = set(known) | set(current) if paths is None else set(paths)
+            removed = [p for p in scope if p in known and p not in current]
+            changed, touched = self._changed(scope, known, current)
+            pending = self._read(changed, current, progress)
+            old_ids = self.catalog.chunk_ids([*changed, *removed])
+            embedded = self._embed_new(pending.chunks, set(old_ids), progress)
+            self.catalog.replace([*changed, *removed], pending.files, pending.chunks)
+            new_ids = {c["id"] for c in pending.chunks}
+            self.vectors.delete([i for i in old_ids if i not in new_ids])
+            if touched:
+                self.catalog.touch(touched)
+            orphans = missing = 0
+            if paths is None:
+                orphans, missing = self._repair()
+            self._rebuild_lexical()
+            report = SyncReport(files_indexed=len(self.catalog.files()), files_changed=len(changed),
+                                files_removed=len(removed), chunks=len(self._lexical.ids), chunks_embedded=embedded,
+                                orphans_removed=orphans, missing_repaired=missing, embedder=self.embedder.name,
+                                seconds=round(time.perf_counter() - started, 3))
+            self.ws.store.set_meta(LAST_SYNC_KEY, report.model_dump_json())
+            return report
+
+    def _changed(self, scope: set[str], known: dict[str, FileState], current: dict[str, Any]
+                 ) -> tuple[list[str], list[FileState]]:
+        """Paths to re-read (new, or size/mtime moved); unchanged mtimes are trusted, like Continue's catalog."""
+        changed: list[str] = []
+        for path in sorted(scope):
+            now, before = current.get(path), known.get(path)
+            if now is None:
+                continue
+            if before is None or before.size != now.size or before.mtime_ns != now.mtime_ns:
+                changed.append(path)
+        return changed, []
+
+    def _read(self, changed: list[str], current: dict[str, Any], progress: Progress | None) -> _Pending:
+        pending = _Pending()
+        for n, path in enumerate(changed, start=1):
+            try:
+                digest, chunks, skipped = read_and_chunk(self.ws.repo_root, path, self.ws.config.miner)
+            except OSError as exc:  # deleted or unreadable since it was listed: the next sync sees it
+                log.info("skipping %s: %s", path, exc)
+                continue
+            info = current[path]
+            pending.files.append(FileState(path, digest, info.size, info.mtime_ns, skipped))
+            pending.chunks.extend(_row(c) for c in chunks)
+            if progress and (n % 20 == 0 or n == len(changed)):
+                progress(n, len(changed) * 2, f"chunked {path}")
+        return pending
+
+    def _embed_new(self, rows: list[dict[str, Any]], already: set[str], progress: Progress | None) -> int:
+        """Embed and store the chunks whose id is not indexed yet (unchanged chunks keep their vectors)."""
+        fresh = [r for r in rows if r["id"] not in already]
+        fresh = list({r["id"]: r for r in fresh}.values())
+        for start in range(0, len(fresh), 64):
+            batch = fresh[start:start + 64]
+            vectors = self.embedder.embed([f"{r['header']}\n{r['text']}" for r in batch])
+            self.vectors.upsert([r["id"] for r in batch], vectors, [_meta(r) for r in batch])
+            if progress:
+                done = start + len(batch)
+                progress(len(fresh) + done, len(fresh) * 2, f"embedded {done}/{len(fresh)} chunks")
+        return len(fresh)
+
+    def _repair(self) -> tuple[int, int]:
+        in_vectors = self.vectors.ids()
+        in_catalog = self.catalog.chunk_ids()
+        orphans = [i for i in in_vectors if i not in in_catalog]
+        self.vectors.delete(orphans)
+        missing = [i for i in in_catalog if i not in in_vectors]
+        if missing:
+            self._embed_new(self.catalog.rows(missing), set(), None)
+        return len(orphans), len(missing)
+
+    def _rebuild_lexical(self) -> None:
+        lexical = LexicalIndex.build(self.catalog.rows(), self._tokens)
+        self._lexical, self._lexical_ready = lexical, True  # readers see the old or the new one, whole
+
+    # -- search ----------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, mode: Mode = "hybrid", language: str | None = None,
+               path_glob: str | None = None, kind: str | None = None) -> list[SearchHit]:
+        query = query.strip()
+        if not query:
+            raise SearchError("the query is empty: describe the code you are looking for")
+        if len(query) > MAX_QUERY_CHARS:
+            raise SearchError(f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+        if not 1 <= k <= 100:
+            raise SearchError(f"k must be between 1 and 100, not {k}")
+        if mode not in ("hybrid", "dense", "lexical"):
+            raise SearchError(f"mode must be hybrid, dense or lexical, not {mode!r}")
+        if kind is not None and kind not in KINDS:
+            raise SearchError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
+        if not self._lexical_ready:
+            self._rebuild_lexical()
+        if not self._lexical.ids:
+            raise SearchError("the index is empty: build it first with the index_repo tool (or `forge-mcp index`)")
+        allowed = self._allowed(language, path_glob, kind)
+        n = max(self.ws.config.index.candidates, k)
+        dense = self._dense(query, n, allowed, language, kind) if mode != "lexical" else []
+        lexical = self._lexical.search(query, n, allowed) if mode != "dense" else []
+        return self._fuse(dense, lexical, k, mode)
+
+    def _allowed(self, language: str | None, path_glob: str | None, kind: str | None) -> set[str] | None:
+        if language is None and path_glob is None and kind is None:
+            return None
+        rows = self.catalog.rows()
+        return {r["id"] for r in rows if (language is None or r["language"] == language)
+                and (kind is None or r["kind"] == kind)
+                and (path_glob is None or fnmatch.fnmatch(r["path"], path_glob))}
+
+    def _dense(self, query: str, n: int, allowed: set[str] | None, language: str | None, kind: str | None
+               ) -> list[tuple[str, float]]:
+        if allowed is not None and not allowed:
+            return []
+        clauses = [{"language": language}] if language else []
+        clauses += [{"kind": kind}] if kind else []
+        where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
+        wanted = n if allowed is None else n * 4  # a path filter is applied after the query
+        found = self.vectors.query(self.embedder.embed_query(query), wanted, where)
+        return [(i, s) for i, s in found if allowed is None or i in allowed][:n]
+
+    def _fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]], k: int, mode: Mode
+              ) -> list[SearchHit]:
+        rrf_k = self.ws.config.index.rrf_k
+        dense_rank = {i: r for r, (i, _) in enumerate(dense, start=1)}
+        lexical_rank = {i: r for r, (i, _) in enumerate(lexical, start=1)}
+        if mode == "dense":
+            scores = {i: s for i, s in dense}
+        elif mode == "lexical":
+            scores = {i: s for i, s in lexical}
+        else:
+            scores = {}
+            for ranks in (dense_rank, lexical_rank):
+                for i, r in ranks.items():
+                    scores[i] = scores.get(i, 0.0) + 1.0 / (rrf_k + r)
+        best = sorted(scores, key=lambda i: -scores[i])[:k]
+        return [SearchHit(path=r["path"], start_line=r["start_line"], end_line=r["end_line"], symbol=r["symbol"],
+                          kind=r["kind"], language=r["language"], score=round(scores[r["id"]], 6),
+                          dense_rank=dense_rank.get(r["id"]), lexical_rank=lexical_rank.get(r["id"]), text=r["text"])
+                for r in self.catalog.rows(best)]
+
+
+def _row(chunk: Chunk) -> dict[str, Any]:
+    return {"id": chunk.id, "path": chunk.path, "language": chunk.language, "symbol": chunk.symbol,
+            "kind": chunk.kind, "start_line": chunk.start_line, "end_line": chunk.end_line,
+            "header": chunk.header, "text": chunk.text}
+
+
+def _meta(row: dict[str, Any]) -> dict[str, Any]:
+    return {"path": row["path"], "language": row["language"], "kind": row["kind"], "symbol": row["symbol"]}

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SECRET_FILE_REASON = "secret"
+VERSION = 2  # bump when the rules change: the Miner keys its chunk cache on it, so cached chunks get re-redacted
 
 # ---------------------------------------------------------------- whole files
 

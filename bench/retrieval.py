@@ -37,6 +37,11 @@ class Query:
     text: str
     path: str
     def_line: int
+    def_text: str  # the `def` line itself: a hit must contain it, not merely span its line number
+
+
+def is_hit(q: Query, path: str, start: int, end: int, text: str) -> bool:
+    return path == q.path and start <= q.def_line <= end and q.def_text in text
 
 
 def first_sentence(doc: str) -> str:
@@ -85,10 +90,11 @@ def build_corpus(sources: list[tuple[Path, str]], dest: Path) -> list[Query]:
             path = f"{prefix}{rel}"
             (dest / path).parent.mkdir(parents=True, exist_ok=True)
             (dest / path).write_text(blanked, encoding="utf-8")
+            lines = blanked.splitlines()
             for doc, line in docs:
                 sentence = first_sentence(doc)
                 if len(sentence.split()) >= 3:
-                    queries.append(Query(sentence, path, line))
+                    queries.append(Query(sentence, path, line, lines[line - 1].strip()))
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "corpus")
     return queries
@@ -103,7 +109,7 @@ def evaluate(index: RagIndex, queries: list[Query]) -> dict[str, dict[str, float
             hits = index.search(q.text[:2000], k=10, mode=mode)
             latency.append(time.perf_counter() - started)
             rank = next((i for i, h in enumerate(hits, start=1)
-                         if h.path == q.path and h.start_line <= q.def_line <= h.end_line), None)
+                         if is_hit(q, h.path, h.start_line, h.end_line, h.text)), None)
             ranks.append(rank)
         n = len(ranks)
         results[mode] = {

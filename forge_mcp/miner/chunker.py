@@ -9,7 +9,6 @@ children's boundaries (recursively), and small neighbours are merged back up to 
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -17,9 +16,29 @@ from typing import Any
 
 from forge_mcp.miner.languages import LANGUAGES, LanguageSpec, parser_for
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 _WS = b" \t\r\n\f\v"
 _NEWLINE = re.compile(b"\n")
+
+
+def _non_ws_table() -> Any:
+    import numpy as np
+
+    table = np.ones(256, dtype=np.int64)
+    table[list(_WS)] = 0
+    return table
+
+
+class _LazyTable:
+    """The byte -> is-not-whitespace table, built on first use (numpy is imported lazily)."""
+
+    def __getitem__(self, data: Any) -> Any:
+        global _NON_WS
+        _NON_WS = _non_ws_table()  # type: ignore[assignment]
+        return _NON_WS[data]
+
+
+_NON_WS: Any = _LazyTable()
 _FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function", "class"}
 _NAME_NODES = {"identifier", "field_identifier", "qualified_identifier", "operator_name", "destructor_name",
                "type_identifier", "property_identifier", "constant", "scoped_identifier"}
@@ -275,10 +294,19 @@ def _comment_text(raw: str) -> str:
 # -- tiling the file into chunks ------------------------------------------------------------
 class _Builder:
     def __init__(self, path: str, language: str, src: bytes, spec: LanguageSpec, budget: int, errors: bool) -> None:
+        import numpy as np
+
         self.path, self.language, self.src, self.spec, self.budget = path, language, src, spec, budget
         self.errors = errors
-        self.newlines = [m.start() for m in _NEWLINE.finditer(src)]
+        data = np.frombuffer(src, dtype=np.uint8)
+        self.newlines = np.flatnonzero(data == 10)
+        # Prefix sums of non-whitespace bytes: any span's budget size in O(1) instead of a scan.
+        self.cum = np.zeros(len(src) + 1, dtype=np.int64)
+        np.cumsum(_NON_WS[data], out=self.cum[1:])
         self.chunks: list[Chunk] = []
+
+    def nws(self, start: int, end: int) -> int:
+        return int(self.cum[end] - self.cum[start])
 
     def region(self, start: int, end: int, units: list[_Unit], scope: str, kind: str, doc: str | None) -> None:
         """Tile [start, end): each unit gets its chunk(s); the rest becomes this region's own chunk."""
@@ -291,7 +319,7 @@ class _Builder:
                 gap = (cursor, unit.start)
                 if i > 0 and _trivial(self.src[gap[0]:gap[1]]):
                     units[i - 1].end = unit.start  # blank lines (or a lone ";") belong to the unit above
-                elif nws(self.src, *gap) == 0:
+                elif self.nws(*gap) == 0:
                     unit.start = cursor
                 else:
                     leftovers.append(gap)
@@ -338,11 +366,12 @@ class _Builder:
 
     def _skip_ws(self, start: int, end: int) -> int:
         """First non-whitespace offset (reported line ranges ignore blank edges; spans keep them)."""
-        stripped = len(self.src[start:end]) - len(self.src[start:end].lstrip())
-        return min(start + stripped, max(end - 1, start))
+        first = int(self.cum.searchsorted(self.cum[start] + 1)) - 1  # where the count first grows
+        return min(first, end - 1) if first < end else max(end - 1, start)
 
     def _last_non_ws(self, start: int, end: int) -> int:
-        return max(start + len(self.src[start:end].rstrip()) - 1, start)
+        last = int(self.cum.searchsorted(self.cum[end])) - 1  # the byte that made the last increment
+        return max(last, start)
 
     def _line_start(self, pos: int) -> int:
         """Cut before a statement's indentation when only whitespace precedes it on its line."""
@@ -353,14 +382,14 @@ class _Builder:
         return len(self.src[start:end].decode("utf-8", "replace"))
 
     def _line(self, offset: int) -> int:
-        return bisect.bisect_left(self.newlines, offset) + 1
+        return int(self.newlines.searchsorted(offset)) + 1
 
     def _merge(self, spans: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
         """Group leftover spans in order into chunks within the budget (splitting any oversized one)."""
         groups: list[list[tuple[int, int]]] = []
         size = 0
         for s, e in (p for span in spans for p in self._split_lines(*span)):
-            piece = nws(self.src, s, e)
+            piece = self.nws(s, e)
             if groups and size + piece <= self.budget:
                 groups[-1].append((s, e))
                 size += piece
@@ -371,7 +400,7 @@ class _Builder:
 
     def _split(self, node: Any, start: int, end: int) -> list[tuple[int, int]]:
         """cAST split: cut only at child boundaries, recursively, merging neighbours greedily."""
-        if nws(self.src, start, end) <= self.budget:
+        if self.nws(start, end) <= self.budget:
             return [(start, end)]
         kids = [c for c in node.children if c.start_byte < end and c.end_byte > start and c.end_byte > c.start_byte]
         if not kids:
@@ -382,9 +411,9 @@ class _Builder:
         cursor = start
         for kid in kids:
             ks, ke = max(self._line_start(kid.start_byte), start), min(kid.end_byte, end)
-            if nws(self.src, cursor, ke) <= self.budget:
+            if self.nws(cursor, ke) <= self.budget:
                 continue  # the kid fits in the current piece
-            if nws(self.src, ks, ke) > self.budget:
+            if self.nws(ks, ke) > self.budget:
                 # Too big alone: split it, its first piece absorbing what is pending (e.g. decorators).
                 sub = self._split(kid, cursor, ke)
                 pieces.extend(sub[:-1])
@@ -397,19 +426,19 @@ class _Builder:
 
     def _split_lines(self, start: int, end: int) -> list[tuple[int, int]]:
         """Last resort for a leaf over the budget: whole lines, then character boundaries."""
-        if nws(self.src, start, end) <= self.budget:
+        if self.nws(start, end) <= self.budget:
             return [(start, end)]
         pieces: list[tuple[int, int]] = []
         cursor = start
         while cursor < end:
             cut = cursor
             limit = cursor
-            while limit < end and nws(self.src, cursor, limit) < self.budget:
+            while limit < end and self.nws(cursor, limit) < self.budget:
                 nl = self.src.find(b"\n", limit, end)
                 limit = end if nl == -1 else nl + 1
-                if nws(self.src, cursor, limit) <= self.budget or cut == cursor:
+                if self.nws(cursor, limit) <= self.budget or cut == cursor:
                     cut = limit
-            if nws(self.src, cursor, cut) > self.budget * 2:  # one enormous line: cut inside it
+            if self.nws(cursor, cut) > self.budget * 2:  # one enormous line: cut inside it
                 cut = cursor + self.budget * 2
                 while cut < end and (self.src[cut] & 0xC0) == 0x80:
                     cut += 1  # never inside a UTF-8 sequence

@@ -27,6 +27,19 @@ _GENERATED_MARKERS = re.compile(
     re.IGNORECASE)
 
 
+_COMMENT_PREFIXES = (b"#", b"//", b"/*", b"*", b"--", b";", b"<!--")
+
+
+def _generated_header(data: bytes) -> bool:
+    """A generator's marker in the file's leading comment lines. A string literal further down that
+    mentions "do not edit" does not make a file generated."""
+    for line in data[:4096].split(b"\n")[:15]:
+        stripped = line.strip()
+        if stripped.startswith(_COMMENT_PREFIXES) and _GENERATED_MARKERS.search(stripped):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class TreeFile:
     path: str
@@ -80,7 +93,7 @@ def skip_reason_by_content(data: bytes) -> str | None:
         data.decode("utf-8")
     except UnicodeDecodeError:
         return "binary"
-    if _GENERATED_MARKERS.search(data[:2048]):
+    if _generated_header(data):
         return "generated"
     lines = data.count(b"\n") + 1
     if len(data) > 2000 and len(data) / lines > 300:

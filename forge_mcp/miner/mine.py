@@ -6,9 +6,12 @@ so re-mining an unchanged repository parses nothing, and after a change only cha
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 from collections import Counter
@@ -113,6 +116,23 @@ def _redact_chunk(chunk: Chunk, counts: Counter[str]) -> None:
 
 def mine(ws: Workspace, ref: str = "HEAD", progress: Progress | None = None) -> MineResult:
     """Chunk every eligible file of `ref` (default HEAD), reusing cached chunks for unchanged files."""
+    with _gc_paused():
+        return _mine(ws, ref, progress)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Tens of thousands of long-lived, acyclic chunk objects: the cyclic collector would only rescan them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _mine(ws: Workspace, ref: str, progress: Progress | None) -> MineResult:
     cfg = ws.config.miner
     commit = resolve_commit(ws.repo_root, ref)
     files = list_tree(ws.repo_root, commit)

@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -67,7 +67,9 @@ class IndexConfig(_Section):
     embedder: str = Field("minilm", description="'minilm' (offline, default) or 'ollama:<model>' (e.g. ollama:nomic-embed-text).")
     ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server for ollama:<model> embedders.")
     chroma_url: str | None = Field(None, description="A Chroma server (http://host:port); default: embedded under the state folder.")
-    candidates: int = Field(50, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
+    candidates: int = Field(100, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
+    fusion: Literal["convex", "rrf"] = Field("convex", description="How hybrid mode fuses the two rankings: a weighted sum of normalised scores (measured best) or reciprocal rank fusion.")
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Convex fusion: weight of the dense score (the BM25 score gets the rest).")
     rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
     auto_sync: bool = Field(True, description="Re-index changed files when the watcher sees them (once an index exists).")
 

@@ -69,8 +69,9 @@ class SyncReport(BaseModel):
 
 @dataclass
 class _Pending:
-    files: list[FileState] = field(default_factory=list)
+    files: list[FileState] = field(default_factory=list)  # re-chunked files
     chunks: list[dict[str, Any]] = field(default_factory=list)
+    touched: list[FileState] = field(default_factory=list)  # stat moved, content did not
 
 
 class RagIndex:
@@ -111,51 +112,54 @@ class RagIndex:
             current = list_worktree(self.ws.repo_root, self.ws.state_dir, self.ws.config.miner)
             scope = set(known) | set(current) if paths is None else set(paths)
             removed = [p for p in scope if p in known and p not in current]
-            changed, touched = self._changed(scope, known, current)
-            pending = self._read(changed, current, progress)
-            old_ids = self.catalog.chunk_ids([*changed, *removed])
+            pending = self._read(self._moved(scope, known, current), current, known, progress)
+            replaced = [*(f.path for f in pending.files), *removed]
+            old_ids = self.catalog.chunk_ids(replaced)
             embedded = self._embed_new(pending.chunks, set(old_ids), progress)
-            self.catalog.replace([*changed, *removed], pending.files, pending.chunks)
+            self.catalog.replace(replaced, pending.files, pending.chunks)
             new_ids = {c["id"] for c in pending.chunks}
             self.vectors.delete([i for i in old_ids if i not in new_ids])
-            if touched:
-                self.catalog.touch(touched)
+            if pending.touched:
+                self.catalog.touch(pending.touched)
             orphans = missing = 0
             if paths is None:
                 orphans, missing = self._repair()
             self._rebuild_lexical()
-            report = SyncReport(files_indexed=len(self.catalog.files()), files_changed=len(changed),
+            report = SyncReport(files_indexed=len(self.catalog.files()), files_changed=len(pending.files),
                                 files_removed=len(removed), chunks=len(self._lexical.ids), chunks_embedded=embedded,
                                 orphans_removed=orphans, missing_repaired=missing, embedder=self.embedder.name,
                                 seconds=round(time.perf_counter() - started, 3))
             self.ws.store.set_meta(LAST_SYNC_KEY, report.model_dump_json())
             return report
 
-    def _changed(self, scope: set[str], known: dict[str, FileState], current: dict[str, Any]
-                 ) -> tuple[list[str], list[FileState]]:
-        """Paths to re-read (new, or size/mtime moved); unchanged mtimes are trusted, like Continue's catalog."""
-        changed: list[str] = []
+    @staticmethod
+    def _moved(scope: set[str], known: dict[str, FileState], current: dict[str, Any]) -> list[str]:
+        """Paths to re-read: new, or size/mtime moved (unchanged stat data is trusted, as Continue does)."""
+        moved: list[str] = []
         for path in sorted(scope):
             now, before = current.get(path), known.get(path)
-            if now is None:
-                continue
-            if before is None or before.size != now.size or before.mtime_ns != now.mtime_ns:
-                changed.append(path)
-        return changed, []
+            if now is not None and (before is None or (before.size, before.mtime_ns) != (now.size, now.mtime_ns)):
+                moved.append(path)
+        return moved
 
-    def _read(self, changed: list[str], current: dict[str, Any], progress: Progress | None) -> _Pending:
+    def _read(self, moved: list[str], current: dict[str, Any], known: dict[str, FileState],
+              progress: Progress | None) -> _Pending:
         pending = _Pending()
-        for n, path in enumerate(changed, start=1):
+        for n, path in enumerate(moved, start=1):
+            info, before = current[path], known.get(path)
             try:
-                digest, chunks, skipped = read_and_chunk(self.ws.repo_root, path, self.ws.config.miner)
+                digest, chunks, skipped = read_and_chunk(self.ws.repo_root, path, self.ws.config.miner,
+                                                         before.sha256 if before else None)
             except OSError as exc:  # deleted or unreadable since it was listed: the next sync sees it
                 log.info("skipping %s: %s", path, exc)
                 continue
-            info = current[path]
+            if chunks is None and before is not None:  # touched, same content: remember the new stat only
+                pending.touched.append(FileState(path, digest, info.size, info.mtime_ns, before.skipped))
+                continue
             pending.files.append(FileState(path, digest, info.size, info.mtime_ns, skipped))
-            pending.chunks.extend(_row(c) for c in chunks)
-            if progress and (n % 20 == 0 or n == len(changed)):
-                progress(n, len(changed) * 2, f"chunked {path}")
+            pending.chunks.extend(_row(c) for c in chunks or [])
+            if progress and (n % 20 == 0 or n == len(moved)):
+                progress(n, len(moved) * 2, f"chunked {path}")
         return pending
 
     def _embed_new(self, rows: list[dict[str, Any]], already: set[str], progress: Progress | None) -> int:

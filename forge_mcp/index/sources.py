@@ -47,10 +47,14 @@ def list_worktree(root: Path, state_dir: Path, cfg: MinerConfig) -> dict[str, Wo
     return files
 
 
-def read_and_chunk(root: Path, path: str, cfg: MinerConfig) -> tuple[str, list[Chunk], str | None]:
-    """(sha256 of the content, chunks, skip reason) for one working-tree file."""
+def read_and_chunk(root: Path, path: str, cfg: MinerConfig, known_sha: str | None = None
+                   ) -> tuple[str, list[Chunk] | None, str | None]:
+    """(sha256 of the content, chunks, skip reason) for one working-tree file; chunks are None when the
+    content still has `known_sha` (a touched but unchanged file is not re-chunked)."""
     data = (root / path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    if digest == known_sha:
+        return digest, None, None
     reason = skip_reason_by_content(data)
     if reason:
         return digest, [], reason

@@ -169,3 +169,13 @@ def test_chroma_server_mode(search_repo, minilm, tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_a_touched_but_unchanged_file_is_not_rechunked(search_repo, minilm) -> None:
+    index = RagIndex(Workspace.open(search_repo.path), embedder=minilm)
+    index.sync()
+    target = search_repo.path / "shop/cart.py"
+    os.utime(target, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))
+    report = index.sync()
+    assert report.files_changed == 0 and report.chunks_embedded == 0
+    assert index.sync().files_changed == 0  # the new mtime was recorded

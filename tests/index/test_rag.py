@@ -179,3 +179,27 @@ def test_a_touched_but_unchanged_file_is_not_rechunked(search_repo, minilm) -> N
     report = index.sync()
     assert report.files_changed == 0 and report.chunks_embedded == 0
     assert index.sync().files_changed == 0  # the new mtime was recorded
+
+
+def test_searches_are_answered_while_indexing(make_repo, minilm) -> None:
+    import threading
+
+    repo = make_repo("busy")
+    repo.commit("many", {f"m{i}.py": f"def worker_{i}(job):\n    return job.run({i})\n" for i in range(120)})
+    index = RagIndex(Workspace.open(repo.path), embedder=minilm)
+    repo_first = {f"m{i}.py" for i in range(5)}
+    index.sync(sorted(repo_first))
+    errors: list[BaseException] = []
+    syncing = threading.Thread(target=lambda: index.sync())
+    syncing.start()
+    answered = 0
+    while syncing.is_alive():
+        try:
+            assert index.search("worker run job", k=3)
+            answered += 1
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            break
+    syncing.join()
+    assert not errors and answered > 0
+    assert len(index.catalog.files()) == 120

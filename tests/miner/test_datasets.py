@@ -157,3 +157,15 @@ def test_unreachable_teacher_falls_back_to_templates(code_repo) -> None:
     summary = build_dataset(Workspace.open(code_repo.path), teacher=teacher, force=True)
     assert summary.generator == "templated"
     assert any("unreachable or not pulled" in note for note in summary.notes)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("FORGE_TEST_TEACHER_MODEL"),
+                    reason="set FORGE_TEST_TEACHER_MODEL (and OLLAMA_HOST) to run against a live Ollama")
+def test_live_teacher(code_repo) -> None:
+    import os
+
+    teacher = Teacher(os.environ["FORGE_TEST_TEACHER_MODEL"], host=os.environ.get("OLLAMA_HOST"))
+    assert teacher.available()
+    summary = build_dataset(Workspace.open(code_repo.path, {"miner": {"teacher_max_examples": 2}}),
+                            teacher=teacher, force=True)
+    assert summary.generator.startswith("teacher:")

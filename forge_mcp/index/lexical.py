@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from forge_mcp.index.tokens import code_tokens
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every rebuild at DEBUG
 
 
 def document_tokens(row: dict[str, Any]) -> list[str]:
@@ -20,23 +23,15 @@ class LexicalIndex:
     retriever: Any = None
 
     @classmethod
-    def build(cls, rows: list[dict[str, Any]], cache: dict[str, list[str]]) -> "LexicalIndex":
-        """Index `rows`; `cache` keeps each chunk's tokens by id so unchanged chunks are not re-tokenized."""
+    def build(cls, tokens: dict[str, list[str]]) -> "LexicalIndex":
+        """Index chunks given as id -> tokens (see `document_tokens`)."""
         import bm25s
 
-        ids = [r["id"] for r in rows]
-        tokens = []
-        for row in rows:
-            if row["id"] not in cache:
-                cache[row["id"]] = document_tokens(row) or ["<empty>"]
-            tokens.append(cache[row["id"]])
-        for stale in set(cache) - set(ids):
-            del cache[stale]
-        if not ids:
+        if not tokens:
             return cls([], None)
         retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False)
-        return cls(ids, retriever)
+        retriever.index(list(tokens.values()), show_progress=False)
+        return cls(list(tokens), retriever)
 
     def search(self, query: str, n: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """(id, score) best first, restricted to `allowed` ids when given."""

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from forge_mcp.errors import ForgeError
 from forge_mcp.index.catalog import Catalog, FileState
 from forge_mcp.index.embeddings import Embedder, make_embedder
-from forge_mcp.index.lexical import LexicalIndex
+from forge_mcp.index.lexical import LexicalIndex, document_tokens
 from forge_mcp.index.sources import list_worktree, read_and_chunk
 from forge_mcp.index.vectors import IndexMismatchError, VectorStore
 from forge_mcp.miner.chunker import Chunk
@@ -109,7 +109,7 @@ class RagIndex:
         with self._sync_lock:
             started = time.perf_counter()
             known = self.catalog.files()
-            current = list_worktree(self.ws.repo_root, self.ws.state_dir, self.ws.config.miner)
+            current = list_worktree(self.ws.repo_root, self.ws.state_dir, self.ws.config.miner, paths)
             scope = set(known) | set(current) if paths is None else set(paths)
             removed = [p for p in scope if p in known and p not in current]
             pending = self._read(self._moved(scope, known, current), current, known, progress)
@@ -124,7 +124,7 @@ class RagIndex:
             orphans = missing = 0
             if paths is None:
                 orphans, missing = self._repair()
-            self._rebuild_lexical()
+            self._update_lexical(set(old_ids), pending.chunks, full=paths is None)
             report = SyncReport(files_indexed=len(self.catalog.files()), files_changed=len(pending.files),
                                 files_removed=len(removed), chunks=len(self._lexical.ids), chunks_embedded=embedded,
                                 orphans_removed=orphans, missing_repaired=missing, embedder=self.embedder.name,
@@ -185,9 +185,16 @@ class RagIndex:
             self._embed_new(self.catalog.rows(missing), set(), None)
         return len(orphans), len(missing)
 
-    def _rebuild_lexical(self) -> None:
-        lexical = LexicalIndex.build(self.catalog.rows(), self._tokens)
-        self._lexical, self._lexical_ready = lexical, True  # readers see the old or the new one, whole
+    def _update_lexical(self, gone: set[str], rows: list[dict[str, Any]], full: bool) -> None:
+        """Apply a sync's delta to the tokens kept in memory, then swap in a rebuilt BM25 index."""
+        if full or not self._lexical_ready:
+            self._tokens = {r["id"]: document_tokens(r) or ["<empty>"] for r in self.catalog.rows()}
+        else:
+            for chunk_id in gone:
+                self._tokens.pop(chunk_id, None)
+            for row in rows:
+                self._tokens[row["id"]] = document_tokens(row) or ["<empty>"]
+        self._lexical, self._lexical_ready = LexicalIndex.build(self._tokens), True  # swapped whole
 
     # -- search ----------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid", language: str | None = None,
@@ -204,7 +211,9 @@ class RagIndex:
         if kind is not None and kind not in KINDS:
             raise SearchError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
         if not self._lexical_ready:
-            self._rebuild_lexical()
+            with self._sync_lock:
+                if not self._lexical_ready:
+                    self._update_lexical(set(), [], full=True)
         if not self._lexical.ids:
             raise SearchError("the index is empty: build it first with the index_repo tool (or `forge-mcp index`)")
         allowed = self._allowed(language, path_glob, kind)

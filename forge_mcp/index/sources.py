@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,16 @@ class WorkFile:
     mtime_ns: int
 
 
-def list_worktree(root: Path, state_dir: Path, cfg: MinerConfig) -> dict[str, WorkFile]:
-    """Eligible files by repository path, with their size and mtime (no content read)."""
-    proc = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                          cwd=root, capture_output=True, check=False)
+def list_worktree(root: Path, state_dir: Path, cfg: MinerConfig, only: Sequence[str] | None = None
+                  ) -> dict[str, WorkFile]:
+    """Eligible files by repository path, with their size and mtime (no content read); `only` limits the
+    listing to those paths (a watcher batch), so a one-file sync does not stat the whole tree."""
+    cmd = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    if only is not None:
+        if not only:
+            return {}
+        cmd += ["--", *(f":(literal){p}" for p in only)]
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, check=False)
     if proc.returncode != 0:
         raise RepoError(f"cannot list files in {root}: {proc.stderr.decode(errors='replace').strip()}")
     state_rel = state_dir.relative_to(root).as_posix() + "/" if state_dir.is_relative_to(root) else None

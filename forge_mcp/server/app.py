@@ -54,11 +54,12 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     `token` (with `http_address`) requires `Authorization: Bearer <token>` on streamable HTTP.
     """
     notifier = Notifier()
-    connections = 0  # the lifespan runs once per in-process client: watch while any is connected
+    # The lifespan runs once per in-process client (once per process on stdio): the watchers and the
+    # index syncer are shared, started with the first connection and stopped with the last.
+    live: dict[str, Any] = {"connections": 0, "syncer": None}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
-        nonlocal connections
         loop_token = anyio.lowlevel.current_token()
 
         def announce(*uris: str) -> None:
@@ -68,19 +69,20 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
 
         def on_batch(name: str, batch: Batch) -> None:
             announce(events_uri(name), status_uri(name))
-            syncer.submit(name, sorted({p for _, path, dest in batch.changes for p in (path, dest) if p}))
+            live["syncer"].submit(name, sorted({p for _, path, dest in batch.changes for p in (path, dest) if p}))
 
-        syncer = IndexSyncer(forge.sync_index, on_synced=lambda name: announce(index_uri(name)))
-        connections += 1
-        if watch and connections == 1:
-            await anyio.to_thread.run_sync(forge.start_watchers, on_batch)
+        live["connections"] += 1
+        if live["connections"] == 1:
+            live["syncer"] = IndexSyncer(forge.sync_index, on_synced=lambda name: announce(index_uri(name)))
+            if watch:
+                await anyio.to_thread.run_sync(forge.start_watchers, on_batch)
         try:
             yield AppState(forge, notifier)
         finally:
-            connections -= 1
-            if connections == 0:
+            live["connections"] -= 1
+            if live["connections"] == 0:
                 await anyio.to_thread.run_sync(forge.stop_watchers)
-            await anyio.to_thread.run_sync(syncer.stop)
+                await anyio.to_thread.run_sync(live["syncer"].stop)
 
     auth: dict[str, Any] = {}
     if token is not None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from forge_mcp.index.tokens import code_tokens
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every rebuild at DEBUG
 
 
 def document_tokens(row: dict[str, Any]) -> list[str]:
@@ -27,6 +26,7 @@ class LexicalIndex:
         """Index chunks given as id -> tokens (see `document_tokens`)."""
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import: every rebuild logs
         if not tokens:
             return cls([], None)
         retriever = bm25s.BM25()

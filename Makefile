@@ -39,6 +39,9 @@ bench: install
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/monitor.py
 	$(BIN)/python bench/watcher.py
+	$(BIN)/python bench/chunking.py
+	$(BIN)/python bench/retrieval.py --stdlib json email http --repo .
+	$(BIN)/python bench/index.py
 
 clean:
 	rm -rf $(VENV) .ci/inspector .pytest_cache

@@ -72,6 +72,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX index_chunks_path ON index_chunks(path);
     """,
+    # 4: training metrics, one row per train or validation report of a run.
+    """
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL, loss REAL NOT NULL,
+        learning_rate REAL, tokens_per_second REAL, iterations_per_second REAL, trained_tokens INTEGER,
+        peak_memory_gb REAL, t REAL NOT NULL
+    );
+    CREATE INDEX metrics_run ON metrics(run_id, step);
+    """,
 ]
 
 RECORD_TABLES = ("runs", "datasets", "reports")
@@ -242,6 +251,22 @@ class Store:
     def has_index(self) -> bool:
         with self.connect() as conn:
             return conn.execute("SELECT 1 FROM index_files LIMIT 1").fetchone() is not None
+
+    # -- training metrics -------------------------------------------------------------------
+    def add_metric(self, run_id: str, step: int, kind: str, loss: float, **extra: float | int | None) -> None:
+        columns = ("learning_rate", "tokens_per_second", "iterations_per_second", "trained_tokens", "peak_memory_gb")
+        with self.transaction() as conn:
+            # A resumed run reports steps again from its checkpoint: the newer report replaces the older.
+            conn.execute("DELETE FROM metrics WHERE run_id = ? AND kind = ? AND step >= ?", (run_id, kind, step))
+            conn.execute(
+                f"INSERT INTO metrics(run_id, step, kind, loss, {', '.join(columns)}, t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, step, kind, loss, *(extra.get(c) for c in columns), time.time()),
+            )
+
+    def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM metrics WHERE run_id = ? ORDER BY step, kind", (run_id,)).fetchall()
+        return [dict(r) for r in rows]
 
     # -- deployments: an append-only log ----------------------------------------------------
     def append_deployment(self, action: str, data: dict[str, Any], run_id: str | None = None,

@@ -5,7 +5,7 @@ import pytest
 from mcp import Client
 
 from forge_mcp.errors import ConfigError
-from forge_mcp.forge import Forge
+from forge_mcp.service import Forge
 from forge_mcp.playbooks import load_playbooks, parse_playbook
 from forge_mcp.server.app import build_server
 

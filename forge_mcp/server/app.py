@@ -22,7 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from forge_mcp import __version__
 from forge_mcp.config import load_config
 from forge_mcp.errors import ConfigError
-from forge_mcp.forge import Forge
+from forge_mcp.service import Forge
 from forge_mcp.server.notify import Notifier
 from forge_mcp.server.prompts import register_prompts
 from forge_mcp.index.syncer import IndexSyncer

@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from forge_mcp.errors import ForgeError
-from forge_mcp.forge import Forge
+from forge_mcp.service import Forge
 from forge_mcp.index.rag import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary
 from forge_mcp.monitor import MonitorReport, monitor

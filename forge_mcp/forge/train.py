@@ -1,0 +1,82 @@
+"""`trigger_training`: resolve the dataset and the base model, then start a worker. Returns at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from forge_mcp.errors import NotFoundError
+from forge_mcp.forge.jobs import JobError, RunInfo, start_run
+from forge_mcp.forge.params import TrainParams
+from forge_mcp.forge.tiny import TINY, build_tiny_model, corpus_digest
+from forge_mcp.workspace import Workspace
+
+
+def trigger_training(ws: Workspace, params: TrainParams) -> RunInfo:
+    dataset_id, dataset_path, commit = _dataset(ws, params)
+    if not (dataset_path / params.task / "train.jsonl").is_file():
+        raise JobError(f"dataset {dataset_id} has no {params.task} training examples; pick another task "
+                       "(completion, instruction, raft, text) or chunk a repository with more code")
+    model_path = resolve_base_model(ws, params.base_model, dataset_path)
+    if params.method in ("qlora", "qpissa"):
+        model_path = quantized(ws, model_path)
+    return start_run(ws, params.model_copy(update={"dataset_id": dataset_id}), model_path, dataset_path,
+                     dataset_id, commit)
+
+
+def _dataset(ws: Workspace, params: TrainParams) -> tuple[str, Path, str | None]:
+    if params.dataset_id:
+        record = ws.store.get_record("datasets", params.dataset_id)
+    else:
+        ready = [r for r in ws.store.list_records("datasets") if r["status"] == "ready"]
+        if not ready:
+            raise NotFoundError("no dataset yet: build one with chunk_data (forge-mcp chunk) first")
+        record = ready[0]
+    path = ws.state_dir / "datasets" / record["id"]
+    if not path.is_dir():
+        raise NotFoundError(f"dataset {record['id']} is recorded but its folder is gone: run chunk_data again")
+    return record["id"], path, record["git_commit"]
+
+
+def resolve_base_model(ws: Workspace, name: str, dataset_path: Path) -> Path:
+    """`tiny` (built from the dataset's text on first use), a local mlx-lm folder, or a hub id."""
+    if name == TINY:
+        return tiny_model(ws, dataset_path)
+    local = Path(name).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise JobError(f"{local} is not an mlx-lm model folder (no config.json)")
+        return local.resolve()
+    if "/" not in name or name.startswith((".", "/", "~")):
+        raise JobError(f"unknown base model {name!r}: use 'tiny', a local model folder, or a Hugging Face id "
+                       "such as mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit")
+    return Path(name)  # a hub id: mlx-lm downloads it in the worker (needs network on the user's machine)
+
+
+def tiny_model(ws: Workspace, dataset_path: Path) -> Path:
+    corpus = [json.loads(line)["text"] for split in ("train", "valid")
+              if (dataset_path / "text" / f"{split}.jsonl").is_file()
+              for line in (dataset_path / "text" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+    folder = ws.state_dir / "models" / f"tiny-{corpus_digest(corpus)[:12]}"
+    if not (folder / "model.safetensors").is_file():
+        build_tiny_model(folder, corpus)
+    return folder
+
+
+def quantized(ws: Workspace, model_path: Path) -> Path:
+    """A 4-bit copy of a local base (mlx-lm's converter, group size 64), made once; hub ids are left to mlx-lm."""
+    if not model_path.is_dir():
+        return model_path
+    out = ws.state_dir / "models" / f"{model_path.name}-q4"
+    if not (out / "config.json").is_file():
+        from mlx_lm import convert
+
+        tmp = out.with_name(f".{out.name}.tmp")
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        convert(str(model_path), mlx_path=str(tmp), quantize=True, q_bits=4, q_group_size=64)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    return out

@@ -1,0 +1,231 @@
+"""The training worker: `python -m forge_mcp.forge.worker RUN_DIR [--resume]`, one process per run.
+
+It never runs in the server process (mlx-lm prints to stdout, and a crash here must not take the server
+down). It calls mlx-lm's `train()` with our callback, which records every report in the store, keeps the
+best adapter by validation loss, checkpoints adapter + optimizer state + step at every report (so a
+killed run resumes where it was), halts on divergence keeping the last good checkpoint, and stops cleanly
+on SIGTERM (cancel).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from forge_mcp.forge.params import RunPaths, TrainParams
+from forge_mcp.fsutil import atomic_write_json, atomic_write_text
+from forge_mcp.store import Store
+
+KEEP_CHECKPOINTS = 2
+MOVING_WINDOW = 5
+
+
+class Stop(Exception):
+    """Raised from the callback to end training early (cancel or divergence)."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def main(argv: list[str]) -> int:
+    paths = RunPaths(Path(argv[0]))
+    resume = "--resume" in argv[1:]
+    params = TrainParams.model_validate_json(paths.params.read_text(encoding="utf-8"))
+    run = json.loads(paths.run.read_text(encoding="utf-8"))
+    if not params.compile:
+        os.environ["MLX_DISABLE_COMPILE"] = "1"
+    store = Store(Path(run["store"]))
+    run_id = run["run_id"]
+    cancel = {"requested": False}
+    signal.signal(signal.SIGTERM, lambda *_: cancel.__setitem__("requested", True))
+    _update(store, run_id, "running", pid=os.getpid(), error=None)
+    try:
+        summary = train(paths, params, run, store, resume, cancel)
+    except Stop as stop:
+        _update(store, run_id, stop.status, error=str(stop), finished_at=time.time())
+        return 0
+    except Exception as exc:  # the run failed: say why in the store, where status tools look
+        _update(store, run_id, "failed", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
+        raise
+    _update(store, run_id, "completed", finished_at=time.time(), **summary)
+    return 0
+
+
+def _update(store: Store, run_id: str, status: str, **fields: Any) -> None:
+    record = store.get_record("runs", run_id)
+    data = record["data"] | fields
+    store.put_record("runs", run_id, status, data, git_commit=record["git_commit"], dataset_id=record["dataset_id"])
+
+
+def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Store, resume: bool,
+          cancel: dict[str, bool]) -> dict[str, Any]:
+    import mlx.core as mx
+    import mlx.optimizers as optim
+    import mlx_lm
+    import numpy as np
+    from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
+    from mlx_lm.tuner.trainer import TrainingArgs
+    from mlx_lm.tuner.trainer import train as mlx_train
+
+    from forge_mcp.forge.methods import adapter_config, adapter_weights, apply_adapters
+
+    mx.random.seed(params.seed)
+    model, tokenizer = mlx_lm.load(run["model_path"])
+    spec = params.adapter_spec()
+    pissa = apply_adapters(model, spec)
+    layers = len(model.layers) if params.num_layers == -1 else params.num_layers
+    data_cfg = type("DataConfig", (), {"mask_prompt": False})()
+    train_set, valid_set, _ = load_local_dataset(Path(run["dataset_path"]) / params.task, tokenizer, data_cfg)
+    if len(train_set) == 0:
+        raise ValueError(f"the {params.task} training split of the dataset is empty")
+    optimizer = optim.Adam(learning_rate=_schedule(params))
+    start, best_val = 0, math.inf
+    if resume:
+        start, best_val = _restore(paths, model, optimizer)
+    np.random.seed(params.seed + start)  # mlx-lm shuffles with numpy: a resumed run gets a fresh order
+    callback = _Callback(paths, params, store, run["run_id"], start, best_val, model, optimizer, spec, pissa,
+                         cancel, layers)
+    if params.iters > start:
+        args = TrainingArgs(
+            batch_size=params.batch_size, iters=params.iters - start, val_batches=params.val_batches,
+            steps_per_report=params.steps_per_report, steps_per_eval=params.steps_per_eval,
+            steps_per_save=10**9, max_seq_length=params.max_seq_length,
+            adapter_file=str(paths.root / "mlx_adapters.safetensors"), grad_checkpoint=params.grad_checkpoint,
+            grad_accumulation_steps=params.grad_accumulation,
+        )
+        mlx_train(model, optimizer, CacheDataset(train_set), CacheDataset(valid_set) if len(valid_set) else None,
+                  args=args, training_callback=callback)
+    _save_adapter(paths.adapters, adapter_weights(model, spec, pissa), adapter_config(spec, layers), params)
+    return {"step": params.iters, "best_val_loss": None if math.isinf(callback.best_val) else callback.best_val}
+
+
+def _schedule(params: TrainParams) -> Any:
+    import mlx.optimizers as optim
+
+    decay = optim.cosine_decay(params.learning_rate, max(params.iters - params.warmup, 1), params.learning_rate * 0.1)
+    if params.warmup == 0:
+        return decay
+    warm = optim.linear_schedule(params.learning_rate * 0.01, params.learning_rate, params.warmup)
+    return optim.join_schedules([warm, decay], [params.warmup])
+
+
+class _Callback:
+    def __init__(self, paths: RunPaths, params: TrainParams, store: Store, run_id: str, start: int,
+                 best_val: float, model: Any, optimizer: Any, spec: Any, pissa: Any, cancel: dict[str, bool],
+                 layers: int) -> None:
+        self.paths, self.params, self.store, self.run_id, self.start = paths, params, store, run_id, start
+        self.best_val, self.model, self.optimizer, self.spec, self.pissa = best_val, model, optimizer, spec, pissa
+        self.cancel, self.layers = cancel, layers
+        self.recent: list[float] = []
+        self.started = time.time()
+
+    def on_train_loss_report(self, info: dict[str, Any]) -> None:
+        step = self.start + int(info["iteration"])
+        loss = float(info["train_loss"])
+        self._check_divergence(step, loss)
+        self.store.add_metric(self.run_id, step, "train", loss, learning_rate=float(info["learning_rate"]),
+                              tokens_per_second=float(info["tokens_per_second"]),
+                              iterations_per_second=float(info["iterations_per_second"]),
+                              trained_tokens=int(info["trained_tokens"]), peak_memory_gb=float(info["peak_memory"]))
+        self.recent = (self.recent + [loss])[-MOVING_WINDOW:]
+        _checkpoint(self.paths, self.model, self.optimizer, step, self.best_val)
+        _update(self.store, self.run_id, "running", step=step, last_train_loss=loss,
+                tokens_per_second=float(info["tokens_per_second"]),
+                iterations_per_second=float(info["iterations_per_second"]), peak_memory_gb=float(info["peak_memory"]))
+        if self.cancel["requested"]:
+            raise Stop("cancelled", f"cancelled at step {step}; resume continues from this checkpoint")
+
+    def on_val_loss_report(self, info: dict[str, Any]) -> None:
+        step = self.start + int(info["iteration"])
+        loss = float(info["val_loss"])
+        self.store.add_metric(self.run_id, step, "val", loss)
+        if math.isfinite(loss) and loss < self.best_val:
+            self.best_val = loss
+            _save_adapter(self.paths.best, _weights(self), _config(self), self.params, step=step, val_loss=loss)
+        _update(self.store, self.run_id, "running", last_val_loss=loss,
+                best_val_loss=None if math.isinf(self.best_val) else self.best_val)
+
+    def _check_divergence(self, step: int, loss: float) -> None:
+        if not math.isfinite(loss):
+            raise Stop("diverged", f"the training loss became {loss} at step {step}; the last good checkpoint is kept")
+        if len(self.recent) >= 3:
+            average = sum(self.recent) / len(self.recent)
+            if loss > self.params.divergence_factor * average:
+                raise Stop("diverged", f"the training loss jumped to {loss:.3f} at step {step}, over "
+                                       f"{self.params.divergence_factor}x its moving average {average:.3f}; "
+                                       "the last good checkpoint is kept (lower the learning rate?)")
+
+
+def _weights(cb: _Callback) -> dict[str, Any]:
+    from forge_mcp.forge.methods import adapter_weights
+
+    return adapter_weights(cb.model, cb.spec, cb.pissa)
+
+
+def _config(cb: _Callback) -> dict[str, Any]:
+    from forge_mcp.forge.methods import adapter_config
+
+    return adapter_config(cb.spec, cb.layers)
+
+
+def _save_adapter(folder: Path, weights: dict[str, Any], config: dict[str, Any], params: TrainParams,
+                  **info: Any) -> None:
+    """adapters.safetensors + adapter_config.json (+ the run's params), replaced as a whole folder."""
+    import mlx.core as mx
+
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(tmp / "adapters.safetensors"), weights)
+    atomic_write_json(tmp / "adapter_config.json", config)
+    atomic_write_json(tmp / "forge_params.json", params.model_dump() | info)
+    old = folder.with_name(f".{folder.name}.old")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    if old.exists():
+        import shutil
+
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _checkpoint(paths: RunPaths, model: Any, optimizer: Any, step: int, best_val: float) -> None:
+    """Trainable weights, optimizer state (incl. its step, which drives the schedule) and our step."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    folder = paths.checkpoints / f"step-{step:07d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(folder / "adapters.safetensors"), dict(tree_flatten(model.trainable_parameters())))
+    mx.save_safetensors(str(folder / "optimizer.safetensors"), dict(tree_flatten(optimizer.state)))
+    atomic_write_json(folder / "state.json", {"step": step, "best_val_loss": None if math.isinf(best_val) else best_val})
+    atomic_write_text(paths.latest, folder.name)  # the checkpoint counts only once it is complete
+    for stale in sorted(p for p in paths.checkpoints.glob("step-*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
+        import shutil
+
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _restore(paths: RunPaths, model: Any, optimizer: Any) -> tuple[int, float]:
+    import mlx.core as mx
+    from mlx.utils import tree_unflatten
+
+    if not paths.latest.exists():
+        return 0, math.inf  # killed before its first report: start over
+    folder = paths.checkpoints / paths.latest.read_text(encoding="utf-8").strip()
+    model.load_weights(str(folder / "adapters.safetensors"), strict=False)
+    optimizer.init(model.trainable_parameters())
+    optimizer.state = tree_unflatten(list(mx.load(str(folder / "optimizer.safetensors")).items()))
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    best = state.get("best_val_loss")
+    return int(state["step"]), math.inf if best is None else float(best)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,411 @@
+"""Hardware plan: detect the machine, estimate the peak memory of a fine-tuning run, recommend one that fits.
+
+Pure and cheap: no mlx/torch import (mlx is detected through package metadata), a few small files and at
+most two bounded subprocesses (sysctl on macOS, nvidia-smi when on PATH).
+
+The estimator models mlx-lm's training step (mlx_lm.tuner.trainer.default_loss + value_and_grad + Adam):
+    mlx peak = weights + adapters + optimizer (Adam m, v) + gradients + activations
+    total    = mlx peak * (1 + FRAGMENTATION) + RUNTIME_OVERHEAD_BYTES
+`mlx_peak_bytes` is what mlx reports as peak memory (mx.get_peak_memory, mlx-lm's `peak_memory`): compare
+measurements with it. `total_bytes` adds the process and allocator cost and decides `fits` against
+BUDGET_FRACTION of memory (GPU memory on CUDA). The ACT_* and LOGITS_* constants are the ones to calibrate.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import re
+import shutil
+import subprocess
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from forge_mcp.errors import ForgeError
+
+GIB = 1024**3
+BUDGET_FRACTION = 0.85  # plan to use at most 85% of memory: the OS, the editor and the server need the rest
+QLORA_BITS = 4  # QLoRA base = `mlx_lm.convert -q --q-bits 4 --q-group-size 64`
+QUANT_GROUP_SIZE = 64  # each group of 64 weights stores a scale and a bias in the float dtype (f16/bf16)
+ADAPTER_BYTES = 4  # mlx-lm creates lora_a / lora_b (and DoRA's magnitude m) in float32
+ADAM_STATES = 2  # Adam keeps m and v, float32, one each per trainable parameter
+# Activations saved for backprop, per token per transformer layer, in elements of the model's float dtype.
+# hidden-sized: layer input and its RMSNorm output (the LoRA input of q/k/v), q after RoPE, attention output,
+# the residual sum and the second RMSNorm output, plus the incoming gradient while the layer runs backward.
+ACT_HIDDEN = 8.0
+ACT_INTERMEDIATE = 5.0  # MLP: gate, up, sigmoid(gate) (SiLU), silu*up product, and its gradient
+ACT_KV = 2.0  # k and v (kv_heads * head_dim each; small with GQA)
+ACT_SCORES = 2.0  # attention scores and softmax probabilities, heads * seq per token (no fused backward)
+LOGITS_COPIES = 3.0  # logits, softmax/logsumexp in cross_entropy, and the gradient of the logits (b*s*vocab)
+RUNTIME_OVERHEAD_BYTES = 300 * 1024**2  # Python + mlx runtime + tokenizer, present whatever the model
+FRAGMENTATION = 0.10  # allocator slack over the mlx-reported peak (buffer cache, rounding of sizes)
+_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LinearKey = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+Method = Literal["lora", "dora", "qlora", "pissa", "qpissa"]
+
+
+class PlanError(ForgeError):
+    """A training configuration does not fit this machine (the message gives the numbers)."""
+
+
+class Machine(BaseModel):
+    os: str
+    arch: str
+    cpu: str
+    cores: int
+    memory_bytes: int = Field(description="Total RAM (unified memory on Apple Silicon), capped by a cgroup limit")
+    accelerator: Literal["apple-silicon", "cuda", "cpu"]
+    chip: str | None = Field(None, description="Apple chip (machdep.cpu.brand_string) or CUDA device name")
+    gpu_memory_bytes: int | None = Field(None, description="CUDA only")
+    openblas: str | None = Field(None, description="Path of an OpenBLAS shared library (Linux), else None")
+    mlx_backend: str | None = Field(None, description="metal | cuda | cpu, None when mlx is not installed")
+
+
+def _run(cmd: list[str], timeout: float = 3.0) -> str | None:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _linux_memory() -> int | None:
+    m = re.search(r"^MemTotal:\s+(\d+) kB", _read("/proc/meminfo") or "", re.M)
+    total = int(m.group(1)) * 1024 if m else None
+    limit = (_read("/sys/fs/cgroup/memory.max") or "").strip()  # a container's limit is what we can use
+    if limit.isdigit() and total and int(limit) < total:
+        return int(limit)
+    return total
+
+
+def find_openblas(arch: str | None = None) -> str | None:
+    """A Debian/Fedora OpenBLAS library path (the pthread build first), or None."""
+    arch = arch or platform.machine()
+    patterns = [f"/usr/lib/{arch}-linux-gnu/openblas-pthread/libopenblas*.so*", f"/usr/lib/{arch}-linux-gnu/openblas*/libopenblas*.so*",
+                f"/usr/lib/{arch}-linux-gnu/libopenblas*.so*", "/usr/lib64/libopenblas*.so*", "/usr/lib/libopenblas*.so*"]
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def _has_dist(prefix: str) -> bool:
+    return any((d.metadata["Name"] or "").lower().replace("_", "-").startswith(prefix) for d in importlib.metadata.distributions())
+
+
+def _mlx_backend(system: str) -> str | None:
+    if importlib.util.find_spec("mlx") is None:
+        return None
+    if _has_dist("mlx-cuda"):
+        return "cuda"
+    if system == "Darwin" or _has_dist("mlx-metal"):
+        return "metal"
+    return "cpu"  # mlx-cpu (or an older Linux wheel with the CPU backend built in)
+
+
+def detect_machine() -> Machine:
+    system, arch = platform.system(), platform.machine()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpu, memory, chip, gpu_mem, accel = platform.processor() or arch, None, None, None, "cpu"
+    if system == "Darwin":
+        cpu = _run(["sysctl", "-n", "machdep.cpu.brand_string"]) or cpu
+        mem = _run(["sysctl", "-n", "hw.memsize"])
+        memory = int(mem) if mem and mem.isdigit() else None
+        if arch == "arm64":
+            accel, chip = "apple-silicon", cpu
+    elif system == "Linux":
+        m = re.search(r"^model name\s*:\s*(.+)$", _read("/proc/cpuinfo") or "", re.M)
+        cpu, memory = (m.group(1).strip() if m else cpu), _linux_memory()
+    if memory is None:
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            memory = 0
+    if accel == "cpu" and shutil.which("nvidia-smi"):
+        out = _run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"])
+        if out and "," in out:
+            name, mib = out.splitlines()[0].rsplit(",", 1)
+            if mib.strip().isdigit():
+                accel, chip, gpu_mem = "cuda", name.strip(), int(mib.strip()) * 1024**2
+    return Machine(os=system, arch=arch, cpu=cpu, cores=max(cores, 1), memory_bytes=memory, accelerator=accel, chip=chip,
+                   gpu_memory_bytes=gpu_mem, openblas=find_openblas(arch) if system == "Linux" else None,
+                   mlx_backend=_mlx_backend(system))
+
+
+class ModelShape(BaseModel):
+    name: str = ""
+    params: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    intermediate_size: int
+    vocab_size: int
+    bits: int = Field(16, description="Bit width the base weights are held at: 32, 16, 8 or 4")
+    dtype_bits: int = Field(16, description="Float dtype of activations, norms and quantization scales: 16 or 32")
+    group_size: int = QUANT_GROUP_SIZE
+    head_dim: int | None = None
+    tie_word_embeddings: bool = False
+
+    @model_validator(mode="after")
+    def _f32_model(self) -> ModelShape:
+        if self.bits == 32:
+            self.dtype_bits = 32
+        return self
+
+    @property
+    def hd(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_heads
+
+    def linear_dims(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each linear of one transformer block, mlx-lm key names."""
+        h, q, kv, i = self.hidden_size, self.num_heads * self.hd, self.num_kv_heads * self.hd, self.intermediate_size
+        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+    def linear_params(self) -> int:
+        per_layer = sum(a * b for a, b in self.linear_dims().values())
+        return self.num_layers * per_layer + (0 if self.tie_word_embeddings else self.vocab_size * self.hidden_size)
+
+    @classmethod
+    def from_config(cls, config: dict, name: str = "") -> ModelShape:
+        """From a HF / mlx config.json (llama, qwen2, mistral keys); params are computed from the architecture."""
+        c = config.get("text_config", config)
+        h, heads = int(c["hidden_size"]), int(c["num_attention_heads"])
+        quant = config.get("quantization") or config.get("quantization_config") or {}
+        dtype = str(c.get("torch_dtype") or c.get("dtype") or "bfloat16")
+        shape = cls(name=name or str(c.get("_name_or_path", "")), params=0, hidden_size=h, num_layers=int(c["num_hidden_layers"]),
+                    num_heads=heads, num_kv_heads=int(c.get("num_key_value_heads") or heads), head_dim=c.get("head_dim"),
+                    intermediate_size=int(c["intermediate_size"]), vocab_size=int(c["vocab_size"]),
+                    bits=int(quant.get("bits", 32 if dtype == "float32" else 16)), dtype_bits=32 if dtype == "float32" else 16,
+                    group_size=int(quant.get("group_size", QUANT_GROUP_SIZE)), tie_word_embeddings=bool(c.get("tie_word_embeddings", False)))
+        qkv_bias = c.get("attention_bias", c.get("model_type") == "qwen2")  # qwen2 has q/k/v biases
+        d = shape.linear_dims()
+        bias = (d["q_proj"][1] + 2 * d["k_proj"][1]) if qkv_bias else 0
+        norms = shape.num_layers * (2 * h + bias) + h
+        shape.params = shape.linear_params() + shape.vocab_size * h + norms
+        return shape
+
+
+class TrainConfigShape(BaseModel):
+    method: Method
+    rank: int = Field(8, ge=1)
+    num_layers: int = Field(-1, description="Transformer blocks adapted, counted from the last; -1 = all")
+    keys: list[LinearKey] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    batch_size: int = Field(4, ge=1)
+    seq_len: int = Field(512, ge=1)
+    grad_checkpoint: bool = False
+    grad_accumulation: int = Field(1, ge=1)
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _short_keys(cls, v: object) -> object:  # accept mlx-lm's "self_attn.q_proj" / "mlp.gate_proj" spelling
+        return [str(k).rsplit(".", 1)[-1] for k in v] if isinstance(v, list | tuple) else v
+
+
+class MemoryEstimate(BaseModel):
+    weights_bytes: int
+    adapter_bytes: int
+    optimizer_bytes: int
+    gradients_bytes: int
+    activations_bytes: int
+    overhead_bytes: int
+    mlx_peak_bytes: int = Field(description="Predicted mlx peak memory (what mx.get_peak_memory reports)")
+    total_bytes: int
+    budget_bytes: int = Field(description="85% of memory (GPU memory on CUDA)")
+    fits: bool
+    breakdown: str
+
+
+def _gib(n: float) -> str:
+    return f"{n / GIB:.1f}"
+
+
+def _weight_bytes(n: int, bits: int, shape: ModelShape) -> float:
+    """Quantized: packed `bits` per weight + a scale and a bias per group in the float dtype (4-bit/64: ~4.5 bits)."""
+    if bits >= 16:
+        return n * bits / 8
+    return n * bits / 8 + n / shape.group_size * 2 * shape.dtype_bits / 8
+
+
+def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> MemoryEstimate:
+    # Weights: qlora/qpissa train on a 4-bit base (kept if the model is already at <= 8 bits); lora/dora/pissa
+    # keep the base at its given width. mlx-lm quantizes every Linear and the embedding (convert's default
+    # predicate), so embeddings follow the linears; norms and biases stay in the float dtype.
+    bits = min(model.bits, QLORA_BITS) if cfg.method in ("qlora", "qpissa") else model.bits
+    embed = model.vocab_size * model.hidden_size
+    linear = model.linear_params()
+    rest = max(model.params - linear - embed, 0)
+    weights = _weight_bytes(linear + embed, bits, model) + rest * model.dtype_bits / 8
+    # Adapters: rank * (in + out) per adapted linear in f32 (DoRA adds a magnitude vector of size out). PiSSA and
+    # QPiSSA train the same A/B as LoRA; they become rank-2r adapters only when saved (a disk-size matter).
+    layers = model.num_layers if cfg.num_layers < 0 else min(cfg.num_layers, model.num_layers)
+    dims = [model.linear_dims()[k] for k in cfg.keys]
+    dora = cfg.method == "dora"
+    adapter_params = layers * sum(cfg.rank * (a + b) + (b if dora else 0) for a, b in dims)
+    adapters = adapter_params * ADAPTER_BYTES
+    optimizer = ADAM_STATES * adapter_params * 4  # Adam m and v in f32
+    gradients = adapter_params * 4 * (2 if cfg.grad_accumulation > 1 else 1)  # + the accumulator when accumulating
+    # Activations, in the model's float dtype: mlx computes in the weights' dtype on every backend (bf16 matmuls
+    # run on the CPU too), so a 16-bit or quantized model gives 16-bit activations and an f32 model f32 ones.
+    act = model.dtype_bits / 8
+    tokens = cfg.batch_size * cfg.seq_len
+    kv = model.num_kv_heads * model.hd
+    per_token = (ACT_HIDDEN * model.hidden_size + ACT_KV * kv + ACT_INTERMEDIATE * model.intermediate_size
+                 + ACT_SCORES * model.num_heads * cfg.seq_len + cfg.rank * len(dims))
+    if dora:  # DoRA keeps the un-normalised output of each adapted linear for the magnitude's gradient
+        per_token += sum(b for _, b in dims)
+    full_layer = tokens * per_token * act
+    if cfg.grad_checkpoint:  # mx.checkpoint: each block keeps its input; one block is recomputed at a time
+        activations = model.num_layers * tokens * model.hidden_size * act + full_layer
+    else:  # frozen blocks below the adapted ones keep nothing for backprop except what feeds the first adapted one
+        activations = layers * full_layer + tokens * model.hidden_size * act
+    activations += LOGITS_COPIES * tokens * model.vocab_size * act
+    if dora:  # forward builds W + s*B^T A^T in f32 per linear (transient); a quantized base is dequantized and kept
+        activations += 2 * max(a * b for a, b in dims) * 4
+        if bits < 16:
+            activations += layers * sum(a * b for a, b in dims) * act
+    peak = weights + adapters + optimizer + gradients + activations
+    overhead = peak * FRAGMENTATION + RUNTIME_OVERHEAD_BYTES
+    total = peak + overhead
+    memory = machine.gpu_memory_bytes if machine.accelerator == "cuda" and machine.gpu_memory_bytes else machine.memory_bytes
+    budget = int(memory * BUDGET_FRACTION)
+    parts = (f"weights {_gib(weights)}, adapters {_gib(adapters)}, optimizer {_gib(optimizer)}, gradients {_gib(gradients)}, "
+             f"activations {_gib(activations)}, overhead {_gib(overhead)}")
+    breakdown = f"{_gib(total)} GiB ({parts}) of a {_gib(budget)} GiB budget ({BUDGET_FRACTION:.0%} of {_gib(memory)} GiB)"
+    return MemoryEstimate(weights_bytes=int(weights), adapter_bytes=int(adapters), optimizer_bytes=int(optimizer),
+                          gradients_bytes=int(gradients), activations_bytes=int(activations), overhead_bytes=int(overhead),
+                          mlx_peak_bytes=int(peak), total_bytes=int(total), budget_bytes=budget, fits=total <= budget,
+                          breakdown=breakdown)
+
+
+def check_fits(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> MemoryEstimate:
+    """The estimate, or PlanError with the numbers and the single changes that would make it fit."""
+    est = estimate_memory(model, cfg, machine)
+    if est.fits:
+        return est
+    groups: list[list[tuple[str, dict[str, object]]]] = [
+        [("qlora", {"method": "qlora"})] if cfg.method in ("lora", "dora") else
+        [("qpissa", {"method": "qpissa"})] if cfg.method == "pissa" else [],
+        [(f"a batch of {b}", {"batch_size": b}) for b in sorted({cfg.batch_size // 2, cfg.batch_size // 4, 1}, reverse=True)
+         if 1 <= b < cfg.batch_size],
+        [(f"a sequence length of {s}", {"seq_len": s}) for s in sorted({cfg.seq_len // 2, cfg.seq_len // 4, 256}, reverse=True)
+         if 1 <= s < cfg.seq_len],
+        [] if cfg.grad_checkpoint else [("gradient checkpointing", {"grad_checkpoint": True})],
+    ]
+    fixes = [next(label for label, upd in g if estimate_memory(model, cfg.model_copy(update=upd), machine).fits)
+             for g in groups if any(estimate_memory(model, cfg.model_copy(update=upd), machine).fits for _, upd in g)]
+    advice = ", or ".join(fixes) if fixes else "a smaller base model (see recommend_base_models) or several of these changes together"
+    memory = est.budget_bytes / BUDGET_FRACTION
+    raise PlanError(f"{model.name or 'the model'} with {cfg.method} rank {cfg.rank}, batch {cfg.batch_size} x {cfg.seq_len} tokens "
+                    f"needs {_gib(est.total_bytes)} GiB (weights {_gib(est.weights_bytes)}, adapters {_gib(est.adapter_bytes)}, "
+                    f"optimizer {_gib(est.optimizer_bytes)}, gradients {_gib(est.gradients_bytes)}, activations "
+                    f"{_gib(est.activations_bytes)}, overhead {_gib(est.overhead_bytes)}) but {BUDGET_FRACTION:.0%} of this "
+                    f"machine's {_gib(memory)} GiB is {_gib(est.budget_bytes)} GiB: use {advice}")
+
+
+class PlanRecommendation(BaseModel):
+    machine: Machine
+    model: ModelShape
+    config: TrainConfigShape
+    estimate: MemoryEstimate
+    notes: list[str]
+
+
+def _machine_notes(machine: Machine) -> list[str]:
+    notes: list[str] = []
+    if machine.accelerator == "cpu" and machine.os == "Linux":
+        notes.append(f"OpenBLAS found at {machine.openblas}: the worker preloads it (about 10x faster CPU training)" if machine.openblas
+                     else "no OpenBLAS: apt-get install libopenblas0-pthread (mlx-cpu's bundled BLAS is about 10x slower)")
+    if machine.accelerator == "apple-silicon":
+        notes.append("macOS lets the GPU wire only about 70-75% of unified memory by default; if training stops with a "
+                     "Metal allocation error, raise it with `sudo sysctl iogpu.wired_limit_mb=<MiB>`")
+    if machine.accelerator == "cuda" and machine.mlx_backend != "cuda":
+        notes.append("a CUDA GPU but no mlx CUDA backend: pip install 'mlx[cuda]'")
+    if machine.mlx_backend is None:
+        notes.append("mlx is not installed: pip install mlx (macOS) or 'mlx[cpu]' / 'mlx[cuda]' (Linux)")
+    return notes
+
+
+def recommend(model: ModelShape, machine: Machine, method: str | None = None, seq_len: int | None = None) -> PlanRecommendation:
+    """The method, batch, rank and sequence length that fit, preferring seq_len >= 512, then batch, then rank."""
+    if method is not None and method not in ("lora", "dora", "qlora", "pissa", "qpissa"):
+        raise PlanError(f"unknown method {method!r}: use lora, dora, qlora, pissa or qpissa")
+    if seq_len is not None and seq_len < 1:
+        raise PlanError(f"seq_len must be positive, got {seq_len}")
+    seqs = (seq_len,) if seq_len else (2048, 1024, 512, 256)
+    smallest = TrainConfigShape(method="lora", rank=8, batch_size=1, seq_len=min(seqs), grad_checkpoint=True)
+    if method is None:  # a quantized base is QLoRA already; otherwise QLoRA only when 16-bit weights cannot fit
+        lora_fits = model.bits > 8 and estimate_memory(model, smallest, machine).fits
+        method = "lora" if lora_fits else "qlora"
+    best: tuple[tuple[bool, bool, int, int, int], TrainConfigShape, MemoryEstimate] | None = None
+    for ckpt in (False, True):  # checkpointing only where nothing without it keeps seq_len >= 512 (it costs ~30% time)
+        for s in seqs:
+            for b in (1, 2, 4, 8, 16):
+                for r in (8, 16, 32, 64):
+                    cfg = TrainConfigShape(method=method, rank=r, batch_size=b, seq_len=s, grad_checkpoint=ckpt,  # type: ignore[arg-type]
+                                           grad_accumulation=max(1, 4 // b))
+                    est = estimate_memory(model, cfg, machine)
+                    key = (s >= 512 or seq_len is not None, not ckpt, b, r, s)
+                    if est.fits and (best is None or key > best[0]):
+                        best = (key, cfg, est)
+    if best is None:
+        check_fits(model, smallest.model_copy(update={"method": method}), machine)  # raises with the numbers
+        raise PlanError("no configuration fits")  # unreachable: the smallest configuration would have fitted
+    _, cfg, est = best
+    notes = _machine_notes(machine)
+    if method in ("qlora", "qpissa") and model.bits > 8:
+        notes.append("QLoRA trains on a 4-bit base: mlx_lm.convert -q --q-bits 4 --q-group-size 64 (or an mlx-community -4bit model)")
+    if method in ("pissa", "qpissa"):
+        notes.append("PiSSA adapters are saved as rank-2r LoRA adapters (twice the rank on disk); QPiSSA needs the full-precision base")
+    if cfg.grad_checkpoint:
+        notes.append("gradient checkpointing is on: the only way to fit this sequence length (about 30% slower)")
+    if cfg.grad_accumulation > 1:
+        notes.append(f"batch {cfg.batch_size} with {cfg.grad_accumulation} accumulation steps (effective batch {cfg.batch_size * cfg.grad_accumulation})")
+    return PlanRecommendation(machine=machine, model=model, config=cfg, estimate=est, notes=notes)
+
+
+# Published architecture numbers of the Qwen2.5-Coder family (from their config.json, approximate by
+# nature: check the downloaded config before trusting a plan). (hidden, layers, heads, kv, intermediate, vocab, tied)
+_QWEN_CODER: dict[str, tuple[int, int, int, int, int, int, bool]] = {
+    "0.5B": (896, 24, 14, 2, 4864, 151936, True), "1.5B": (1536, 28, 12, 2, 8960, 151936, True),
+    "3B": (2048, 36, 16, 2, 11008, 151936, True), "7B": (3584, 28, 28, 4, 18944, 152064, False),
+    "14B": (5120, 48, 40, 8, 13824, 152064, False), "32B": (5120, 64, 40, 8, 27648, 152064, False),
+}
+# Suggestions only: names of mlx-community conversions, smallest first, with approximate parameter counts.
+CURATED_CODER_MODELS: dict[str, str] = {f"mlx-community/Qwen2.5-Coder-{s}-Instruct-4bit": p for s, p in
+                                        zip(_QWEN_CODER, ("0.5B", "1.5B", "3.1B", "7.6B", "14.7B", "32.8B"))}
+
+
+def shape_of_known(name: str) -> ModelShape | None:
+    """Architecture of a curated model from its name (any org, -Instruct or base, -4bit/-8bit/-bf16), else None."""
+    m = re.search(r"qwen2\.5-coder-(\d+(?:\.\d+)?b)", name.lower())
+    if not m or m.group(1).upper() not in _QWEN_CODER:
+        return None
+    h, n, heads, kv, i, v, tied = _QWEN_CODER[m.group(1).upper()]
+    bits = next((int(b) for b in re.findall(r"-(\d)bit", name.lower())), 16)
+    config = {"hidden_size": h, "num_hidden_layers": n, "num_attention_heads": heads, "num_key_value_heads": kv,
+              "intermediate_size": i, "vocab_size": v, "tie_word_embeddings": tied, "model_type": "qwen2"}
+    if bits < 16:
+        config["quantization"] = {"bits": bits, "group_size": QUANT_GROUP_SIZE}
+    return ModelShape.from_config(config, name=name)
+
+
+def recommend_base_models(machine: Machine) -> list[str]:
+    """Curated coder models (largest first) whose 4-bit QLoRA at batch 1 x 512 tokens, rank 8, fits this machine."""
+    cfg = TrainConfigShape(method="qlora", rank=8, batch_size=1, seq_len=512, grad_checkpoint=True)
+    fit = [n for n in CURATED_CODER_MODELS if estimate_memory(shape_of_known(n), cfg, machine).fits]  # type: ignore[arg-type]
+    return fit[::-1]

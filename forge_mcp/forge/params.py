@@ -24,7 +24,7 @@ class TrainParams(BaseModel):
     task: Literal["completion", "instruction", "raft", "text"] = "completion"
     iters: int = Field(200, ge=1, le=1_000_000)
     batch_size: int = Field(4, ge=1, le=1024)
-    learning_rate: float = Field(1e-4, gt=0, le=1.0)
+    learning_rate: float = Field(1e-4, gt=0)
     warmup: int = Field(0, ge=0, description="Linear warm-up steps before the cosine decay")
     rank: int = Field(8, ge=1, le=1024)
     alpha: float = Field(16.0, gt=0)

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from forge_mcp.fsutil import atomic_write_json
 
@@ -37,6 +38,9 @@ class TinySpec:
     intermediate_size: int = 192  # a multiple of 64, so 4-bit quantisation (group size 64) applies
     max_position_embeddings: int = 2048
     seed: int = 0
+    pretrain_steps: int = 0  # >0: a brief full-weight pass over the repo's text (benchmarks; slow on CPU)
+    pretrain_seq: int = 128
+    pretrain_batch: int = 8
 
     def config(self, vocab_size: int) -> dict[str, object]:
         return {
@@ -65,7 +69,7 @@ def build_tiny_model(out_dir: Path, corpus: Iterable[str], spec: TinySpec = Tiny
     vocab = _write_tokenizer(tmp, texts, spec.vocab_size)
     config = spec.config(vocab)
     atomic_write_json(tmp / "config.json", config)
-    _write_weights(tmp, config, spec.seed)
+    _write_weights(tmp, config, spec, texts)
     atomic_write_json(tmp / "forge_tiny.json", {"spec": asdict(spec), "corpus_sha256": corpus_digest(texts),
                                                 "purpose": "offline test/demo model; not a useful code model"})
     if out_dir.exists():
@@ -101,13 +105,40 @@ def _write_tokenizer(folder: Path, texts: list[str], vocab_size: int) -> int:
     return int(tokenizer.get_vocab_size())
 
 
-def _write_weights(folder: Path, config: dict[str, object], seed: int) -> None:
+def _write_weights(folder: Path, config: dict[str, object], spec: TinySpec, texts: list[str]) -> None:
     import mlx.core as mx
     from mlx.utils import tree_flatten
     from mlx_lm.models import llama
 
-    mx.random.seed(seed)
-    args = llama.ModelArgs.from_dict(config)
-    model = llama.Model(args)
+    mx.random.seed(spec.seed)
+    model = llama.Model(llama.ModelArgs.from_dict(config))
+    if spec.pretrain_steps:
+        _pretrain(model, folder, texts, spec)
     weights = dict(tree_flatten(model.parameters()))
     mx.save_safetensors(str(folder / "model.safetensors"), weights, metadata={"format": "mlx"})
+
+
+def _pretrain(model: Any, folder: Path, texts: list[str], spec: TinySpec) -> None:
+    """Next-token training of all weights on random windows of the corpus (seeded, so reproducible)."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    stream = np.array([t for enc in tokenizer.encode_batch(texts) for t in [*enc.ids, 0]], dtype=np.int32)
+    window = min(spec.pretrain_seq, len(stream) - 1)
+    rng = np.random.default_rng(spec.seed)
+
+    def loss_fn(m: Any, tokens: Any) -> Any:
+        return nn.losses.cross_entropy(m(tokens[:, :-1]), tokens[:, 1:]).mean()
+
+    step = nn.value_and_grad(model, loss_fn)
+    optimizer = optim.Adam(learning_rate=optim.cosine_decay(3e-3, spec.pretrain_steps, 3e-4))
+    for _ in range(spec.pretrain_steps):
+        starts = rng.integers(0, len(stream) - window, size=spec.pretrain_batch)
+        batch = mx.array(np.stack([stream[i:i + window + 1] for i in starts]))
+        _, grads = step(model, batch)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)

@@ -17,6 +17,10 @@ def trigger_training(ws: Workspace, params: TrainParams) -> RunInfo:
     if not (dataset_path / params.task / "train.jsonl").is_file():
         raise JobError(f"dataset {dataset_id} has no {params.task} training examples; pick another task "
                        "(completion, instruction, raft, text) or chunk a repository with more code")
+    splits = json.loads((dataset_path / "manifest.json").read_text(encoding="utf-8"))["summary"]["splits"][params.task]
+    if splits["train"] < params.batch_size:
+        raise JobError(f"dataset {dataset_id} has {splits['train']} {params.task} training examples, fewer than "
+                       f"batch_size {params.batch_size}: lower batch_size or pick a task with more examples")
     model_path = resolve_base_model(ws, params.base_model, dataset_path)
     if params.method in ("qlora", "qpissa"):
         model_path = quantized(ws, model_path)

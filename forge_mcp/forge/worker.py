@@ -55,6 +55,10 @@ def main(argv: list[str]) -> int:
         _update(store, run_id, "failed", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
         raise
     _update(store, run_id, "completed", finished_at=time.time(), **summary)
+    commit = store.get_record("runs", run_id)["git_commit"]
+    if commit:  # monitor_repo measures change from here on
+        store.set_meta("last_trained_commit", commit)
+        store.set_meta("last_trained_at", repr(time.time()))
     return 0
 
 
@@ -100,7 +104,12 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
             adapter_file=str(paths.root / "mlx_adapters.safetensors"), grad_checkpoint=params.grad_checkpoint,
             grad_accumulation_steps=params.grad_accumulation,
         )
-        mlx_train(model, optimizer, CacheDataset(train_set), CacheDataset(valid_set) if len(valid_set) else None,
+        # mlx-lm needs a full batch to validate: a smaller validation split is skipped (and said so).
+        validate = len(valid_set) >= params.batch_size
+        if not validate:
+            _update(store, run["run_id"], "running", note=f"validation skipped: {len(valid_set)} examples "
+                                                          f"< batch_size {params.batch_size}")
+        mlx_train(model, optimizer, CacheDataset(train_set), CacheDataset(valid_set) if validate else None,
                   args=args, training_callback=callback)
     _save_adapter(paths.adapters, adapter_weights(model, spec, pissa), adapter_config(spec, layers), params)
     return {"step": params.iters, "best_val_loss": None if math.isinf(callback.best_val) else callback.best_val}

@@ -95,6 +95,24 @@ class Forge:
         self.rag(ws).sync(paths)
         return True
 
+    # -- training runs --------------------------------------------------------------------------
+    def workspace_of_run(self, run_id: str) -> Workspace:
+        """The workspace whose store holds `run_id` (run ids are unique across repositories)."""
+        for entry in self.repos.values():
+            if not entry.is_git:
+                continue
+            ws = self.workspace(str(entry.path))
+            try:
+                ws.store.get_record("runs", run_id)
+                return ws
+            except NotFoundError:
+                continue
+        raise NotFoundError(f"no run {run_id!r}; the forge://runs resource lists them")
+
+    def open_workspaces(self) -> list[Workspace]:
+        with self._lock:
+            return list(self._workspaces.values())
+
     # -- watchers ----------------------------------------------------------------------------
     def start_watchers(self, on_batch: Callable[[str, Batch], None] | None = None) -> list[str]:
         """Start a watcher for every git root whose config enables it; returns the names watched."""

@@ -28,6 +28,7 @@ from forge_mcp.server.prompts import register_prompts
 from forge_mcp.index.syncer import IndexSyncer
 from forge_mcp.server.resources import events_uri, index_uri, register_resources, status_uri
 from forge_mcp.server.tools import register_tools
+from forge_mcp.server.training import RunMonitor, register_training
 from forge_mcp.watch.watcher import Batch
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     notifier = Notifier()
     # The lifespan runs once per in-process client (once per process on stdio): the watchers and the
     # index syncer are shared, started with the first connection and stopped with the last.
-    live: dict[str, Any] = {"connections": 0, "syncer": None}
+    live: dict[str, Any] = {"connections": 0, "syncer": None, "runs": None}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
@@ -74,6 +75,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
         live["connections"] += 1
         if live["connections"] == 1:
             live["syncer"] = IndexSyncer(forge.sync_index, on_synced=lambda name: announce(index_uri(name)))
+            live["runs"] = RunMonitor(forge, announce)
             if watch:
                 await anyio.to_thread.run_sync(forge.start_watchers, on_batch)
         try:
@@ -83,6 +85,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
             if live["connections"] == 0:
                 await anyio.to_thread.run_sync(forge.stop_watchers)
                 await anyio.to_thread.run_sync(live["syncer"].stop)
+                await anyio.to_thread.run_sync(live["runs"].stop)
 
     auth: dict[str, Any] = {}
     if token is not None:
@@ -96,6 +99,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     )
     notifier.install(server._lowlevel_server)  # documented workaround for 2025-era subscribe
     register_tools(server, forge)
+    register_training(server, forge)
     register_resources(server, forge)
     register_prompts(server)
     return server

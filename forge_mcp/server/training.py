@@ -1,0 +1,163 @@
+"""MCP tools and resources for training runs (thin wrappers over forge_mcp.forge)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+import anyio.to_thread
+import mcp_types as types
+from mcp.server.mcpserver import MCPServer
+from pydantic import Field
+
+from forge_mcp.forge.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
+from forge_mcp.forge.params import ACTIVE, TrainParams
+from forge_mcp.service import Forge
+from forge_mcp.server.tools import RepoArg, _tool, tool_errors
+
+log = logging.getLogger(__name__)
+RUNS_URI = "forge://runs"
+
+
+def loss_uri(run_id: str) -> str:
+    return f"forge://runs/{run_id}/loss"
+
+
+def plot_uri(run_id: str) -> str:
+    return f"forge://runs/{run_id}/loss.png"
+
+
+def register_training(server: MCPServer, forge: Forge) -> None:
+    writes = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                   open_world_hint=False)
+
+    @_tool(server, writes.model_copy(update={"title": "Start a fine-tuning run"}))
+    async def trigger_training(
+        method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"],
+                          Field(description="lora (default), dora, qlora (4-bit base), pissa (SVD init), qpissa")] = "lora",
+        base_model: Annotated[str, Field(description="'tiny' (offline test model built from this repo), a local "
+                                                     "mlx-lm model folder, or a Hugging Face id")] = "tiny",
+        dataset_id: Annotated[str | None, Field(description="Dataset from chunk_data (default: the newest)")] = None,
+        task: Annotated[Literal["completion", "instruction", "raft", "text"], Field(description="Which dataset task")] = "completion",
+        iters: Annotated[int, Field(ge=1, le=1_000_000)] = 200,
+        batch_size: Annotated[int, Field(ge=1, le=1024)] = 4,
+        learning_rate: Annotated[float, Field(gt=0)] = 1e-4,
+        rank: Annotated[int, Field(ge=1, le=1024)] = 8,
+        alpha: Annotated[float, Field(gt=0, description="Adapter scale numerator: alpha/r (or alpha/sqrt(r) with rora)")] = 16.0,
+        rora: Annotated[bool, Field(description="RoRA/rsLoRA scaling alpha/sqrt(r)")] = False,
+        max_seq_length: Annotated[int, Field(ge=16, le=131_072)] = 512,
+        grad_checkpoint: bool = False,
+        grad_accumulation: Annotated[int, Field(ge=1, le=1024)] = 1,
+        repo: RepoArg = None,
+    ) -> RunInfo:
+        """Start fine-tuning a base model on the repository's dataset; returns the run at once.
+
+        The run trains in a separate worker process (mlx-lm), one at a time per repository (a second
+        request is refused while one runs). Follow it with `training_status` or the resources
+        `forge://runs/{run_id}/loss` (JSON) and `forge://runs/{run_id}/loss.png`, which update as it goes.
+        It checkpoints at every report, keeps the best adapter by validation loss, and halts itself if
+        the loss diverges. Build a dataset with `chunk_data` first.
+        """
+        params = TrainParams(method=method, base_model=base_model, dataset_id=dataset_id, task=task, iters=iters,
+                             batch_size=batch_size, learning_rate=learning_rate, rank=rank, alpha=alpha, rora=rora,
+                             max_seq_length=max_seq_length, grad_checkpoint=grad_checkpoint,
+                             grad_accumulation=grad_accumulation)
+        with tool_errors():
+            from forge_mcp.forge.train import trigger_training as trigger
+
+            ws = forge.workspace(repo)
+            return await anyio.to_thread.run_sync(lambda: trigger(ws, params))
+
+    @_tool(server, types.ToolAnnotations(title="Training run status", read_only_hint=True, destructive_hint=False,
+                                         idempotent_hint=True, open_world_hint=False))
+    def training_status(
+        run_id: Annotated[str | None, Field(description="Run id (default: the newest run of the repository)")] = None,
+        repo: RepoArg = None,
+    ) -> RunInfo:
+        """Live figures of a run: status, step of iters, last train/val loss, best val loss, tokens/s,
+        peak memory, ETA, and whether a stopped run can be resumed (and its error if it failed)."""
+        with tool_errors():
+            if run_id:
+                return run_info(forge.workspace_of_run(run_id), run_id)
+            runs = list_runs(forge.workspace(repo), limit=1)
+            if not runs:
+                from forge_mcp.errors import NotFoundError
+
+                raise NotFoundError("no training run yet: start one with trigger_training")
+            return runs[0]
+
+    @_tool(server, writes.model_copy(update={"title": "Cancel a training run"}))
+    def cancel_training(run_id: Annotated[str, Field(description="The run to stop")]) -> RunInfo:
+        """Stop a running training run; it checkpoints first, so `resume_training` can continue it."""
+        with tool_errors():
+            return cancel_run(forge.workspace_of_run(run_id), run_id)
+
+    @_tool(server, writes.model_copy(update={"title": "Resume a stopped training run"}))
+    def resume_training(run_id: Annotated[str, Field(description="A failed (killed) or cancelled run")]) -> RunInfo:
+        """Continue a killed or cancelled run from its last checkpoint: same step, learning-rate schedule
+        and optimizer state."""
+        with tool_errors():
+            return resume_run(forge.workspace_of_run(run_id), run_id)
+
+    @server.resource(RUNS_URI, name="runs", mime_type="application/json",
+                     description="Training runs of every repository, newest first, with their status and loss URIs.")
+    def runs() -> str:
+        found = []
+        for entry in forge.repos.values():
+            if entry.is_git:
+                found += [{"repo": entry.name, **r.model_dump()} for r in list_runs(forge.workspace(str(entry.path)))]
+        return json.dumps(found, indent=2)
+
+    @server.resource("forge://runs/{run_id}/loss", mime_type="application/json",
+                     description="A run's loss series (train and validation) with learning rate, tokens/s and "
+                                 "peak memory per report; updated while the run goes.")
+    def run_loss(run_id: str) -> str:
+        with tool_errors():
+            return json.dumps(loss_series(forge.workspace_of_run(run_id), run_id), indent=2)
+
+    @server.resource("forge://runs/{run_id}/loss.png", mime_type="image/png",
+                     description="The loss curve of a run as a PNG plot (train and validation).")
+    def run_plot(run_id: str) -> bytes:
+        from forge_mcp.forge.plots import loss_png
+
+        with tool_errors():
+            return loss_png(loss_series(forge.workspace_of_run(run_id), run_id))
+
+
+class RunMonitor:
+    """Announces resource updates while runs report: polls the stores of open workspaces once a second."""
+
+    def __init__(self, forge: Forge, announce: Callable[..., None], interval: float = 1.0) -> None:
+        self.forge, self.announce, self.interval = forge, announce, interval
+        self._seen: dict[str, tuple[int, str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="forge-run-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._poll()
+            except Exception:  # a transient store error must not end the monitor
+                log.exception("run monitor poll failed")
+
+    def _poll(self) -> None:
+        for ws in self.forge.open_workspaces():
+            with ws.store.connect() as conn:
+                rows = conn.execute(
+                    "SELECT r.id, r.status, (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.id) AS n "
+                    "FROM runs r ORDER BY r.created_at DESC LIMIT 20").fetchall()
+            for row in rows:
+                state = (int(row["n"]), str(row["status"]))
+                if self._seen.get(row["id"]) != state:
+                    first = row["id"] not in self._seen
+                    self._seen[row["id"]] = state
+                    if not first or row["status"] in ACTIVE:
+                        self.announce(loss_uri(row["id"]), plot_uri(row["id"]), RUNS_URI)

@@ -7,6 +7,8 @@
     forge-mcp chunk  [--repo PATH] [--ref REF] [--force] [--json]
     forge-mcp index  [--repo PATH] [--rebuild] [--json]
     forge-mcp search QUERY [--repo PATH] [-k N] [--mode M] [--language L] [--path GLOB] [--kind K]
+    forge-mcp train  [--repo PATH] [--method M] [--base-model B] [--iters N] ... [--resume RUN_ID] [--detach]
+    forge-mcp runs   [--repo PATH] [--json]
     forge-mcp config [--repo PATH]
 """
 
@@ -74,6 +76,26 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--path", dest="path_glob", help="only paths matching this glob")
     search.add_argument("--kind", help="only this kind (function, method, class, ...)")
     search.add_argument("--json", action="store_true")
+
+    train = sub.add_parser("train", help="fine-tune a base model on the newest dataset (live progress)")
+    train.add_argument("--repo", type=Path, default=Path("."))
+    train.add_argument("--method", default="lora", choices=("lora", "dora", "qlora", "pissa", "qpissa"))
+    train.add_argument("--base-model", default="tiny", help="'tiny', a local mlx-lm model folder, or a hub id")
+    train.add_argument("--dataset", dest="dataset_id", help="dataset id (default: the newest)")
+    train.add_argument("--task", default="completion", choices=("completion", "instruction", "raft", "text"))
+    train.add_argument("--iters", type=int, default=200)
+    train.add_argument("--batch-size", type=int, default=4)
+    train.add_argument("--learning-rate", type=float, default=1e-4)
+    train.add_argument("--rank", type=int, default=8)
+    train.add_argument("--alpha", type=float, default=16.0)
+    train.add_argument("--rora", action="store_true", help="alpha/sqrt(r) scaling")
+    train.add_argument("--max-seq-length", type=int, default=512)
+    train.add_argument("--resume", metavar="RUN_ID", help="continue a killed or cancelled run instead")
+    train.add_argument("--detach", action="store_true", help="start the run and return (follow with `runs`)")
+
+    runs = sub.add_parser("runs", help="training runs and their figures")
+    runs.add_argument("--repo", type=Path, default=Path("."))
+    runs.add_argument("--json", action="store_true")
 
     config = sub.add_parser("config", help="print the resolved configuration")
     config.add_argument("--repo", type=Path, default=Path("."))
@@ -211,6 +233,48 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from forge_mcp.cli_render import follow_run
+    from forge_mcp.forge.jobs import resume_run
+    from forge_mcp.forge.params import TrainParams
+    from forge_mcp.forge.train import trigger_training
+    from forge_mcp.workspace import Workspace
+
+    ws = Workspace.open(args.repo.resolve())
+    if args.resume:
+        info = resume_run(ws, args.resume)
+    else:
+        params = TrainParams(method=args.method, base_model=args.base_model, dataset_id=args.dataset_id,
+                             task=args.task, iters=args.iters, batch_size=args.batch_size,
+                             learning_rate=args.learning_rate, rank=args.rank, alpha=args.alpha, rora=args.rora,
+                             max_seq_length=args.max_seq_length)
+        info = trigger_training(ws, params)
+    print(f"run {info.run_id} started ({info.method} on {info.base_model}); log: {info.log_path}")
+    if args.detach:
+        return 0
+    final = follow_run(ws, info.run_id)
+    print(f"run {final.run_id}: {final.status} at step {final.step}/{final.iters}"
+          + (f", best val loss {final.best_val_loss:.4f}" if final.best_val_loss is not None else "")
+          + (f"; {final.error}" if final.error else "")
+          + (f"; adapter: {final.adapter_path}" if final.adapter_path else ""))
+    return 0 if final.status == "completed" else 1
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from forge_mcp.forge.jobs import list_runs
+    from forge_mcp.workspace import Workspace
+
+    runs = list_runs(Workspace.open(args.repo.resolve()))
+    if args.json:
+        print(json.dumps([r.model_dump() for r in runs], indent=2))
+        return 0
+    for r in runs:
+        loss = f"train {r.last_train_loss:.4f}" if r.last_train_loss is not None else "no report yet"
+        val = f", best val {r.best_val_loss:.4f}" if r.best_val_loss is not None else ""
+        print(f"{r.run_id}  {r.status:9} {r.method:6} {r.base_model}  step {r.step}/{r.iters}  {loss}{val}")
+    return 0
+
+
 def _config(args: argparse.Namespace) -> int:
     from forge_mcp.workspace import Workspace
 
@@ -221,7 +285,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"serve": _serve, "status": _status, "watch": _watch, "events": _events, "chunk": _chunk,
-             "index": _index, "search": _search, "config": _config}
+             "index": _index, "search": _search, "train": _train, "runs": _runs, "config": _config}
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

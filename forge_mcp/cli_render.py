@@ -86,3 +86,31 @@ def render_dataset(summary: "DatasetSummary") -> None:
     out.print(f"test set: units touched by the last {summary.held_out_commits} commit(s); generator: {summary.generator}")
     for note in summary.notes:
         out.print(f"[yellow]note:[/] {note}")
+
+
+def follow_run(ws: object, run_id: str, poll: float = 0.5) -> object:
+    """A live progress bar for a training run until it stops (Ctrl-C leaves the run going)."""
+    import time
+
+    from forge_mcp.forge.jobs import run_info
+
+    columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+               TimeElapsedColumn(), TextColumn("{task.fields[figures]}"))
+    info = run_info(ws, run_id)  # type: ignore[arg-type]
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("train", total=info.iters, figures="")
+        while info.status in ("queued", "running"):
+            figures = []
+            if info.last_train_loss is not None:
+                figures.append(f"loss {info.last_train_loss:.4f}")
+            if info.last_val_loss is not None:
+                figures.append(f"val {info.last_val_loss:.4f}")
+            if info.tokens_per_second:
+                figures.append(f"{info.tokens_per_second:,.0f} tok/s")
+            if info.eta_seconds is not None:
+                figures.append(f"ETA {info.eta_seconds:.0f}s")
+            bar.update(task, completed=info.step, figures="  ".join(figures))
+            time.sleep(poll)
+            info = run_info(ws, run_id)  # type: ignore[arg-type]
+        bar.update(task, completed=info.step)
+    return info

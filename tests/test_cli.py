@@ -49,3 +49,24 @@ def test_watch_prints_batches_and_events_lists_them(repo, capsys) -> None:
     assert main(["events", "--repo", str(repo.path), "--json"]) == 0
     events = json.loads(capsys.readouterr().out)
     assert events[0]["path"] == "src/edited.py"
+
+
+def test_train_and_runs(capsys) -> None:
+    from tests.conftest import GitRepo
+
+    import tempfile
+
+    repo = GitRepo(Path(tempfile.mkdtemp()) / "cli-train")
+    repo.commit("code", {f"m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n'
+                         f'    return value + {i}\n' for i in range(12)})
+    assert main(["chunk", "--repo", str(repo.path), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--repo", str(repo.path), "--iters", "10", "--batch-size", "2", "--task", "instruction",
+                 "--max-seq-length", "128", "--learning-rate", "1e-3"]) == 0
+    out = capsys.readouterr().out
+    assert "completed at step 10/10" in out and "adapter:" in out
+    assert main(["runs", "--repo", str(repo.path), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert runs[0]["status"] == "completed" and runs[0]["method"] == "lora"
+    assert main(["train", "--repo", str(repo.path), "--resume", runs[0]["run_id"]]) == 2
+    assert "cannot be resumed" in capsys.readouterr().err

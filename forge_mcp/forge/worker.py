@@ -158,6 +158,7 @@ class _Callback:
         if math.isfinite(loss) and loss < self.best_val:
             self.best_val = loss
             _save_adapter(self.paths.best, _weights(self), _config(self), self.params, step=step, val_loss=loss)
+            _save_state(self.paths.best, self.model, self.optimizer, step, loss)  # a full checkpoint, too
         _update(self.store, self.run_id, "running", last_val_loss=loss,
                 best_val_loss=None if math.isinf(self.best_val) else self.best_val)
 
@@ -206,19 +207,24 @@ def _save_adapter(folder: Path, weights: dict[str, Any], config: dict[str, Any],
 
 def _checkpoint(paths: RunPaths, model: Any, optimizer: Any, step: int, best_val: float) -> None:
     """Trainable weights, optimizer state (incl. its step, which drives the schedule) and our step."""
-    import mlx.core as mx
-    from mlx.utils import tree_flatten
-
     folder = paths.checkpoints / f"step-{step:07d}"
     folder.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(folder / "adapters.safetensors"), dict(tree_flatten(model.trainable_parameters())))
-    mx.save_safetensors(str(folder / "optimizer.safetensors"), dict(tree_flatten(optimizer.state)))
-    atomic_write_json(folder / "state.json", {"step": step, "best_val_loss": None if math.isinf(best_val) else best_val})
+    _save_state(folder, model, optimizer, step, best_val)
     atomic_write_text(paths.latest, folder.name)  # the checkpoint counts only once it is complete
     for stale in sorted(p for p in paths.checkpoints.glob("step-*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
         import shutil
 
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _save_state(folder: Path, model: Any, optimizer: Any, step: int, best_val: float) -> None:
+    """Optimizer state (incl. its own step, which drives the schedule), the raw trainable weights, our step."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    mx.save_safetensors(str(folder / "trainable.safetensors"), dict(tree_flatten(model.trainable_parameters())))
+    mx.save_safetensors(str(folder / "optimizer.safetensors"), dict(tree_flatten(optimizer.state)))
+    atomic_write_json(folder / "state.json", {"step": step, "best_val_loss": None if math.isinf(best_val) else best_val})
 
 
 def _restore(paths: RunPaths, model: Any, optimizer: Any) -> tuple[int, float]:
@@ -228,7 +234,7 @@ def _restore(paths: RunPaths, model: Any, optimizer: Any) -> tuple[int, float]:
     if not paths.latest.exists():
         return 0, math.inf  # killed before its first report: start over
     folder = paths.checkpoints / paths.latest.read_text(encoding="utf-8").strip()
-    model.load_weights(str(folder / "adapters.safetensors"), strict=False)
+    model.load_weights(str(folder / "trainable.safetensors"), strict=False)
     optimizer.init(model.trainable_parameters())
     optimizer.state = tree_unflatten(list(mx.load(str(folder / "optimizer.safetensors")).items()))
     state = json.loads((folder / "state.json").read_text(encoding="utf-8"))

@@ -51,6 +51,7 @@ def test_a_run_trains_records_and_saves_a_loadable_adapter(ws: Workspace) -> Non
     model_path = next((ws.state_dir / "models").glob("tiny-*"))
     model, _ = mlx_lm.load(str(model_path), adapter_path=str(run_dir / "adapters"))
     assert (run_dir / "adapters" / "forge_params.json").is_file() and (run_dir / "best" / "adapters.safetensors").is_file()
+    assert {"optimizer.safetensors", "state.json"} <= {p.name for p in (run_dir / "best").iterdir()}
     assert ws.last_trained_commit == ws.store.get_record("runs", info.run_id)["git_commit"]
 
 

@@ -69,10 +69,11 @@ def mlx_lm_run(model: Path, data: Path, work: Path, p: TrainParams) -> float:
     env = dict(os.environ)
     if openblas_path():
         env.setdefault("LD_PRELOAD", openblas_path() or "")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    out = re.sub(r"\x1b\[[0-9;]*m", "", subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout)
     rates = [float(x.replace(",", "")) for x in re.findall(r"Tokens/sec ([\d.,]+)", out)]
-    if not rates:  # newer mlx-lm prints a table: iteration, loss, tokens/s, trained tokens
-        rates = [float(m.group(1).replace(",", "")) for m in re.finditer(r"^\s*\d+\s+[\d.]+\s+\S*\s+([\d,]+)\s", out, re.M)]
+    if not rates:  # mlx-lm 0.32 prints a table: iteration, loss (with a trend arrow), tokens/s, trained tokens
+        rates = [float(m.group(1).replace(",", ""))
+                 for m in re.finditer(r"^\s*\d+\s+[\d.]+\s*[▲▼]?\s+([\d,]+)\s+[\d.]+k?\s*$", out, re.M)]
     if len(rates) < 2:
         raise SystemExit("could not read tokens/s from mlx_lm.lora's output:\n" + out[-2000:])
     return statistics.median(rates[1:])

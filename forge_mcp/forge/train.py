@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forge_mcp.errors import NotFoundError
 from forge_mcp.forge.jobs import JobError, RunInfo, start_run
 from forge_mcp.forge.params import TrainParams
 from forge_mcp.forge.tiny import TINY, build_tiny_model, corpus_digest
 from forge_mcp.workspace import Workspace
+
+if TYPE_CHECKING:
+    from forge_mcp.hardware import ModelShape, TrainConfigShape
 
 
 def trigger_training(ws: Workspace, params: TrainParams) -> RunInfo:
@@ -24,6 +28,7 @@ def trigger_training(ws: Workspace, params: TrainParams) -> RunInfo:
     model_path = resolve_base_model(ws, params.base_model, dataset_path)
     if params.method in ("qlora", "qpissa"):
         model_path = quantized(ws, model_path)
+    check_plan(params, model_path)
     return start_run(ws, params.model_copy(update={"dataset_id": dataset_id}), model_path, dataset_path,
                      dataset_id, commit)
 
@@ -84,3 +89,34 @@ def quantized(ws: Workspace, model_path: Path) -> Path:
             shutil.rmtree(out)
         tmp.rename(out)
     return out
+
+
+def model_shape(params: TrainParams, model_path: Path | None) -> "ModelShape | None":
+    """The base model's architecture: from its config.json, the tiny spec, or the curated list."""
+    from forge_mcp.forge.tiny import TinySpec
+    from forge_mcp.hardware import ModelShape, shape_of_known
+
+    if model_path is not None and (model_path / "config.json").is_file():
+        return ModelShape.from_config(json.loads((model_path / "config.json").read_text(encoding="utf-8")),
+                                      name=params.base_model)
+    if params.base_model == TINY:
+        return ModelShape.from_config(TinySpec().config(TinySpec().vocab_size), name=TINY)
+    return shape_of_known(params.base_model)
+
+
+def train_shape(params: TrainParams) -> "TrainConfigShape":
+    from forge_mcp.hardware import TrainConfigShape
+
+    spec = params.adapter_spec()
+    return TrainConfigShape(method=params.method, rank=params.rank, num_layers=params.num_layers, keys=list(spec.keys),
+                            batch_size=params.batch_size, seq_len=params.max_seq_length,
+                            grad_checkpoint=params.grad_checkpoint, grad_accumulation=params.grad_accumulation)
+
+
+def check_plan(params: TrainParams, model_path: Path | None) -> None:
+    """Refuse, with the numbers, a configuration whose estimated peak memory exceeds 85% of this machine's."""
+    from forge_mcp.hardware import check_fits, detect_machine
+
+    shape = model_shape(params, model_path)
+    if shape is not None:  # an unknown hub model: mlx-lm reports an out-of-memory itself
+        check_fits(shape, train_shape(params), detect_machine())

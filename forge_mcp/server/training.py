@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio.to_thread
@@ -15,6 +16,7 @@ from pydantic import Field
 
 from forge_mcp.forge.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
 from forge_mcp.forge.params import ACTIVE, TrainParams
+from forge_mcp.hardware import PlanRecommendation
 from forge_mcp.service import Forge
 from forge_mcp.server.tools import RepoArg, _tool, tool_errors
 
@@ -70,6 +72,32 @@ def register_training(server: MCPServer, forge: Forge) -> None:
 
             ws = forge.workspace(repo)
             return await anyio.to_thread.run_sync(lambda: trigger(ws, params))
+
+    @_tool(server, types.ToolAnnotations(title="Plan a training run for this machine", read_only_hint=True,
+                                         destructive_hint=False, idempotent_hint=True, open_world_hint=False))
+    def plan_training(
+        base_model: Annotated[str, Field(description="'tiny', a local model folder, or a known hub id "
+                                                     "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit)")] = "tiny",
+        method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
+                          Field(description="Force a method (default: chosen to fit)")] = None,
+        max_seq_length: Annotated[int | None, Field(ge=16, le=131_072, description="Force a sequence length")] = None,
+    ) -> PlanRecommendation:
+        """Detect this machine (Apple Silicon and unified memory, CUDA, CPU and OpenBLAS) and recommend the
+        method, batch size, rank and sequence length that fit under 85% of its memory for a base model,
+        with the estimated peak memory broken down (weights, adapters, optimizer, activations). Use the
+        figures as `trigger_training` arguments; a configuration that does not fit is refused there."""
+        with tool_errors():
+            from forge_mcp.forge.train import model_shape
+            from forge_mcp.hardware import detect_machine, recommend
+
+            path = Path(base_model).expanduser()
+            shape = model_shape(TrainParams(base_model=base_model), path if path.is_dir() else None)
+            if shape is None:
+                from forge_mcp.errors import NotFoundError
+
+                raise NotFoundError(f"unknown architecture for {base_model!r}: pass a local model folder, or one of "
+                                    "the known hub ids (see forge-mcp's hardware plan)")
+            return recommend(shape, detect_machine(), method=method, seq_len=max_seq_length)
 
     @_tool(server, types.ToolAnnotations(title="Training run status", read_only_hint=True, destructive_hint=False,
                                          idempotent_hint=True, open_world_hint=False))

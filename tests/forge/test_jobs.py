@@ -120,3 +120,11 @@ def test_a_loss_spike_over_the_moving_average_halts(tmp_path: Path) -> None:
         callback._check_divergence(50, 4.2)
     with pytest.raises(Stop, match="became nan"):
         callback._check_divergence(60, float("nan"))
+
+
+def test_a_plan_that_does_not_fit_is_refused_with_the_numbers(ws: Workspace) -> None:
+    from forge_mcp.hardware import PlanError
+
+    with pytest.raises(PlanError, match=r"needs [\d.]+ GiB .* but 85% of this machine's [\d.]+ GiB is [\d.]+ GiB"):
+        trigger_training(ws, TrainParams(**(FAST | {"max_seq_length": 131_072})))
+    assert ws.store.list_records("runs") == []  # nothing was started or recorded

@@ -67,3 +67,16 @@ async def test_cancel_resume_and_bad_arguments(code_repo) -> None:  # noqa: F811
         resumed = (await client.call_tool("resume_training", {"run_id": run_id})).structured_content
         assert resumed["status"] in ("queued", "running")
         assert (await client.call_tool("cancel_training", {"run_id": run_id})).structured_content["status"] == "cancelled"
+
+
+async def test_plan_training(code_repo) -> None:  # noqa: F811
+    async with Client(build_server(Forge([code_repo.path]), watch=False)) as client:
+        plan = await client.call_tool("plan_training", {})
+        assert not plan.is_error, plan.content
+        data = plan.structured_content
+        assert data["estimate"]["fits"] and data["machine"]["memory_bytes"] > 2**30
+        assert data["config"]["method"] in ("lora", "qlora")
+        big = await client.call_tool("plan_training", {"base_model": "mlx-community/Qwen2.5-Coder-7B-Instruct-4bit"})
+        assert not big.is_error and big.structured_content["model"]["params"] > 5e9
+        unknown = await client.call_tool("plan_training", {"base_model": "someone/unknown-model"})
+        assert unknown.is_error and "unknown architecture" in unknown.content[0].text

@@ -1,0 +1,185 @@
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from forge_mcp.errors import ForgeError
+from forge_mcp.hardware import (
+    BUDGET_FRACTION,
+    CURATED_CODER_MODELS,
+    GIB,
+    Machine,
+    ModelShape,
+    PlanError,
+    TrainConfigShape,
+    check_fits,
+    detect_machine,
+    estimate_memory,
+    find_openblas,
+    recommend,
+    recommend_base_models,
+    shape_of_known,
+)
+
+
+def _apple(gib: int) -> Machine:
+    return Machine(os="Darwin", arch="arm64", cpu="Apple M2", cores=8, memory_bytes=gib * GIB, accelerator="apple-silicon",
+                   chip="Apple M2", mlx_backend="metal")
+
+
+def _cpu(gib: int, openblas: str | None = None) -> Machine:
+    return Machine(os="Linux", arch="x86_64", cpu="x86", cores=4, memory_bytes=gib * GIB, accelerator="cpu",
+                   openblas=openblas, mlx_backend="cpu")
+
+
+LLAMA = {"model_type": "llama", "hidden_size": 512, "num_hidden_layers": 4, "num_attention_heads": 8,
+         "num_key_value_heads": 2, "intermediate_size": 1376, "vocab_size": 1000, "tie_word_embeddings": False,
+         "torch_dtype": "bfloat16"}
+Q7B = shape_of_known("Qwen/Qwen2.5-Coder-7B-Instruct")
+
+
+def _cfg(**kw: object) -> TrainConfigShape:
+    return TrainConfigShape(**{"method": "lora", **kw})  # type: ignore[arg-type]
+
+
+def test_detect_machine_on_this_host() -> None:
+    m = detect_machine()
+    assert m.memory_bytes > GIB and m.cores >= 1 and m.os and m.arch and m.cpu
+    assert m.accelerator == "cpu" and m.chip is None and m.gpu_memory_bytes is None
+    assert m.mlx_backend == "cpu"  # mlx[cpu] is installed in the dev environment
+    assert m.openblas == find_openblas()
+    if m.openblas is not None:
+        assert os.path.isfile(m.openblas) and "openblas" in m.openblas
+    Machine.model_validate_json(m.model_dump_json())  # serialisable for MCP tools
+
+
+def test_from_config_llama_counts_params_by_hand() -> None:
+    s = ModelShape.from_config(LLAMA, name="tiny")
+    h, kv, i, v = 512, 2 * 64, 1376, 1000
+    per_layer = h * h * 2 + h * kv * 2 + 3 * h * i + 2 * h  # q, o; k, v; gate, up, down; two RMSNorms
+    assert s.params == 4 * per_layer + 2 * v * h + h  # + embeddings, lm_head, final norm
+    assert (s.bits, s.dtype_bits, s.num_kv_heads, s.name) == (16, 16, 2, "tiny")
+    tied = ModelShape.from_config({**LLAMA, "tie_word_embeddings": True})
+    assert tied.params == s.params - v * h
+
+
+def test_from_config_quantized_and_qwen_biases() -> None:
+    q = ModelShape.from_config({**LLAMA, "quantization": {"bits": 4, "group_size": 32}})
+    assert (q.bits, q.group_size) == (4, 32)
+    qwen = ModelShape.from_config({**LLAMA, "model_type": "qwen2"})
+    assert qwen.params == ModelShape.from_config(LLAMA).params + 4 * (512 + 2 * 128)
+    f32 = ModelShape.from_config({**LLAMA, "torch_dtype": "float32"})
+    assert (f32.bits, f32.dtype_bits) == (32, 32)
+
+
+def test_known_shapes_match_published_sizes() -> None:
+    sizes = {"0.5B": 0.49e9, "1.5B": 1.54e9, "3B": 3.09e9, "7B": 7.62e9, "14B": 14.7e9, "32B": 32.8e9}
+    for tag, params in sizes.items():
+        s = shape_of_known(f"Qwen2.5-Coder-{tag}-Instruct")
+        assert s is not None and abs(s.params - params) / params < 0.02, tag
+    assert shape_of_known("mlx-community/Qwen2.5-Coder-7B-Instruct-4bit").bits == 4  # type: ignore[union-attr]
+    assert shape_of_known("meta-llama/Llama-3-8B") is None
+    assert all(shape_of_known(n) is not None for n in CURATED_CODER_MODELS)
+
+
+def test_estimate_is_monotonic() -> None:
+    m = _cpu(64)
+    base = estimate_memory(Q7B, _cfg(), m).total_bytes
+    for change in ({"batch_size": 8}, {"seq_len": 1024}, {"rank": 32}, {"keys": ["q_proj", "v_proj", "gate_proj", "down_proj"]}):
+        assert estimate_memory(Q7B, _cfg(**change), m).total_bytes > base, change
+    assert estimate_memory(Q7B, _cfg(method="qlora"), m).total_bytes < base
+    assert estimate_memory(Q7B, _cfg(method="qpissa"), m).weights_bytes < estimate_memory(Q7B, _cfg(method="pissa"), m).weights_bytes
+    assert estimate_memory(Q7B, _cfg(method="dora"), m).adapter_bytes > estimate_memory(Q7B, _cfg(), m).adapter_bytes
+    plain, ckpt = (estimate_memory(Q7B, _cfg(batch_size=8, seq_len=2048, grad_checkpoint=g), m) for g in (False, True))
+    assert ckpt.activations_bytes < plain.activations_bytes / 4
+
+
+def test_estimate_components() -> None:
+    e = estimate_memory(Q7B, _cfg(method="qlora"), _apple(16))
+    assert 4.0 * GIB < e.weights_bytes < 4.7 * GIB  # ~4.5 bits per weight for 7.6B params
+    adapter_params = e.adapter_bytes // 4
+    assert e.optimizer_bytes == 2 * adapter_params * 4 and e.gradients_bytes == adapter_params * 4
+    assert e.total_bytes == pytest.approx(e.mlx_peak_bytes * 1.1 + 300 * 1024**2, rel=1e-6)
+    assert e.budget_bytes == int(16 * GIB * BUDGET_FRACTION) and e.fits
+    assert "GiB" in e.breakdown and "weights" in e.breakdown
+    cuda = Machine(os="Linux", arch="x86_64", cpu="x", cores=8, memory_bytes=256 * GIB, accelerator="cuda",
+                   chip="NVIDIA H100", gpu_memory_bytes=80 * GIB, mlx_backend="cuda")
+    assert estimate_memory(Q7B, _cfg(), cuda).budget_bytes == int(80 * GIB * BUDGET_FRACTION)
+
+
+def test_keys_accept_mlx_spelling_and_reject_unknown() -> None:
+    assert _cfg(keys=["self_attn.q_proj", "mlp.down_proj"]).keys == ["q_proj", "down_proj"]
+    with pytest.raises(ValidationError):
+        _cfg(keys=["lm_head"])
+
+
+def test_oversized_configuration_is_refused_with_numbers() -> None:
+    with pytest.raises(PlanError) as info:
+        check_fits(Q7B, _cfg(batch_size=8, seq_len=2048), _apple(16))
+    msg = str(info.value)
+    assert isinstance(info.value, ForgeError)
+    assert "needs" in msg and "weights 14.2" in msg and "13.6 GiB" in msg and "16.0 GiB" in msg
+    assert "activations" in msg and "use" in msg
+
+
+def test_refusal_suggests_changes_that_fit() -> None:
+    with pytest.raises(PlanError) as info:
+        check_fits(Q7B, _cfg(method="qlora", batch_size=8, seq_len=2048), _apple(16))
+    msg = str(info.value)
+    assert "a batch of" in msg or "sequence length" in msg or "checkpointing" in msg
+
+
+@pytest.mark.parametrize("machine", [_apple(8), _apple(16), _apple(64), detect_machine()], ids=["8G", "16G", "64G", "here"])
+def test_recommendations_fit(machine: Machine) -> None:
+    for name in ("Qwen2.5-Coder-1.5B-Instruct", "Qwen2.5-Coder-7B-Instruct"):
+        shape = shape_of_known(name)
+        assert shape is not None
+        try:
+            plan = recommend(shape, machine)
+        except PlanError:
+            assert machine.memory_bytes <= 8 * GIB and "7B" in name  # only a 7B on 8 GiB may be refused
+            continue
+        assert plan.estimate.fits and check_fits(shape, plan.config, machine).total_bytes <= plan.estimate.budget_bytes
+        assert plan.config.seq_len >= 512
+
+
+def test_recommend_picks_qlora_only_when_16_bit_does_not_fit() -> None:
+    assert recommend(Q7B, _apple(16)).config.method == "qlora"  # 14 GiB of bf16 weights > 13.6 GiB budget
+    assert recommend(Q7B, _apple(64)).config.method == "lora"
+    q4 = shape_of_known("mlx-community/Qwen2.5-Coder-7B-Instruct-4bit")
+    assert q4 is not None and recommend(q4, _apple(64)).config.method == "qlora"  # a 4-bit base is QLoRA already
+    assert recommend(Q7B, _apple(64), method="dora").config.method == "dora"  # an explicit method is respected
+    plan = recommend(Q7B, _apple(64), seq_len=256)
+    assert plan.config.seq_len == 256
+
+
+def test_recommend_larger_machine_allows_more() -> None:
+    small, big = recommend(Q7B, _apple(24), method="qlora").config, recommend(Q7B, _apple(64), method="qlora").config
+    assert (small.seq_len, small.batch_size, small.rank) <= (big.seq_len, big.batch_size, big.rank)
+
+
+def test_nothing_fits_raises_with_numbers() -> None:
+    big = shape_of_known("Qwen2.5-Coder-32B-Instruct")
+    assert big is not None
+    with pytest.raises(PlanError) as info:
+        recommend(big, _apple(8))
+    msg = str(info.value)
+    assert "GiB" in msg and "batch 1" in msg and "rank 8" in msg and "needs" in msg
+    with pytest.raises(PlanError):
+        recommend(big, _apple(8), method="sgd")
+
+
+def test_notes_mention_openblas() -> None:
+    shape = shape_of_known("Qwen2.5-Coder-0.5B")
+    assert shape is not None
+    lib = "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0"
+    assert any("OpenBLAS found" in n for n in recommend(shape, _cpu(16, lib)).notes)
+    assert any("libopenblas0-pthread" in n for n in recommend(shape, _cpu(16)).notes)
+    assert any("wired_limit" in n for n in recommend(shape, _apple(16)).notes)
+
+
+def test_recommend_base_models_scales_with_memory() -> None:
+    small, big = recommend_base_models(_apple(8)), recommend_base_models(_apple(64))
+    assert small and set(small) < set(big) and all(n.startswith("mlx-community/") for n in big)
+    assert "mlx-community/Qwen2.5-Coder-32B-Instruct-4bit" in big
+    assert "mlx-community/Qwen2.5-Coder-32B-Instruct-4bit" not in small

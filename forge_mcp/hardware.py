@@ -6,9 +6,10 @@ most two bounded subprocesses (sysctl on macOS, nvidia-smi when on PATH).
 The estimator models mlx-lm's training step (mlx_lm.tuner.trainer.default_loss + value_and_grad + Adam):
     mlx peak = weights + adapters + optimizer (Adam m, v) + gradients + activations
     total    = mlx peak * (1 + FRAGMENTATION) + RUNTIME_OVERHEAD_BYTES
-`mlx_peak_bytes` is what mlx reports as peak memory (mx.get_peak_memory, mlx-lm's `peak_memory`): compare
-measurements with it. `total_bytes` adds the process and allocator cost and decides `fits` against
-BUDGET_FRACTION of memory (GPU memory on CUDA). The ACT_* and LOGITS_* constants are the ones to calibrate.
+`mlx_peak_bytes` is what mlx reports (mx.get_peak_memory, the `peak_memory` of mlx-lm's reports): benchmark
+against it. `total_bytes` adds process and allocator cost and decides `fits` against BUDGET_FRACTION of memory
+(GPU memory on CUDA). The activation constants were fitted on mlx 0.32 CPU (below); Metal and CUDA also train
+with the unfused attention, so the same terms apply there, where fused elementwise kernels can only lower them.
 """
 
 from __future__ import annotations
@@ -33,17 +34,27 @@ QLORA_BITS = 4  # QLoRA base = `mlx_lm.convert -q --q-bits 4 --q-group-size 64`
 QUANT_GROUP_SIZE = 64  # each group of 64 weights stores a scale and a bias in the float dtype (f16/bf16)
 ADAPTER_BYTES = 4  # mlx-lm creates lora_a / lora_b (and DoRA's magnitude m) in float32
 ADAM_STATES = 2  # Adam keeps m and v, float32, one each per trainable parameter
-# Activations saved for backprop, per token per transformer layer, in elements of the model's float dtype.
-# hidden-sized: layer input and its RMSNorm output (the LoRA input of q/k/v), q after RoPE, attention output,
-# the residual sum and the second RMSNorm output, plus the incoming gradient while the layer runs backward.
-ACT_HIDDEN = 8.0
-ACT_INTERMEDIATE = 5.0  # MLP: gate, up, sigmoid(gate) (SiLU), silu*up product, and its gradient
+# Activations: fitted (least squares on relative error) to 25 peaks of mlx 0.32 LoRA/QLoRA/DoRA steps on random
+# qwen2-style models (bf16 and f32, 2-8 blocks, batch 1-8 x 128-1024 tokens, vocab 8k-32k, 1-7 adapted linears):
+# all within 7% (most within 3%); 3 held-out llama-style runs within 5%. Per token per adapted block, in
+# elements of the model's float dtype:
+ACT_HIDDEN = 8.0  # hidden-sized tensors kept for backprop: block input, RMSNorm outputs, q, attention output, residual
 ACT_KV = 2.0  # k and v (kv_heads * head_dim each; small with GQA)
-ACT_SCORES = 2.0  # attention scores and softmax probabilities, heads * seq per token (no fused backward)
-LOGITS_COPIES = 3.0  # logits, softmax/logsumexp in cross_entropy, and the gradient of the logits (b*s*vocab)
+ACT_INTERMEDIATE = 3.0  # MLP: gate, up and SiLU(gate)
+ACT_SCORES = 1.0  # the attention probabilities, heads * seq per token: mlx trains with the unfused attention
+# Per token per adapted linear, in bytes: `x @ lora_a` promotes a 16-bit x to f32 and keeps that copy (f32 models: 0).
+ADAPTER_INPUT_BYTES = 5.0
+# Per token, once (not per block), in elements of the float dtype:
+BACKWARD_INTERMEDIATE = 6.0  # one block's MLP gradients live at a time during the backward pass
+LOGITS_COPIES = 4.0  # logits, logsumexp/softmax in cross_entropy and the logits' gradient (b * s * vocab each)
+# mlx-lm's own train() loop (compiled step, masked loss, accumulators) holds more than a bare value_and_grad
+# step: measured on the worker path by bench/memory.py (tiny model, 4 configurations: 1.26-1.39x).
+TRAIN_LOOP_FACTOR = 1.3
+# mx.checkpoint recomputes a block in the backward pass while the next one's gradients are alive: two blocks'
+# worth at the peak, which is no saving at all for a 2-block model (bench/memory.py: 1.83x the one-block figure).
+CHECKPOINT_LIVE_BLOCKS = 2
 RUNTIME_OVERHEAD_BYTES = 300 * 1024**2  # Python + mlx runtime + tokenizer, present whatever the model
 FRAGMENTATION = 0.10  # allocator slack over the mlx-reported peak (buffer cache, rounding of sizes)
-_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 LinearKey = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 Method = Literal["lora", "dora", "qlora", "pissa", "qpissa"]
 
@@ -65,36 +76,35 @@ class Machine(BaseModel):
     mlx_backend: str | None = Field(None, description="metal | cuda | cpu, None when mlx is not installed")
 
 
-def _run(cmd: list[str], timeout: float = 3.0) -> str | None:
+def _run(cmd: list[str]) -> str | None:
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=3, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def _read(path: str) -> str | None:
+def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read()
     except OSError:
-        return None
+        return ""
 
 
 def _linux_memory() -> int | None:
-    m = re.search(r"^MemTotal:\s+(\d+) kB", _read("/proc/meminfo") or "", re.M)
+    m = re.search(r"^MemTotal:\s+(\d+) kB", _read("/proc/meminfo"), re.M)
     total = int(m.group(1)) * 1024 if m else None
-    limit = (_read("/sys/fs/cgroup/memory.max") or "").strip()  # a container's limit is what we can use
-    if limit.isdigit() and total and int(limit) < total:
-        return int(limit)
-    return total
+    limit = _read("/sys/fs/cgroup/memory.max").strip()  # a container's limit is what we can use
+    return int(limit) if limit.isdigit() and total and int(limit) < total else total
 
 
 def find_openblas(arch: str | None = None) -> str | None:
     """A Debian/Fedora OpenBLAS library path (the pthread build first), or None."""
     arch = arch or platform.machine()
-    patterns = [f"/usr/lib/{arch}-linux-gnu/openblas-pthread/libopenblas*.so*", f"/usr/lib/{arch}-linux-gnu/openblas*/libopenblas*.so*",
-                f"/usr/lib/{arch}-linux-gnu/libopenblas*.so*", "/usr/lib64/libopenblas*.so*", "/usr/lib/libopenblas*.so*"]
+    lib = f"/usr/lib/{arch}-linux-gnu"
+    patterns = [f"{lib}/openblas-pthread/libopenblas*.so*", f"{lib}/openblas*/libopenblas*.so*", f"{lib}/libopenblas*.so*",
+                "/usr/lib64/libopenblas*.so*", "/usr/lib/libopenblas*.so*"]
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             if os.path.isfile(path):
@@ -102,16 +112,23 @@ def find_openblas(arch: str | None = None) -> str | None:
     return None
 
 
-def _has_dist(prefix: str) -> bool:
-    return any((d.metadata["Name"] or "").lower().replace("_", "-").startswith(prefix) for d in importlib.metadata.distributions())
+def _installed(*names: str) -> bool:
+    for name in names:
+        try:
+            importlib.metadata.version(name)
+            return True
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return False
 
 
 def _mlx_backend(system: str) -> str | None:
+    """From package metadata, never importing mlx: mlx[cuda] pulls mlx-cuda-12/13, mlx[cpu] mlx-cpu."""
     if importlib.util.find_spec("mlx") is None:
         return None
-    if _has_dist("mlx-cuda"):
+    if _installed("mlx-cuda-13", "mlx-cuda-12", "mlx-cuda"):
         return "cuda"
-    if system == "Darwin" or _has_dist("mlx-metal"):
+    if system == "Darwin" or _installed("mlx-metal"):
         return "metal"
     return "cpu"  # mlx-cpu (or an older Linux wheel with the CPU backend built in)
 
@@ -119,7 +136,8 @@ def _mlx_backend(system: str) -> str | None:
 def detect_machine() -> Machine:
     system, arch = platform.system(), platform.machine()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    cpu, memory, chip, gpu_mem, accel = platform.processor() or arch, None, None, None, "cpu"
+    cpu, memory, chip, gpu_mem = platform.processor() or arch, None, None, None
+    accel: Literal["apple-silicon", "cuda", "cpu"] = "cpu"
     if system == "Darwin":
         cpu = _run(["sysctl", "-n", "machdep.cpu.brand_string"]) or cpu
         mem = _run(["sysctl", "-n", "hw.memsize"])
@@ -127,7 +145,7 @@ def detect_machine() -> Machine:
         if arch == "arm64":
             accel, chip = "apple-silicon", cpu
     elif system == "Linux":
-        m = re.search(r"^model name\s*:\s*(.+)$", _read("/proc/cpuinfo") or "", re.M)
+        m = re.search(r"^model name\s*:\s*(.+)$", _read("/proc/cpuinfo"), re.M)
         cpu, memory = (m.group(1).strip() if m else cpu), _linux_memory()
     if memory is None:
         try:
@@ -186,12 +204,12 @@ class ModelShape(BaseModel):
         c = config.get("text_config", config)
         h, heads = int(c["hidden_size"]), int(c["num_attention_heads"])
         quant = config.get("quantization") or config.get("quantization_config") or {}
-        dtype = str(c.get("torch_dtype") or c.get("dtype") or "bfloat16")
+        float_bits = 32 if str(c.get("torch_dtype") or c.get("dtype")) == "float32" else 16
         shape = cls(name=name or str(c.get("_name_or_path", "")), params=0, hidden_size=h, num_layers=int(c["num_hidden_layers"]),
                     num_heads=heads, num_kv_heads=int(c.get("num_key_value_heads") or heads), head_dim=c.get("head_dim"),
                     intermediate_size=int(c["intermediate_size"]), vocab_size=int(c["vocab_size"]),
-                    bits=int(quant.get("bits", 32 if dtype == "float32" else 16)), dtype_bits=32 if dtype == "float32" else 16,
-                    group_size=int(quant.get("group_size", QUANT_GROUP_SIZE)), tie_word_embeddings=bool(c.get("tie_word_embeddings", False)))
+                    bits=int(quant.get("bits", float_bits)), dtype_bits=float_bits, group_size=int(quant.get("group_size", QUANT_GROUP_SIZE)),
+                    tie_word_embeddings=bool(c.get("tie_word_embeddings", False)))
         qkv_bias = c.get("attention_bias", c.get("model_type") == "qwen2")  # qwen2 has q/k/v biases
         d = shape.linear_dims()
         bias = (d["q_proj"][1] + 2 * d["k_proj"][1]) if qkv_bias else 0
@@ -231,7 +249,7 @@ class MemoryEstimate(BaseModel):
 
 
 def _gib(n: float) -> str:
-    return f"{n / GIB:.1f}"
+    return f"{n / GIB:.1f}" if n >= 0.95 * GIB or n == 0 else f"{n / GIB:.2f}"
 
 
 def _weight_bytes(n: int, bits: int, shape: ModelShape) -> float:
@@ -241,7 +259,10 @@ def _weight_bytes(n: int, bits: int, shape: ModelShape) -> float:
     return n * bits / 8 + n / shape.group_size * 2 * shape.dtype_bits / 8
 
 
-def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> MemoryEstimate:
+def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine,
+                    loop: Literal["mlx_lm_train", "bare_step"] = "mlx_lm_train") -> MemoryEstimate:
+    """Peak memory of one training step. `loop`: forge's worker runs mlx-lm's `train()` (the default);
+    "bare_step" is a plain value_and_grad + optimizer step, the setting the activation constants were fitted in."""
     # Weights: qlora/qpissa train on a 4-bit base (kept if the model is already at <= 8 bits); lora/dora/pissa
     # keep the base at its given width. mlx-lm quantizes every Linear and the embedding (convert's default
     # predicate), so embeddings follow the linears; norms and biases stay in the float dtype.
@@ -264,16 +285,21 @@ def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine) 
     act = model.dtype_bits / 8
     tokens = cfg.batch_size * cfg.seq_len
     kv = model.num_kv_heads * model.hd
-    per_token = (ACT_HIDDEN * model.hidden_size + ACT_KV * kv + ACT_INTERMEDIATE * model.intermediate_size
-                 + ACT_SCORES * model.num_heads * cfg.seq_len + cfg.rank * len(dims))
-    if dora:  # DoRA keeps the un-normalised output of each adapted linear for the magnitude's gradient
-        per_token += sum(b for _, b in dims)
-    full_layer = tokens * per_token * act
-    if cfg.grad_checkpoint:  # mx.checkpoint: each block keeps its input; one block is recomputed at a time
-        activations = model.num_layers * tokens * model.hidden_size * act + full_layer
-    else:  # frozen blocks below the adapted ones keep nothing for backprop except what feeds the first adapted one
-        activations = layers * full_layer + tokens * model.hidden_size * act
-    activations += LOGITS_COPIES * tokens * model.vocab_size * act
+    per_token = act * (ACT_HIDDEN * model.hidden_size + ACT_KV * kv + ACT_INTERMEDIATE * model.intermediate_size
+                       + ACT_SCORES * model.num_heads * cfg.seq_len)
+    per_token += sum(a for a, _ in dims) * (ADAPTER_INPUT_BYTES if act < 4 else 0) + cfg.rank * len(dims) * 4  # x @ A in f32
+    if dora:  # DoRA keeps each adapted linear's un-normalised output for the magnitude's gradient
+        per_token += sum(b for _, b in dims) * act
+    block = tokens * per_token
+    # Blocks below the first adapted one keep nothing: no gradient has to flow through them.
+    if cfg.grad_checkpoint:  # mx.checkpoint: every adapted block keeps its input; blocks are recomputed one by one
+        live = min(layers, CHECKPOINT_LIVE_BLOCKS) if loop == "mlx_lm_train" else 1
+        activations = layers * tokens * model.hidden_size * act + live * block
+    else:
+        activations = layers * block
+    activations += tokens * act * (BACKWARD_INTERMEDIATE * model.intermediate_size + LOGITS_COPIES * model.vocab_size)
+    if loop == "mlx_lm_train":
+        activations *= TRAIN_LOOP_FACTOR
     if dora:  # forward builds W + s*B^T A^T in f32 per linear (transient); a quantized base is dequantized and kept
         activations += 2 * max(a * b for a, b in dims) * 4
         if bits < 16:
@@ -308,7 +334,13 @@ def check_fits(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> Me
     ]
     fixes = [next(label for label, upd in g if estimate_memory(model, cfg.model_copy(update=upd), machine).fits)
              for g in groups if any(estimate_memory(model, cfg.model_copy(update=upd), machine).fits for _, upd in g)]
-    advice = ", or ".join(fixes) if fixes else "a smaller base model (see recommend_base_models) or several of these changes together"
+    if not fixes:
+        small = {"batch_size": 1, "seq_len": min(cfg.seq_len, 512), "grad_checkpoint": True, "rank": 8}
+        if cfg.method in ("lora", "dora", "pissa"):
+            small["method"] = "qpissa" if cfg.method == "pissa" else "qlora"
+        if estimate_memory(model, cfg.model_copy(update=small), machine).fits:
+            fixes = [f"{small.get('method', cfg.method)} rank 8 with a batch of 1 x {small['seq_len']} tokens and gradient checkpointing"]
+    advice = ", or ".join(fixes) if fixes else "a smaller base model (see recommend_base_models)"
     memory = est.budget_bytes / BUDGET_FRACTION
     raise PlanError(f"{model.name or 'the model'} with {cfg.method} rank {cfg.rank}, batch {cfg.batch_size} x {cfg.seq_len} tokens "
                     f"needs {_gib(est.total_bytes)} GiB (weights {_gib(est.weights_bytes)}, adapters {_gib(est.adapter_bytes)}, "
@@ -340,31 +372,44 @@ def _machine_notes(machine: Machine) -> list[str]:
     return notes
 
 
+def _search(model: ModelShape, machine: Machine, method: str, seqs: tuple[int, ...],
+            forced: bool) -> tuple[tuple[bool, bool, int, int, int], TrainConfigShape, MemoryEstimate] | None:
+    """Best fitting configuration: seq_len >= 512 first, then no checkpointing (it costs ~30% time), batch, rank, seq."""
+    best = None
+    for ckpt in (False, True):
+        for s in seqs:
+            for b in (1, 2, 4, 8, 16):
+                for r in (8, 16, 32, 64):
+                    cfg = TrainConfigShape(method=method, rank=r, batch_size=b, seq_len=s,  # type: ignore[arg-type]
+                                           grad_checkpoint=ckpt, grad_accumulation=max(1, 4 // b))
+                    est = estimate_memory(model, cfg, machine)
+                    key = (s >= 512 or forced, not ckpt, b, r, s)
+                    if est.fits and (best is None or key > best[0]):
+                        best = (key, cfg, est)
+    return best
+
+
 def recommend(model: ModelShape, machine: Machine, method: str | None = None, seq_len: int | None = None) -> PlanRecommendation:
-    """The method, batch, rank and sequence length that fit, preferring seq_len >= 512, then batch, then rank."""
+    """Method, batch, rank and sequence length that fit, preferring seq_len >= 512, then batch, then rank."""
     if method is not None and method not in ("lora", "dora", "qlora", "pissa", "qpissa"):
         raise PlanError(f"unknown method {method!r}: use lora, dora, qlora, pissa or qpissa")
     if seq_len is not None and seq_len < 1:
         raise PlanError(f"seq_len must be positive, got {seq_len}")
     seqs = (seq_len,) if seq_len else (2048, 1024, 512, 256)
-    smallest = TrainConfigShape(method="lora", rank=8, batch_size=1, seq_len=min(seqs), grad_checkpoint=True)
-    if method is None:  # a quantized base is QLoRA already; otherwise QLoRA only when 16-bit weights cannot fit
-        lora_fits = model.bits > 8 and estimate_memory(model, smallest, machine).fits
-        method = "lora" if lora_fits else "qlora"
-    best: tuple[tuple[bool, bool, int, int, int], TrainConfigShape, MemoryEstimate] | None = None
-    for ckpt in (False, True):  # checkpointing only where nothing without it keeps seq_len >= 512 (it costs ~30% time)
-        for s in seqs:
-            for b in (1, 2, 4, 8, 16):
-                for r in (8, 16, 32, 64):
-                    cfg = TrainConfigShape(method=method, rank=r, batch_size=b, seq_len=s, grad_checkpoint=ckpt,  # type: ignore[arg-type]
-                                           grad_accumulation=max(1, 4 // b))
-                    est = estimate_memory(model, cfg, machine)
-                    key = (s >= 512 or seq_len is not None, not ckpt, b, r, s)
-                    if est.fits and (best is None or key > best[0]):
-                        best = (key, cfg, est)
+    if method is None:  # a quantized base is QLoRA already; else LoRA unless only 4-bit weights fit (seq_len >= 512)
+        method = "lora" if model.bits > 8 else "qlora"
+    best = _search(model, machine, method, seqs, seq_len is not None)
+    if method == "lora" and model.bits > 8 and (best is None or not best[0][0]):
+        q = _search(model, machine, "qlora", seqs, seq_len is not None)
+        if q is not None and (best is None or q[0][0]):
+            method, best = "qlora", q
     if best is None:
-        check_fits(model, smallest.model_copy(update={"method": method}), machine)  # raises with the numbers
-        raise PlanError("no configuration fits")  # unreachable: the smallest configuration would have fitted
+        smallest = TrainConfigShape(method=method, rank=8, batch_size=1, seq_len=min(seqs), grad_checkpoint=True)  # type: ignore[arg-type]
+        try:
+            check_fits(model, smallest, machine)
+        except PlanError as e:
+            raise PlanError(f"nothing fits; the smallest configuration tried: {e}") from None
+        raise PlanError("no configuration fits")  # unreachable: the smallest configuration is in the search
     _, cfg, est = best
     notes = _machine_notes(machine)
     if method in ("qlora", "qpissa") and model.bits > 8:
@@ -374,7 +419,8 @@ def recommend(model: ModelShape, machine: Machine, method: str | None = None, se
     if cfg.grad_checkpoint:
         notes.append("gradient checkpointing is on: the only way to fit this sequence length (about 30% slower)")
     if cfg.grad_accumulation > 1:
-        notes.append(f"batch {cfg.batch_size} with {cfg.grad_accumulation} accumulation steps (effective batch {cfg.batch_size * cfg.grad_accumulation})")
+        notes.append(f"batch {cfg.batch_size} with {cfg.grad_accumulation} accumulation steps "
+                     f"(effective batch {cfg.batch_size * cfg.grad_accumulation})")
     return PlanRecommendation(machine=machine, model=model, config=cfg, estimate=est, notes=notes)
 
 

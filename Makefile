@@ -42,6 +42,8 @@ bench: install
 	$(BIN)/python bench/chunking.py
 	$(BIN)/python bench/retrieval.py --stdlib json email http --repo .
 	$(BIN)/python bench/index.py
+	$(BIN)/python bench/training.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) .ci/inspector .pytest_cache

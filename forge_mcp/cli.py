@@ -184,13 +184,10 @@ def _chunk(args: argparse.Namespace) -> int:
     from forge_mcp.miner.datasets import build_dataset
     from forge_mcp.workspace import Workspace
 
-    ws = Workspace.open(args.repo.resolve())
-    teacher = None
-    model = args.teacher_model or ws.config.miner.teacher_model
-    if model:
-        from forge_mcp.miner.teacher import Teacher
+    from forge_mcp.miner.teacher import teacher_for
 
-        teacher = Teacher(model, ws.config.miner.ollama_host)
+    ws = Workspace.open(args.repo.resolve())
+    teacher = teacher_for(ws, args.teacher_model)
     with progress_bar("chunking", enabled=not args.json) as update:
         summary = build_dataset(ws, args.ref, force=args.force, progress=update, teacher=teacher)
     if args.json:

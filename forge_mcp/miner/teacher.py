@@ -63,3 +63,9 @@ class Teacher:
         if "##Answer:" not in answer:
             answer += f"\n##Answer: `{chunk.qualname}`"
         return question, answer
+
+
+def teacher_for(ws: Any, model: str | None = None) -> Teacher | None:
+    """The teacher named by the argument or the config ([miner] teacher_model), or None (templated)."""
+    name = model or ws.config.miner.teacher_model
+    return Teacher(name, ws.config.miner.ollama_host) if name else None

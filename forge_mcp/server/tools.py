@@ -44,23 +44,32 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from exc
 
 
-def _tool(server: MCPServer, annotations: types.ToolAnnotations) -> Callable[[Callable[..., object]], object]:
+def annotations(title: str, read_only: bool, idempotent: bool = True) -> types.ToolAnnotations:
+    """Every forge tool is local (closed world) and none deletes anything the user made."""
+    return types.ToolAnnotations(title=title, read_only_hint=read_only, destructive_hint=False,
+                                 idempotent_hint=idempotent, open_world_hint=False)
+
+
+def progress_reporter(ctx: Context) -> Callable[[int, int, str], None]:
+    """A pipeline progress callback (called on a worker thread) that sends MCP progress notifications."""
+
+    def report(done: int, total: int, message: str) -> None:
+        anyio.from_thread.run(ctx.report_progress, done, total, message)
+
+    return report
+
+
+def forge_tool(server: MCPServer, hints: types.ToolAnnotations) -> Callable[[Callable[..., object]], object]:
     """Register a tool; its description is the docstring, dedented (agents read it cold)."""
 
     def register(fn: Callable[..., object]) -> object:
-        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)(fn)
+        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), annotations=hints)(fn)
 
     return register
 
 
 def register_tools(server: MCPServer, forge: Forge) -> None:
-    @_tool(
-        server,
-        types.ToolAnnotations(
-            title="What changed since the last trained model", read_only_hint=True,
-            destructive_hint=False, idempotent_hint=True, open_world_hint=False,
-        )
-    )
+    @forge_tool(server, annotations("What changed since the last trained model", read_only=True))
     def monitor_repo(
         repo: RepoArg = None,
         since: Annotated[
@@ -82,13 +91,7 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         with tool_errors():
             return monitor(forge.workspace(repo), since=since, max_commits=max_commits)
 
-    @_tool(
-        server,
-        types.ToolAnnotations(
-            title="Chunk the code and build fine-tuning datasets", read_only_hint=False,
-            destructive_hint=False, idempotent_hint=True, open_world_hint=False,
-        ),
-    )
+    @forge_tool(server, annotations("Chunk the code and build fine-tuning datasets", read_only=False))
     async def chunk_data(
         ctx: Context,
         repo: RepoArg = None,
@@ -113,27 +116,14 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
             ws = forge.workspace(repo)
             from forge_mcp.miner.datasets import build_dataset
 
-            teacher = None
-            model = teacher_model or ws.config.miner.teacher_model
-            if model:
-                from forge_mcp.miner.teacher import Teacher
+            from forge_mcp.miner.teacher import teacher_for
 
-                teacher = Teacher(model, ws.config.miner.ollama_host)
-
-            def progress(done: int, total: int, message: str) -> None:
-                anyio.from_thread.run(ctx.report_progress, done, total, message)
-
+            teacher, progress = teacher_for(ws, teacher_model), progress_reporter(ctx)
             return await anyio.to_thread.run_sync(
                 lambda: build_dataset(ws, ref, force=force, progress=progress, teacher=teacher)
             )
 
-    @_tool(
-        server,
-        types.ToolAnnotations(
-            title="Build or refresh the code search index", read_only_hint=False,
-            destructive_hint=False, idempotent_hint=True, open_world_hint=False,
-        ),
-    )
+    @forge_tool(server, annotations("Build or refresh the code search index", read_only=False))
     async def index_repo(
         ctx: Context,
         repo: RepoArg = None,
@@ -150,23 +140,14 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         the file watcher keeps the index fresh by itself. Reports progress.
         """
         with tool_errors():
-            ws = forge.workspace(repo)
-
-            def progress(done: int, total: int, message: str) -> None:
-                anyio.from_thread.run(ctx.report_progress, done, total, message)
+            ws, progress = forge.workspace(repo), progress_reporter(ctx)
 
             def run() -> SyncReport:
                 return forge.rag(ws, rebuild=rebuild).sync(progress=progress)
 
             return await anyio.to_thread.run_sync(run)
 
-    @_tool(
-        server,
-        types.ToolAnnotations(
-            title="Search the repository's code", read_only_hint=True,
-            destructive_hint=False, idempotent_hint=True, open_world_hint=False,
-        ),
-    )
+    @forge_tool(server, annotations("Search the repository's code", read_only=True))
     async def rag_search(
         query: Annotated[str, Field(description="What you are looking for, in words or code identifiers.")],
         k: Annotated[int, Field(ge=1, le=100, description="How many results.")] = 10,

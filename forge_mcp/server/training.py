@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio.to_thread
-import mcp_types as types
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
@@ -18,7 +17,7 @@ from forge_mcp.forge.jobs import RunInfo, cancel_run, list_runs, loss_series, re
 from forge_mcp.forge.params import ACTIVE, TrainParams
 from forge_mcp.hardware import PlanRecommendation
 from forge_mcp.service import Forge
-from forge_mcp.server.tools import RepoArg, _tool, tool_errors
+from forge_mcp.server.tools import RepoArg, annotations, forge_tool, tool_errors
 
 log = logging.getLogger(__name__)
 RUNS_URI = "forge://runs"
@@ -33,10 +32,7 @@ def plot_uri(run_id: str) -> str:
 
 
 def register_training(server: MCPServer, forge: Forge) -> None:
-    writes = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
-                                   open_world_hint=False)
-
-    @_tool(server, writes.model_copy(update={"title": "Start a fine-tuning run"}))
+    @forge_tool(server, annotations("Start a fine-tuning run", read_only=False, idempotent=False))
     async def trigger_training(
         method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"],
                           Field(description="lora (default), dora, qlora (4-bit base), pissa (SVD init), qpissa")] = "lora",
@@ -73,8 +69,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
             ws = forge.workspace(repo)
             return await anyio.to_thread.run_sync(lambda: trigger(ws, params))
 
-    @_tool(server, types.ToolAnnotations(title="Plan a training run for this machine", read_only_hint=True,
-                                         destructive_hint=False, idempotent_hint=True, open_world_hint=False))
+    @forge_tool(server, annotations("Plan a training run for this machine", read_only=True))
     def plan_training(
         base_model: Annotated[str, Field(description="'tiny', a local model folder, or a known hub id "
                                                      "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit)")] = "tiny",
@@ -99,8 +94,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
                                     "the known hub ids (see forge-mcp's hardware plan)")
             return recommend(shape, detect_machine(), method=method, seq_len=max_seq_length)
 
-    @_tool(server, types.ToolAnnotations(title="Training run status", read_only_hint=True, destructive_hint=False,
-                                         idempotent_hint=True, open_world_hint=False))
+    @forge_tool(server, annotations("Training run status", read_only=True))
     def training_status(
         run_id: Annotated[str | None, Field(description="Run id (default: the newest run of the repository)")] = None,
         repo: RepoArg = None,
@@ -117,13 +111,13 @@ def register_training(server: MCPServer, forge: Forge) -> None:
                 raise NotFoundError("no training run yet: start one with trigger_training")
             return runs[0]
 
-    @_tool(server, writes.model_copy(update={"title": "Cancel a training run"}))
+    @forge_tool(server, annotations("Cancel a training run", read_only=False, idempotent=False))
     def cancel_training(run_id: Annotated[str, Field(description="The run to stop")]) -> RunInfo:
         """Stop a running training run; it checkpoints first, so `resume_training` can continue it."""
         with tool_errors():
             return cancel_run(forge.workspace_of_run(run_id), run_id)
 
-    @_tool(server, writes.model_copy(update={"title": "Resume a stopped training run"}))
+    @forge_tool(server, annotations("Resume a stopped training run", read_only=False, idempotent=False))
     def resume_training(run_id: Annotated[str, Field(description="A failed (killed) or cancelled run")]) -> RunInfo:
         """Continue a killed or cancelled run from its last checkpoint: same step, learning-rate schedule
         and optimizer state."""

@@ -1,0 +1,85 @@
+"""Scoring completions: CodeBLEU (with its four components), exact match, the share that parses, and the
+pass/fail rules that compare a candidate with a baseline. Pure functions; the generation lives elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from forge_mcp.errors import ForgeError
+
+# codebleu 0.7 ships grammars for these; TypeScript is scored with the JavaScript grammar (a superset
+# for what CodeBLEU looks at: tokens, AST node types and data flow).
+CODEBLEU_LANGS = {"python": "python", "javascript": "javascript", "typescript": "javascript", "tsx": "javascript",
+                  "go": "go", "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "ruby": "ruby"}
+
+
+class JudgeError(ForgeError):
+    """The judge cannot score as asked (no examples, an unsupported language)."""
+
+
+class Scores(BaseModel):
+    examples: int
+    codebleu: float = Field(description="CodeBLEU in [0, 1] (0.25 each: n-gram, weighted n-gram, syntax, data flow)")
+    ngram_match: float
+    weighted_ngram_match: float
+    syntax_match: float
+    dataflow_match: float
+    exact_match: float = Field(description="Share of completions equal to the reference (whitespace-normalised)")
+    parse_rate: float = Field(description="Share of prompt + completion that parses without syntax errors")
+
+
+def _normalise(code: str) -> str:
+    return "\n".join(line.rstrip() for line in code.strip().splitlines())
+
+
+def codebleu(references: Sequence[str], predictions: Sequence[str], language: str) -> dict[str, float]:
+    """Corpus-level CodeBLEU and its components for one language."""
+    if not references or len(references) != len(predictions):
+        raise JudgeError(f"need as many predictions as references (got {len(predictions)} for {len(references)})")
+    lang = CODEBLEU_LANGS.get(language)
+    if lang is None:
+        raise JudgeError(f"CodeBLEU does not support {language!r}; supported: {sorted(CODEBLEU_LANGS)}")
+    from codebleu import calc_codebleu
+
+    result = calc_codebleu(list(references), list(predictions), lang=lang)
+    return {k: float(v) for k, v in result.items()}
+
+
+def parses(code: str, language: str) -> bool:
+    """True when tree-sitter parses `code` without an ERROR or MISSING node."""
+    from forge_mcp.miner.languages import LANGUAGES, parser_for
+
+    if language not in LANGUAGES:
+        raise JudgeError(f"no parser for {language!r}")
+    return not parser_for(language).parse(code.encode("utf-8")).root_node.has_error
+
+
+def score(prompts: Sequence[str], references: Sequence[str], predictions: Sequence[str], language: str) -> Scores:
+    """All metrics for completions of one language (prompt + completion is what must parse)."""
+    parts = codebleu(references, predictions, language)
+    n = len(references)
+    exact = sum(_normalise(r) == _normalise(p) for r, p in zip(references, predictions)) / n
+    parsed = sum(parses(pr + pd, language) for pr, pd in zip(prompts, predictions)) / n
+    return Scores(examples=n, codebleu=parts["codebleu"], ngram_match=parts["ngram_match_score"],
+                  weighted_ngram_match=parts["weighted_ngram_match_score"], syntax_match=parts["syntax_match_score"],
+                  dataflow_match=parts["dataflow_match_score"], exact_match=exact, parse_rate=parsed)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    rule: str  # which rule decided, in words a report can show
+
+
+def decide(candidate: float, baseline: float | None, threshold: float = 0.6, tolerance: float = 0.02) -> Verdict:
+    """Pass when CodeBLEU reaches the threshold and is not worse than the baseline beyond the tolerance."""
+    if candidate < threshold:
+        return Verdict(False, f"CodeBLEU {candidate:.3f} is below the threshold {threshold:.3f}")
+    if baseline is not None and candidate < baseline - tolerance:
+        return Verdict(False, f"CodeBLEU {candidate:.3f} is worse than the baseline's {baseline:.3f} by more than "
+                              f"the tolerance {tolerance:.3f}")
+    against = "" if baseline is None else f" and within {tolerance:.3f} of the baseline's {baseline:.3f} or better"
+    return Verdict(True, f"CodeBLEU {candidate:.3f} reaches the threshold {threshold:.3f}{against}")

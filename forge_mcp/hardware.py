@@ -47,12 +47,10 @@ ADAPTER_INPUT_BYTES = 5.0
 # Per token, once (not per block), in elements of the float dtype:
 BACKWARD_INTERMEDIATE = 6.0  # one block's MLP gradients live at a time during the backward pass
 LOGITS_COPIES = 4.0  # logits, logsumexp/softmax in cross_entropy and the logits' gradient (b * s * vocab each)
-# mlx-lm's own train() loop (compiled step, masked loss, accumulators) holds more than a bare value_and_grad
-# step: measured on the worker path by bench/memory.py (tiny model, 4 configurations: 1.26-1.39x).
-TRAIN_LOOP_FACTOR = 1.3
-# mx.checkpoint recomputes a block in the backward pass while the next one's gradients are alive: two blocks'
-# worth at the peak, which is no saving at all for a 2-block model (bench/memory.py: 1.83x the one-block figure).
-CHECKPOINT_LIVE_BLOCKS = 2
+# The unfused attention's backward pass holds the probabilities and their gradient (heads x seq per token) for
+# the block being differentiated: once per step. It dominates when heads x seq >> the layer widths (the tiny
+# model in bench/memory.py); for wider models it is a few percent.
+ATTN_BACKWARD_SCORES = 1.5
 RUNTIME_OVERHEAD_BYTES = 300 * 1024**2  # Python + mlx runtime + tokenizer, present whatever the model
 FRAGMENTATION = 0.10  # allocator slack over the mlx-reported peak (buffer cache, rounding of sizes)
 LinearKey = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -259,10 +257,8 @@ def _weight_bytes(n: int, bits: int, shape: ModelShape) -> float:
     return n * bits / 8 + n / shape.group_size * 2 * shape.dtype_bits / 8
 
 
-def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine,
-                    loop: Literal["mlx_lm_train", "bare_step"] = "mlx_lm_train") -> MemoryEstimate:
-    """Peak memory of one training step. `loop`: forge's worker runs mlx-lm's `train()` (the default);
-    "bare_step" is a plain value_and_grad + optimizer step, the setting the activation constants were fitted in."""
+def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> MemoryEstimate:
+    """Peak memory of one training step (bare value_and_grad steps and mlx-lm's train() measure alike)."""
     # Weights: qlora/qpissa train on a 4-bit base (kept if the model is already at <= 8 bits); lora/dora/pissa
     # keep the base at its given width. mlx-lm quantizes every Linear and the embedding (convert's default
     # predicate), so embeddings follow the linears; norms and biases stay in the float dtype.
@@ -292,14 +288,12 @@ def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine,
         per_token += sum(b for _, b in dims) * act
     block = tokens * per_token
     # Blocks below the first adapted one keep nothing: no gradient has to flow through them.
-    if cfg.grad_checkpoint:  # mx.checkpoint: every adapted block keeps its input; blocks are recomputed one by one
-        live = min(layers, CHECKPOINT_LIVE_BLOCKS) if loop == "mlx_lm_train" else 1
-        activations = layers * tokens * model.hidden_size * act + live * block
+    if cfg.grad_checkpoint:  # mx.checkpoint: every adapted block keeps its input; one is recomputed at a time
+        activations = layers * tokens * model.hidden_size * act + block
     else:
         activations = layers * block
     activations += tokens * act * (BACKWARD_INTERMEDIATE * model.intermediate_size + LOGITS_COPIES * model.vocab_size)
-    if loop == "mlx_lm_train":
-        activations *= TRAIN_LOOP_FACTOR
+    activations += ATTN_BACKWARD_SCORES * tokens * model.num_heads * cfg.seq_len * act
     if dora:  # forward builds W + s*B^T A^T in f32 per linear (transient); a quantized base is dequantized and kept
         activations += 2 * max(a * b for a, b in dims) * 4
         if bits < 16:

@@ -218,8 +218,10 @@ def test_estimate_matches_measured_mlx_peaks(row: tuple) -> None:
                                     "num_attention_heads": 8, "num_key_value_heads": 2, "intermediate_size": i,
                                     "vocab_size": v, "tie_word_embeddings": True, "torch_dtype": dtype})
     cfg = _cfg(method=method, batch_size=b, seq_len=s, rank=r, grad_checkpoint=ckpt, keys=_ALL_KEYS[:nkeys])
-    predicted = estimate_memory(shape, cfg, _cpu(64), loop="bare_step").mlx_peak_bytes / 1024**2
-    assert predicted == pytest.approx(mib, rel=0.08)
+    predicted = estimate_memory(shape, cfg, _cpu(64)).mlx_peak_bytes / 1024**2
+    # One set of constants for these bf16/f32 peaks and the tiny model's (bench/memory.py): all within 16%
+    # (the plan's target is 25%); the attention-backward term trades a little here for the tiny model.
+    assert predicted == pytest.approx(mib, rel=0.16)
 
 
 def test_checkpointing_only_when_needed() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError, NotFoundError
+from forge_mcp.errors import ForgeError
 from forge_mcp.forge.params import ACTIVE, RunPaths, TrainParams
 from forge_mcp.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.workspace import Workspace
@@ -194,9 +194,3 @@ def loss_series(ws: Workspace, run_id: str) -> dict[str, Any]:
         "val": [{"step": r["step"], "loss": r["loss"]} for r in rows if r["kind"] == "val"],
     }
 
-
-def require_run(ws: Workspace, run_id: str) -> None:
-    try:
-        ws.store.get_record("runs", run_id)
-    except NotFoundError as exc:
-        raise NotFoundError(f"no run {run_id!r} in this repository; list them with the forge://runs resource") from exc

@@ -98,11 +98,6 @@ class RagIndex:
         self._tokens: dict[str, list[str]] = {}
         self._lexical_ready = False
 
-    @property
-    def built(self) -> bool:
-        """True once a sync has recorded files (watcher-driven syncs start only then)."""
-        return bool(self.catalog.files())
-
     # -- sync ------------------------------------------------------------------------------------
     def sync(self, paths: Sequence[str] | None = None, progress: Progress | None = None) -> SyncReport:
         """Bring the index up to date: all files (and repair drift) when `paths` is None, else just those."""

@@ -45,9 +45,6 @@ class Notifier:
     def _forget(self, uri: str, conn: Any) -> None:
         self._legacy.get(uri, {}).pop(conn, None)
 
-    def legacy_subscribers(self, uri: str) -> int:
-        return len(self._legacy.get(uri, {}))
-
     async def announce(self, uri: str) -> None:
         """Tell every subscriber of `uri`, in both eras, that it changed."""
         await self.bus.publish(ResourceUpdated(uri=uri))

@@ -10,6 +10,7 @@
     forge-mcp train  [--repo PATH] [--method M] [--base-model B] [--iters N] ... [--resume RUN_ID] [--detach]
     forge-mcp runs   [--repo PATH] [--json]
     forge-mcp config [--repo PATH]
+    (and validate, deploy, rollback, deployments, cycle, doctor: see cli_loop.py)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from forge_mcp import __version__
@@ -98,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the resolved configuration")
     config.add_argument("--repo", type=Path, default=Path("."))
+    from forge_mcp.cli_loop import add_commands
+
+    _COMMANDS.update(add_commands(sub))
     return parser
 
 
@@ -280,7 +284,7 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"serve": _serve, "status": _status, "watch": _watch, "events": _events, "chunk": _chunk,
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {"serve": _serve, "status": _status, "watch": _watch, "events": _events, "chunk": _chunk,
              "index": _index, "search": _search, "train": _train, "runs": _runs, "config": _config}
 
 if __name__ == "__main__":  # pragma: no cover

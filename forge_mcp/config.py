@@ -74,6 +74,16 @@ class IndexConfig(_Section):
     auto_sync: bool = Field(True, description="Re-index changed files when the watcher sees them (once an index exists).")
 
 
+class JudgeConfig(_Section):
+    """Validation of a model on the held-out test set (`validate_model`)."""
+
+    threshold: float = Field(0.6, ge=0.0, le=1.0, description="CodeBLEU a candidate must reach to pass.")
+    tolerance: float = Field(0.02, ge=0.0, le=1.0, description="How far below the baseline's CodeBLEU a candidate may be and still pass.")
+    max_examples: int = Field(100, ge=1, le=100_000, description="Larger test sets are sampled (seeded) down to this size.")
+    max_tokens: int = Field(256, ge=8, le=8192, description="Most tokens generated per completion.")
+    seed: int = Field(0, description="Seed of the test-set sample.")
+
+
 class ServerConfig(_Section):
     """The MCP server's transport settings."""
 
@@ -90,6 +100,7 @@ class ForgeConfig(_Section):
     watch: WatchConfig = Field(default_factory=WatchConfig)
     miner: MinerConfig = Field(default_factory=MinerConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     def resolved_state_dir(self, repo_root: Path) -> Path:

@@ -98,16 +98,20 @@ class Forge:
     # -- training runs --------------------------------------------------------------------------
     def workspace_of_run(self, run_id: str) -> Workspace:
         """The workspace whose store holds `run_id` (run ids are unique across repositories)."""
+        return self.workspace_of("runs", run_id)
+
+    def workspace_of(self, table: str, record_id: str) -> Workspace:
+        """The workspace whose store holds the record (`runs` or `reports`; ids are unique across repositories)."""
         for entry in self.repos.values():
             if not entry.is_git:
                 continue
             ws = self.workspace(str(entry.path))
             try:
-                ws.store.get_record("runs", run_id)
+                ws.store.get_record(table, record_id)
                 return ws
             except NotFoundError:
                 continue
-        raise NotFoundError(f"no run {run_id!r}; the forge://runs resource lists them")
+        raise NotFoundError(f"no {table[:-1]} {record_id!r}; the forge://{table} resource lists them")
 
     def open_workspaces(self) -> list[Workspace]:
         with self._lock:

@@ -59,6 +59,8 @@ def test_train_and_runs(capsys) -> None:
     repo = GitRepo(Path(tempfile.mkdtemp()) / "cli-train")
     repo.commit("code", {f"m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n'
                          f'    return value + {i}\n' for i in range(12)})
+    repo.commit("recent change", {"m0.py": 'def helper_0(value):\n    """Return value doubled."""\n'
+                                           '    doubled = value * 2\n    return doubled + 0\n'})
     assert main(["chunk", "--repo", str(repo.path), "--json"]) == 0
     capsys.readouterr()
     assert main(["train", "--repo", str(repo.path), "--iters", "10", "--batch-size", "2", "--task", "instruction",
@@ -70,3 +72,8 @@ def test_train_and_runs(capsys) -> None:
     assert runs[0]["status"] == "completed" and runs[0]["method"] == "lora"
     assert main(["train", "--repo", str(repo.path), "--resume", runs[0]["run_id"]]) == 2
     assert "cannot be resumed" in capsys.readouterr().err
+    assert main(["validate", "--repo", str(repo.path), "--max-examples", "2", "--max-tokens", "16"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL: CodeBLEU") and "candidate run-" in out and "report.md" in out
+    assert main(["validate", "--repo", str(repo.path), "--target", "run-nope"]) == 2
+    assert "no run with id" in capsys.readouterr().err

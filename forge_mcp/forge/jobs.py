@@ -49,6 +49,8 @@ class RunInfo(BaseModel):
     adapter_path: str | None = Field(None, description="The trained adapter (completed runs)")
     loss_uri: str
     log_path: str
+    report_id: str | None = Field(None, description="The latest validation report of the run (forge://reports/{id})")
+    validation_passed: bool | None = Field(None, description="Its verdict")
 
 
 def _alive(pid: int | None) -> bool:
@@ -88,6 +90,8 @@ def run_info(ws: Workspace, run_id: str) -> RunInfo:
         resumable=status in ("failed", "cancelled") and paths.latest.exists(),
         adapter_path=str(paths.adapters) if status == "completed" else None,
         loss_uri=f"forge://runs/{run_id}/loss", log_path=str(paths.log),
+        report_id=(data.get("validation") or {}).get("report_id"),
+        validation_passed=(data.get("validation") or {}).get("passed"),
     )
 
 

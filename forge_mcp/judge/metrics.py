@@ -3,6 +3,8 @@ pass/fail rules that compare a candidate with a baseline. Pure functions; the ge
 
 from __future__ import annotations
 
+import logging
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,8 +46,22 @@ def codebleu(references: Sequence[str], predictions: Sequence[str], language: st
         raise JudgeError(f"CodeBLEU does not support {language!r}; supported: {sorted(CODEBLEU_LANGS)}")
     from codebleu import calc_codebleu
 
+    _quiet_codebleu()
     result = calc_codebleu(list(references), list(predictions), lang=lang)
     return {k: float(v) for k, v in result.items()}
+
+
+def _quiet_codebleu() -> None:
+    """codebleu logs a root-logger warning whenever a snippet has no data flow (most one-line bodies);
+    its score already says so, and a report scores hundreds of snippets."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _NoDataflowWarning) for f in root.filters):
+        root.addFilter(_NoDataflowWarning())
+
+
+class _NoDataflowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "no reference data-flows" not in record.getMessage()
 
 
 def parses(code: str, language: str) -> bool:
@@ -57,12 +73,25 @@ def parses(code: str, language: str) -> bool:
     return not parser_for(language).parse(code.encode("utf-8")).root_node.has_error
 
 
+def standalone(code: str) -> str:
+    """A body dedented, so CodeBLEU's parse-based components see code that stands on its own."""
+    return textwrap.dedent(code.strip("\n")).strip()
+
+
+def example_codebleu(reference: str, prediction: str, language: str) -> float:
+    """Sentence-level CodeBLEU of one completion (0 for an empty one, which CodeBLEU itself rates 0.25)."""
+    if not standalone(prediction):
+        return 0.0
+    return codebleu([standalone(reference)], [standalone(prediction)], language)["codebleu"]
+
+
 def score(prompts: Sequence[str], references: Sequence[str], predictions: Sequence[str], language: str) -> Scores:
-    """All metrics for completions of one language (prompt + completion is what must parse)."""
-    parts = codebleu(references, predictions, language)
+    """All metrics for completions of one language: CodeBLEU and exact match on the dedented bodies,
+    parsing on prompt + completion (what must parse is the whole unit; an empty completion does not count)."""
+    parts = codebleu([standalone(r) for r in references], [standalone(p) for p in predictions], language)
     n = len(references)
     exact = sum(_normalise(r) == _normalise(p) for r, p in zip(references, predictions)) / n
-    parsed = sum(parses(pr + pd, language) for pr, pd in zip(prompts, predictions)) / n
+    parsed = sum(bool(standalone(pd)) and parses(pr + pd, language) for pr, pd in zip(prompts, predictions)) / n
     return Scores(examples=n, codebleu=parts["codebleu"], ngram_match=parts["ngram_match_score"],
                   weighted_ngram_match=parts["weighted_ngram_match_score"], syntax_match=parts["syntax_match_score"],
                   dataflow_match=parts["dataflow_match_score"], exact_match=exact, parse_rate=parsed)

@@ -162,6 +162,8 @@ def _examples(units: list[Chunk], split_of: dict[str, str], ws: Workspace, neigh
             continue
         completion = ex.completion_example(chunk)
         if completion:
+            if split == "test":  # the judge scores per language and shows where each example came from
+                completion |= {"language": chunk.language, "path": chunk.path, "symbol": chunk.qualname}
             rows["completion"][split].append(completion)
         rows["instruction"][split].extend(ex.instruction_examples(chunk, repo))
         if chunk.kind in ex.UNIT_KINDS and chunk.part == 1:

@@ -24,6 +24,7 @@ from forge_mcp.config import load_config
 from forge_mcp.errors import ConfigError
 from forge_mcp.service import Forge
 from forge_mcp.server.notify import Notifier
+from forge_mcp.server.judge import register_judge
 from forge_mcp.server.prompts import register_prompts
 from forge_mcp.index.syncer import IndexSyncer
 from forge_mcp.server.resources import events_uri, index_uri, register_resources, status_uri
@@ -100,6 +101,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     notifier.install(server._lowlevel_server)  # documented workaround for 2025-era subscribe
     register_tools(server, forge)
     register_training(server, forge)
+    register_judge(server, forge)
     register_resources(server, forge)
     register_prompts(server)
     return server

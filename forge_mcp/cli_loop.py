@@ -1,0 +1,69 @@
+"""CLI commands of the loop's later stages: validate, deploy, rollback, deployments (and the whole cycle).
+
+    forge-mcp validate [--repo PATH] [--target RUN|latest|deployed|base] [--baseline B] [--max-examples N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def add_commands(sub: Any) -> dict[str, Command]:
+    validate = sub.add_parser("validate", help="judge a run on the held-out test set (CodeBLEU, perplexity) "
+                                               "against the deployed or base model")
+    validate.add_argument("--repo", type=Path, default=Path("."))
+    validate.add_argument("--target", default="latest", help="a run id, 'latest', 'deployed' or 'base'")
+    validate.add_argument("--baseline", default="auto", help="'auto', 'deployed', 'base', 'none' or a run id")
+    validate.add_argument("--base-model", default="tiny", help="the base model when --target base")
+    validate.add_argument("--max-examples", type=int, help="sample size (default forge.toml [judge], 100)")
+    validate.add_argument("--max-tokens", type=int, help="tokens per completion (default 256)")
+    validate.add_argument("--threshold", type=float, help="CodeBLEU to pass (default 0.6)")
+    validate.add_argument("--tolerance", type=float, help="allowed drop vs the baseline (default 0.02)")
+    validate.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    return {"validate": _validate}
+
+
+def judge_params(ws: Any, **given: Any) -> Any:
+    """Arguments over the [judge] section of the config (the tool does the same)."""
+    from forge_mcp.judge.validate import JudgeParams
+
+    cfg = ws.config.judge.model_dump()
+    fields = {k: v for k, v in given.items() if v is not None}
+    return JudgeParams(**({k: cfg[k] for k in cfg} | fields))
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from forge_mcp.cli_render import progress_bar
+    from forge_mcp.judge.validate import validate
+    from forge_mcp.workspace import Workspace
+
+    ws = Workspace.open(args.repo.resolve())
+    params = judge_params(ws, target=args.target, baseline=args.baseline, base_model=args.base_model,
+                          max_examples=args.max_examples, max_tokens=args.max_tokens, threshold=args.threshold,
+                          tolerance=args.tolerance)
+    with progress_bar("validating", enabled=not args.json) as update:
+        report = validate(ws, params, progress=update)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(render_verdict(report, ws.state_dir / "reports" / report.report_id))
+    return 0 if report.passed else 1
+
+
+def render_verdict(report: Any, folder: Path) -> str:
+    c, b = report.candidate, report.baseline
+    lines = [f"{'PASS' if report.passed else 'FAIL'}: {report.rule}",
+             f"  candidate {c.model.name}: CodeBLEU {c.scores.codebleu:.3f}, exact {c.scores.exact_match:.3f}, "
+             f"parses {c.scores.parse_rate:.3f}, perplexity {c.perplexity:.2f}"]
+    if b is not None:
+        lines.append(f"  baseline  {b.model.name}: CodeBLEU {b.scores.codebleu:.3f}, exact {b.scores.exact_match:.3f}, "
+                     f"parses {b.scores.parse_rate:.3f}, perplexity {b.perplexity:.2f}")
+    lines.append(f"  {report.examples_used} of {report.examples_total} held-out examples in "
+                 f"{report.timings.total_seconds:.1f}s; report: {folder / 'report.md'}")
+    return "\n".join(lines)

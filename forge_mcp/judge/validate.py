@@ -1,0 +1,201 @@
+"""`validate_model`: generate completions of the held-out test set in a worker, score them, compare the
+candidate with its baseline on the same examples, decide pass/fail, and write the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from forge_mcp.forge.jobs import openblas_path
+from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.judge.metrics import JudgeError, Scores, decide, example_codebleu, score
+from forge_mcp.judge.models import ModelRef, baseline_model, candidate_model
+from forge_mcp.judge.units import Example, load_examples
+from forge_mcp.workspace import Workspace
+
+Progress = Callable[[int, int, str], None]
+
+
+class JudgeParams(BaseModel):
+    target: str = Field("latest", description="A run id, 'latest', 'deployed' or 'base'")
+    baseline: str = Field("auto", description="'auto', 'deployed', 'base', 'none' or a run id")
+    base_model: str = Field("tiny", description="The base model when target is 'base'")
+    threshold: float = 0.6
+    tolerance: float = 0.02
+    max_examples: int = 100
+    max_tokens: int = 256
+    seed: int = 0
+
+
+class ModelResult(BaseModel):
+    model: ModelRef
+    scores: Scores
+    per_language: dict[str, Scores]
+    mean_token_loss: float
+    perplexity: float
+    generated_tokens: int
+
+
+class ExampleResult(BaseModel):
+    path: str
+    symbol: str
+    language: str
+    prompt: str
+    reference: str
+    candidate: str
+    candidate_codebleu: float
+    candidate_loss: float
+    baseline: str | None = None
+    baseline_codebleu: float | None = None
+    baseline_loss: float | None = None
+
+
+class Timings(BaseModel):
+    generation_seconds: float = Field(description="The worker: model loading, generation and perplexity")
+    scoring_seconds: float = Field(description="CodeBLEU, exact match and parsing")
+    total_seconds: float
+
+
+class ValidationReport(BaseModel):
+    report_id: str
+    repo: str
+    created_at: float
+    dataset_id: str
+    passed: bool
+    rule: str = Field(description="The rule that decided the verdict, in words")
+    threshold: float
+    tolerance: float
+    candidate: ModelResult
+    baseline: ModelResult | None
+    examples_total: int = Field(description="Examples in the held-out test set")
+    examples_used: int = Field(description="Examples scored (a seeded sample when the set is larger)")
+    seed: int
+    max_tokens: int
+    timings: Timings
+    examples: list[ExampleResult]
+
+
+def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = None) -> ValidationReport:
+    started = time.perf_counter()
+    candidate = candidate_model(ws, params.target, params.base_model)
+    dataset_id, dataset_path = _dataset_of(ws, candidate)
+    baseline = baseline_model(ws, candidate, params.baseline, dataset_path)
+    examples, total = load_examples(dataset_path, params.max_examples, params.seed)
+    report_id = time.strftime("report-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    folder = ws.state_dir / "reports" / report_id
+    models = [("candidate", candidate)] + ([("baseline", baseline)] if baseline else [])
+    raw = generate(folder, models, examples, params.max_tokens, progress)
+    generated = time.perf_counter()
+    results = {label: _score(ref, raw[label], examples) for label, ref in models}
+    per_example = _per_example(examples, raw, models)
+    scored = time.perf_counter()
+    base_result = results.get("baseline")
+    verdict = decide(results["candidate"].scores.codebleu, base_result.scores.codebleu if base_result else None,
+                     params.threshold, params.tolerance)
+    report = ValidationReport(
+        report_id=report_id, repo=ws.name, created_at=time.time(), dataset_id=dataset_id, passed=verdict.passed,
+        rule=verdict.rule, threshold=params.threshold, tolerance=params.tolerance, candidate=results["candidate"],
+        baseline=base_result, examples_total=total, examples_used=len(examples), seed=params.seed,
+        max_tokens=params.max_tokens, examples=per_example,
+        timings=Timings(generation_seconds=round(generated - started, 3), scoring_seconds=round(scored - generated, 3),
+                        total_seconds=round(time.perf_counter() - started, 3)))
+    from forge_mcp.judge.report import save_report
+
+    save_report(ws, report, folder)
+    return report
+
+
+def _dataset_of(ws: Workspace, model: ModelRef) -> tuple[str, Path]:
+    from forge_mcp.judge.models import newest_dataset
+
+    if model.dataset_id is None:
+        return newest_dataset(ws)
+    path = ws.state_dir / "datasets" / model.dataset_id
+    if not path.is_dir():
+        raise JudgeError(f"dataset {model.dataset_id} of {model.name} is gone: run chunk_data again and validate "
+                         "a run trained on it")
+    return model.dataset_id, path
+
+
+def generate(folder: Path, models: list[tuple[str, ModelRef]], examples: list[Example], max_tokens: int,
+             progress: Progress | None) -> dict[str, dict[str, Any]]:
+    """Run the generation worker; relay its progress; return its results per model label."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "job.json", {
+        "models": [{"label": label, "model": ref.model_path, "adapter": ref.adapter_path} for label, ref in models],
+        "examples": [{"prompt": e.prompt, "reference": e.reference, "language": e.language} for e in examples],
+        "max_tokens": max_tokens})
+    env = dict(os.environ)
+    if openblas_path() and "LD_PRELOAD" not in env:
+        env["LD_PRELOAD"] = openblas_path() or ""
+    total = len(examples) * len(models)
+    with open(folder / "worker.log", "ab") as log:
+        child = subprocess.Popen([sys.executable, "-m", "forge_mcp.judge.worker", str(folder)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env)
+        assert child.stdout is not None
+        offset = {label: i * len(examples) for i, (label, _) in enumerate(models)}
+        for line in child.stdout:
+            event = _event(line)
+            if event.get("event") == "progress" and progress is not None:
+                done = offset.get(event["label"], 0) + int(event["done"])
+                progress(done, total, f"generating: {event['label']} {event['done']}/{event['total']}")
+        code = child.wait()
+    if code != 0 or not (folder / "results.json").is_file():
+        tail = (folder / "worker.log").read_text(encoding="utf-8", errors="replace")[-1500:]
+        raise JudgeError(f"the generation worker failed (exit {code}); its log ends with:\n{tail}")
+    return json.loads((folder / "results.json").read_text(encoding="utf-8"))
+
+
+def _event(line: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}  # a library printed something: not ours
+    return value if isinstance(value, dict) else {}
+
+
+def _score(ref: ModelRef, raw: dict[str, Any], examples: list[Example]) -> ModelResult:
+    by_language: dict[str, list[int]] = defaultdict(list)
+    for i, example in enumerate(examples):
+        by_language[example.language].append(i)
+    per_language = {
+        lang: score([examples[i].prompt for i in idx], [examples[i].reference for i in idx],
+                    [raw["completions"][i] for i in idx], lang)
+        for lang, idx in sorted(by_language.items())}
+    return ModelResult(model=ref, scores=_pooled(per_language), per_language=per_language,
+                       mean_token_loss=raw["mean_token_loss"], perplexity=raw["perplexity"],
+                       generated_tokens=sum(raw["generated_tokens"]))
+
+
+def _pooled(per_language: dict[str, Scores]) -> Scores:
+    """Across languages: each metric weighted by the language's number of examples."""
+    n = sum(s.examples for s in per_language.values())
+    fields = [f for f in Scores.model_fields if f != "examples"]
+    return Scores(examples=n, **{f: sum(getattr(s, f) * s.examples for s in per_language.values()) / n
+                                 for f in fields})
+
+
+def _per_example(examples: list[Example], raw: dict[str, dict[str, Any]],
+                 models: list[tuple[str, ModelRef]]) -> list[ExampleResult]:
+    labels = [label for label, _ in models]
+    rows = []
+    for i, example in enumerate(examples):
+        values: dict[str, Any] = {}
+        for label in labels:
+            text = raw[label]["completions"][i]
+            values[label] = text
+            values[f"{label}_codebleu"] = example_codebleu(example.reference, text, example.language)
+            values[f"{label}_loss"] = raw[label]["token_losses"][i]
+        rows.append(ExampleResult(path=example.path, symbol=example.symbol, language=example.language,
+                                  prompt=example.prompt, reference=example.reference, **values))
+    return rows

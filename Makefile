@@ -13,7 +13,7 @@ INSPECTOR := .ci/inspector/node_modules/.bin/mcp-inspector
 $(BIN)/forge-mcp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-2} $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(BIN)/forge-mcp
@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/training.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/validation.py
 
 clean:
 	rm -rf $(VENV) .ci/inspector .pytest_cache

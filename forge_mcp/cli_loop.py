@@ -1,6 +1,9 @@
 """CLI commands of the loop's later stages: validate, deploy, rollback, deployments (and the whole cycle).
 
     forge-mcp validate [--repo PATH] [--target RUN|latest|deployed|base] [--baseline B] [--max-examples N] [--json]
+    forge-mcp deploy [--repo PATH] [--run RUN_ID] [--target auto|ollama|llama_cpp] [--force] [--json]
+    forge-mcp rollback [--repo PATH] [--to DEPLOYMENT_ID] [--target T] [--json]
+    forge-mcp deployments [--repo PATH] [--json]
 """
 
 from __future__ import annotations
@@ -26,7 +29,74 @@ def add_commands(sub: Any) -> dict[str, Command]:
     validate.add_argument("--threshold", type=float, help="CodeBLEU to pass (default 0.6)")
     validate.add_argument("--tolerance", type=float, help="allowed drop vs the baseline (default 0.02)")
     validate.add_argument("--json", action="store_true", help="print the whole report as JSON")
-    return {"validate": _validate}
+
+    deploy = sub.add_parser("deploy", help="fuse, export GGUF, verify in llama.cpp, serve (Ollama or llama.cpp)")
+    deploy.add_argument("--repo", type=Path, default=Path("."))
+    deploy.add_argument("--run", dest="run_id", default="latest", help="a run id (default: the newest completed)")
+    deploy.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
+    deploy.add_argument("--force", action="store_true", help="deploy although validation failed (logged)")
+    deploy.add_argument("--json", action="store_true")
+
+    rollback = sub.add_parser("rollback", help="serve an earlier deployment again")
+    rollback.add_argument("--repo", type=Path, default=Path("."))
+    rollback.add_argument("--to", dest="deployment_id", type=int, help="deployment id (default: the previous one)")
+    rollback.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
+    rollback.add_argument("--json", action="store_true")
+
+    deployments = sub.add_parser("deployments", help="the deployment log")
+    deployments.add_argument("--repo", type=Path, default=Path("."))
+    deployments.add_argument("--json", action="store_true")
+    return {"validate": _validate, "deploy": _deploy, "rollback": _rollback, "deployments": _deployments}
+
+
+def _actor() -> str:
+    import getpass
+
+    return f"cli user {getpass.getuser()}"
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from forge_mcp.cli_render import progress_bar
+    from forge_mcp.deploy.deploy import deploy
+    from forge_mcp.workspace import Workspace
+
+    ws = Workspace.open(args.repo.resolve())
+    with progress_bar("deploying", enabled=not args.json) as update:
+        entry = deploy(ws, args.run_id, target=args.target, force=args.force, actor=_actor(), progress=update)
+    print(entry.model_dump_json(indent=2) if args.json else render_deployment(entry))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from forge_mcp.deploy.deploy import rollback
+    from forge_mcp.workspace import Workspace
+
+    entry = rollback(Workspace.open(args.repo.resolve()), args.deployment_id, target=args.target, actor=_actor())
+    print(entry.model_dump_json(indent=2) if args.json else render_deployment(entry))
+    return 0
+
+
+def _deployments(args: argparse.Namespace) -> int:
+    from forge_mcp.deploy.deploy import list_deployments
+    from forge_mcp.workspace import Workspace
+
+    entries = list_deployments(Workspace.open(args.repo.resolve()))
+    if args.json:
+        print(json.dumps([e.model_dump() for e in entries], indent=2))
+    for entry in [] if args.json else entries:
+        print(render_deployment(entry))
+    return 0
+
+
+def render_deployment(e: Any) -> str:
+    import time
+
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created_at))
+    verdict = {True: "passed", False: "FAILED", None: "not validated"}[e.validation_passed]
+    return (f"#{e.id} {when} {e.action} {e.model} on {e.target} ({e.url or ''}) run {e.run_id} "
+            f"commit {(e.git_commit or '')[:7]}, validation {verdict}"
+            + (" [FORCED]" if e.forced else "") + (f", back to #{e.rolled_back_to}" if e.rolled_back_to else "")
+            + f", by {e.actor}")
 
 
 def judge_params(ws: Any, **given: Any) -> Any:

@@ -84,6 +84,23 @@ class JudgeConfig(_Section):
     seed: int = Field(0, description="Seed of the test-set sample.")
 
 
+class DeployConfig(_Section):
+    """Export and deployment (`deploy_model`)."""
+
+    target: Literal["auto", "ollama", "llama_cpp"] = Field("auto", description="'auto': Ollama when it answers, else the local llama.cpp server.")
+    ollama_host: str = Field("http://127.0.0.1:11434", description="The Ollama server (env OLLAMA_HOST also works).")
+    name_prefix: str = Field("forge", description="Ollama models are named <prefix>/<repo>:<short-sha>.")
+    outtype: Literal["f32", "f16", "q8_0"] = Field("f16", description="Tensor type of the exported GGUF.")
+    quantize: Literal["none", "q4_k_m"] = Field("none", description="Also quantize to Q4_K_M (llama.cpp's quantizer; Ollama's at create time).")
+    min_agreement: float = Field(0.9, ge=0.0, le=1.0, description="Parity: share of greedy tokens llama.cpp must agree with mlx on (f32 must be exact).")
+    temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature of the served model.")
+    top_k: int = Field(40, ge=1, le=1000, description="Top-k of the served model.")
+    system: str | None = Field(None, description="SYSTEM prompt of the served model (default: names the project).")
+    ollama_template: str | None = Field(None, description="Go chat template for Ollama when the model's is not ChatML, Llama 3, Mistral or Gemma.")
+    ollama_stops: list[str] = Field(default_factory=list, description="Stop tokens that go with ollama_template.")
+    llama_port: int = Field(8088, ge=1, le=65_535, description="Port of the local llama.cpp server on 127.0.0.1.")
+
+
 class ServerConfig(_Section):
     """The MCP server's transport settings."""
 
@@ -101,6 +118,7 @@ class ForgeConfig(_Section):
     miner: MinerConfig = Field(default_factory=MinerConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     def resolved_state_dir(self, repo_root: Path) -> Path:

@@ -177,34 +177,60 @@ def _rope(config: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
 def _add_vocab(writer: Any, model_dir: Path, n_vocab: int, special_as_control: bool) -> None:
     import gguf
 
-    tok_path = model_dir / "tokenizer.json"
-    tok_json = json.loads(tok_path.read_text(encoding="utf-8")) if tok_path.is_file() else None
+    hf, tok_json = _runtime_tokenizer(model_dir)
     if tok_json is not None and _is_byte_level_bpe(tok_json):
         tokens, types = _bpe_vocab(tok_json, n_vocab, special_as_control)
         writer.add_tokenizer_model("gpt2")
         writer.add_tokenizer_pre(_bpe_pre(tok_json))
-        merges = True
+        writer.add_token_merges(_merges(tok_json))
     elif (model_dir / "tokenizer.model").is_file():
         tokens, scores, types = _spm_vocab(model_dir, n_vocab)
         writer.add_tokenizer_model("llama")
         writer.add_tokenizer_pre("default")
         writer.add_token_scores(scores)
-        merges = False
     else:
         raise ExportError(f"unsupported tokenizer in {model_dir}: need a byte-level BPE tokenizer.json "
                           "or a SentencePiece tokenizer.model")
     writer.add_vocab_size(n_vocab)
     writer.add_token_list(tokens)
     writer.add_token_types([int(t) for t in types])  # python ints -> INT32, what llama.cpp requires
-    special = gguf.SpecialVocab(model_dir, load_merges=merges, n_vocab=n_vocab)
-    if merges and not special.merges:
-        raise ExportError(f"{model_dir}/tokenizer.json has no BPE merges")
+    special = gguf.SpecialVocab(model_dir, load_merges=False, n_vocab=n_vocab)
     special.add_to_gguf(writer, quiet=True)
     if "bos" not in special.add_special_token:  # say it explicitly: llama.cpp's default differs per vocab
-        writer.add_add_bos_token(_hf_adds_bos(tok_json, special.special_token_ids.get("bos"), merges))
+        bos = special.special_token_ids.get("bos")
+        writer.add_add_bos_token(bos is not None and hf is not None and list(hf.encode("a"))[:1] == [bos])
     if special.chat_template is None:
         raise ExportError(f"{model_dir} has no chat template (tokenizer_config.json or chat_template.jinja): "
                           "a GGUF without one produces gibberish in chat front-ends")
+
+
+def _runtime_tokenizer(model_dir: Path) -> tuple[Any, dict[str, Any] | None]:
+    """(HF tokenizer, its tokenizers JSON) as mlx-lm loads it at run time. That can differ from the
+    tokenizer.json on disk: transformers 5 picks the tokenizer class from config.json's model_type and,
+    e.g. for qwen2, replaces the file's pre-tokenizer with Qwen2's own regex. The GGUF must match what
+    the model was trained and is evaluated with, so the loaded tokenizer is the source of truth."""
+    from mlx_lm.utils import load_tokenizer
+
+    try:
+        hf = load_tokenizer(model_dir)
+    except Exception as exc:  # noqa: BLE001 - any loader failure means the folder's tokenizer is unusable
+        raise ExportError(f"cannot load the tokenizer of {model_dir}: {exc}") from exc
+    backend = getattr(hf, "backend_tokenizer", None)
+    if backend is not None:
+        return hf, json.loads(backend.to_str())
+    path = model_dir / "tokenizer.json"  # a slow (Python) tokenizer: fall back to the file
+    return hf, json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _merges(tok_json: dict[str, Any]) -> list[str]:
+    """BPE merges as GGUF wants them: "left right", a space inside a part written as U+0120 + 256 offset."""
+    merges = tok_json["model"].get("merges") or []
+    if not merges:
+        raise ExportError("the byte-level BPE tokenizer has no merges")
+    if isinstance(merges[0], str):
+        return list(merges)
+    return [" ".join("".join(chr(ord(c) + 256) if c == " " else c for c in part) for part in pair)
+            for pair in merges]
 
 
 def _is_byte_level_bpe(tok_json: dict[str, Any]) -> bool:
@@ -276,18 +302,6 @@ def _spm_vocab(model_dir: Path, n_vocab: int) -> tuple[list[bytes], list[float],
             tokens[int(key)], scores[int(key)] = data["content"].encode("utf-8"), -1000.0
             types[int(key)] = int(gguf.TokenType.CONTROL if special else gguf.TokenType.USER_DEFINED)
     return tokens, scores, types
-
-
-def _hf_adds_bos(tok_json: dict[str, Any] | None, bos_id: int | None, bpe: bool) -> bool:
-    """Whether the HF tokenizer puts BOS in front of an encoded text (the post-processor decides)."""
-    if bos_id is None:
-        return False
-    if tok_json is None:
-        return not bpe  # SentencePiece llama tokenizers add BOS by default
-    from tokenizers import Tokenizer
-
-    ids = Tokenizer.from_str(json.dumps(tok_json)).encode("a", add_special_tokens=True).ids
-    return bool(ids) and ids[0] == bos_id
 
 
 # ---- tensors ----

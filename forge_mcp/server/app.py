@@ -24,6 +24,7 @@ from forge_mcp.config import load_config
 from forge_mcp.errors import ConfigError
 from forge_mcp.service import Forge
 from forge_mcp.server.notify import Notifier
+from forge_mcp.server.deploy import register_deploy
 from forge_mcp.server.judge import register_judge
 from forge_mcp.server.prompts import register_prompts
 from forge_mcp.index.syncer import IndexSyncer
@@ -102,6 +103,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     register_tools(server, forge)
     register_training(server, forge)
     register_judge(server, forge)
+    register_deploy(server, forge)
     register_resources(server, forge)
     register_prompts(server)
     return server

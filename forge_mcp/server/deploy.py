@@ -1,0 +1,83 @@
+"""MCP tools and resource of deployment (thin wrappers over forge_mcp.deploy)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
+
+from forge_mcp.deploy.deploy import Deployment
+from forge_mcp.service import Forge
+from forge_mcp.server.tools import RepoArg, annotations, forge_tool, progress_reporter, tool_errors
+
+DEPLOYMENTS_URI = "forge://deployments"
+TargetArg = Annotated[Literal["auto", "ollama", "llama_cpp"],
+                      Field(description="'auto' (Ollama when it answers, else the local llama.cpp server), "
+                                        "'ollama' or 'llama_cpp'")]
+
+
+def _actor(ctx: Context) -> str:
+    try:
+        info = ctx.session.client_params.client_info  # type: ignore[union-attr]
+        return f"mcp client {info.name} {info.version}"
+    except AttributeError:
+        return "mcp client"
+
+
+def register_deploy(server: MCPServer, forge: Forge) -> None:
+    @forge_tool(server, annotations("Deploy a validated run", read_only=False, idempotent=False))
+    async def deploy_model(
+        ctx: Context,
+        run_id: Annotated[str, Field(description="A run id, or 'latest' (the newest completed run)")] = "latest",
+        target: TargetArg = "auto",
+        force: Annotated[bool, Field(description="Deploy although validation failed or is missing. Only when the "
+                                                 "user explicitly asks; the log records it.")] = False,
+        repo: RepoArg = None,
+    ) -> Deployment:
+        """Deploy a run: fuse its adapter into the base, export a GGUF, verify it loads in llama.cpp and
+        matches mlx's greedy tokens, then create `forge/<repo>:<short-sha>` in Ollama (template, stops,
+        system prompt, temperature 0.2, top_k 40) and point `:latest` at it, or serve it with the local
+        llama.cpp server on 127.0.0.1 after a real chat completion. Refuses a run that failed (or never
+        had) validation unless `force`. Appends to the deployment log (`forge://deployments`) only when
+        the deployment took effect. Reports progress.
+        """
+        with tool_errors():
+            from forge_mcp.deploy.deploy import deploy
+
+            ws, progress, actor = forge.workspace(repo), progress_reporter(ctx), _actor(ctx)
+            return await anyio.to_thread.run_sync(
+                lambda: deploy(ws, run_id, target=target, force=force, actor=actor, progress=progress))
+
+    @forge_tool(server, annotations("Roll back to an earlier deployment", read_only=False, idempotent=False))
+    async def rollback_model(
+        ctx: Context,
+        deployment_id: Annotated[int | None, Field(description="The deployment to serve again (default: the one "
+                                                               "before the current)")] = None,
+        target: TargetArg = "auto",
+        repo: RepoArg = None,
+    ) -> Deployment:
+        """Serve an earlier deployment again: Ollama copies its tag to `:latest`; the llama.cpp server is
+        restarted on its GGUF and checked with a chat completion. Logged like a deployment."""
+        with tool_errors():
+            from forge_mcp.deploy.deploy import rollback
+
+            ws, actor = forge.workspace(repo), _actor(ctx)
+            return await anyio.to_thread.run_sync(
+                lambda: rollback(ws, deployment_id=deployment_id, target=target, actor=actor))
+
+    @server.resource(DEPLOYMENTS_URI, name="deployments", mime_type="application/json",
+                     description="The deployment log of every repository, newest first: model, digest, run, "
+                                 "commit, validation report, target, time, who forced what, rollbacks.")
+    def deployments() -> str:
+        from forge_mcp.deploy.deploy import list_deployments
+
+        found = []
+        with tool_errors():
+            for entry in forge.repos.values():
+                if entry.is_git:
+                    found += [{"repo": entry.name, **d.model_dump()}
+                              for d in list_deployments(forge.workspace(str(entry.path)))]
+        return json.dumps(found, indent=2)

@@ -1,0 +1,135 @@
+"""deploy / rollback end to end: real runs, real GGUF export and llama.cpp check, the real llama.cpp
+server, and Ollama through its client against a fake at the HTTP boundary (live test when one answers)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from forge_mcp.deploy import llama_server
+from forge_mcp.deploy.deploy import deploy, list_deployments, rollback
+from forge_mcp.deploy.ollama_target import DeployError, OllamaTarget, model_name
+from forge_mcp.forge.jobs import run_info
+from forge_mcp.forge.params import TrainParams
+from forge_mcp.forge.train import trigger_training
+from forge_mcp.judge.validate import JudgeParams, validate
+from forge_mcp.miner.datasets import build_dataset
+from forge_mcp.workspace import Workspace
+from tests.conftest import GitRepo, wait_until
+from tests.deploy.fake_ollama import FakeOllama
+
+pytest.importorskip("llama_cpp")
+RUN = {"task": "completion", "compile": False, "max_seq_length": 128, "batch_size": 2, "iters": 6,
+       "steps_per_report": 3, "steps_per_eval": 6, "learning_rate": 1e-3}
+
+
+def _train(ws: Workspace) -> str:
+    info = trigger_training(ws, TrainParams(**RUN))
+    assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240, interval=0.2)
+    assert run_info(ws, info.run_id).status == "completed"
+    return info.run_id
+
+
+@pytest.fixture(scope="module")
+def forge(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A repository with two completed runs: the first passes validation (lenient rules), the second fails."""
+    repo = GitRepo(tmp_path_factory.mktemp("deploy") / "deploy-me")
+    repo.commit("code", {f"m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n'
+                         f'    total = value + {i}\n    return total\n' for i in range(10)})
+    repo.commit("change", {"m0.py": 'def helper_0(value):\n    """Double it."""\n    doubled = value * 2\n'
+                                    '    return doubled\n'})
+    ws = Workspace.open(repo.path)
+    build_dataset(ws)
+    good, bad = _train(ws), _train(ws)
+    validate(ws, JudgeParams(target=good, threshold=0.0, tolerance=1.0, max_examples=1, max_tokens=8))
+    validate(ws, JudgeParams(target=bad, max_examples=1, max_tokens=8))  # the tiny model fails the default rules
+    return repo.path, [good, bad]
+
+
+def _ws(path: Path) -> Workspace:
+    return Workspace.open(path, {"deploy": {"llama_port": llama_server.free_port()}})
+
+
+def test_refuses_a_failed_run_unless_forced_and_llama_cpp_end_to_end_with_rollback(forge) -> None:
+    path, (good, bad) = forge
+    ws = _ws(path)
+    unreachable = FakeOllama(reachable=False).transport()
+    with pytest.raises(DeployError, match="failed validation"):
+        deploy(ws, bad, transport=unreachable)
+    assert list_deployments(ws) == []
+    first = deploy(ws, good, transport=unreachable, actor="test")  # auto: Ollama down -> llama.cpp
+    try:
+        assert first.target == "llama_cpp" and first.url.endswith("/v1") and not first.forced
+        assert first.parity["ok"] and first.check["usage"]["completion_tokens"] > 0
+        assert first.report_id and first.validation_passed is True
+        second = deploy(ws, bad, force=True, transport=unreachable, actor="test-user")
+        assert second.forced and second.validation_passed is False and second.actor == "test-user"
+        assert not llama_server.alive(first.pid) and llama_server.alive(second.pid)
+        back = rollback(ws, actor="test")
+        assert back.action == "rollback" and back.run_id == good and back.rolled_back_to == first.id
+        assert llama_server.chat_check(ws.config.deploy.llama_port)["usage"]["completion_tokens"] > 0
+        assert [d.action for d in list_deployments(ws)] == ["rollback", "deploy", "deploy"]
+        with pytest.raises(DeployError, match="no llama_cpp deployment with id 99"):
+            rollback(ws, deployment_id=99)
+    finally:
+        for entry in list_deployments(ws):
+            llama_server.stop(entry.pid)
+
+
+def test_ollama_through_its_client_field_by_field(forge) -> None:
+    path, (good, _) = forge
+    ws, fake = _ws(path), FakeOllama()
+    made = deploy(ws, good, target="ollama", transport=fake.transport(), actor="test")
+    name = model_name("forge", "deploy-me")
+    sha = ws.store.get_record("runs", good)["git_commit"][:7]
+    assert made.target == "ollama" and made.model == f"{name}:{sha}" and made.digest
+    calls = [(m, p) for m, p, _ in fake.requests]
+    blob = next(p for m, p in calls if m == "HEAD")
+    assert calls.index(("HEAD", blob)) < calls.index(("POST", blob)) < calls.index(("POST", "/api/create"))
+    create = next(b for m, p, b in fake.requests if p == "/api/create")
+    assert create["model"] == f"{name}:{sha}" and list(create["files"].values()) == [blob.rsplit("/", 1)[1]]
+    assert "<|im_start|>" in create["template"] and "{{ .Content }}" in create["template"]
+    assert create["parameters"]["temperature"] == 0.2 and create["parameters"]["top_k"] == 40
+    assert "<|im_end|>" in create["parameters"]["stop"] and "deploy-me" in create["system"]
+    copy = next(b for m, p, b in fake.requests if p == "/api/copy")
+    assert copy == {"source": f"{name}:{sha}", "destination": f"{name}:latest"}
+    fake.requests.clear()
+    deploy(ws, good, target="ollama", transport=fake.transport())  # same blob: no second upload
+    assert not any(m == "POST" and p.startswith("/api/blobs") for m, p, _ in fake.requests)
+
+
+def test_ollama_failures_leave_the_log_unchanged(forge) -> None:
+    path, (good, _) = forge
+    ws = _ws(path)
+    before = len(list_deployments(ws))
+    with pytest.raises(DeployError, match="unreachable"):
+        deploy(ws, good, target="ollama", transport=FakeOllama(reachable=False).transport())
+    with pytest.raises(DeployError, match="refused to create.*unsupported model format"):
+        deploy(ws, good, target="ollama", transport=FakeOllama(fail_create=True).transport())
+    assert len(list_deployments(ws)) == before
+    with pytest.raises(DeployError, match="invalid Ollama model name"):
+        OllamaTarget("http://127.0.0.1:1", transport=FakeOllama().transport()).deploy(
+            Path(__file__), "Bad Name!", "x", "", [], "", {})
+
+
+def test_ollama_rollback_copies_the_older_tag(forge) -> None:
+    path, (good, bad) = forge
+    ws, fake = _ws(path), FakeOllama()
+    first = deploy(ws, good, target="ollama", transport=fake.transport())
+    deploy(ws, bad, target="ollama", force=True, transport=fake.transport())
+    back = rollback(ws, target="ollama", transport=fake.transport())
+    assert back.model == first.model and back.rolled_back_to is not None
+    name = first.model.rsplit(":", 1)[0]
+    assert fake.models[f"{name}:latest"]["digest"] == fake.models[first.model]["digest"]
+
+
+@pytest.mark.skipif(not os.environ.get("OLLAMA_HOST"), reason="live test: needs a reachable OLLAMA_HOST")
+def test_live_ollama(forge) -> None:
+    path, (good, _) = forge
+    ws = _ws(path)
+    if not OllamaTarget(os.environ["OLLAMA_HOST"]).reachable():
+        pytest.skip(f"Ollama at {os.environ['OLLAMA_HOST']} does not answer")
+    made = deploy(ws, good, target="ollama")
+    assert made.digest and OllamaTarget(os.environ["OLLAMA_HOST"]).digest_of(made.model) == made.digest

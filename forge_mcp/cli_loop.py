@@ -4,6 +4,7 @@
     forge-mcp deploy [--repo PATH] [--run RUN_ID] [--target auto|ollama|llama_cpp] [--force] [--json]
     forge-mcp rollback [--repo PATH] [--to DEPLOYMENT_ID] [--target T] [--json]
     forge-mcp deployments [--repo PATH] [--json]
+    forge-mcp cycle [--repo PATH] [--base-model tiny] [--iters N] [--no-deploy] [--force-deploy] [--json]
 """
 
 from __future__ import annotations
@@ -46,7 +47,51 @@ def add_commands(sub: Any) -> dict[str, Command]:
     deployments = sub.add_parser("deployments", help="the deployment log")
     deployments.add_argument("--repo", type=Path, default=Path("."))
     deployments.add_argument("--json", action="store_true")
-    return {"validate": _validate, "deploy": _deploy, "rollback": _rollback, "deployments": _deployments}
+
+    cycle = sub.add_parser("cycle", help="the whole loop: monitor, chunk, index, train, validate, deploy")
+    cycle.add_argument("--repo", type=Path, default=Path("."))
+    cycle.add_argument("--base-model", help="'tiny' (default: forge.toml [cycle]), a local model folder or a hub id")
+    cycle.add_argument("--method", choices=("lora", "dora", "qlora", "pissa", "qpissa"))
+    cycle.add_argument("--iters", type=int, help="training steps (default 200)")
+    cycle.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
+    cycle.add_argument("--no-index", action="store_true", help="skip the RAG index stage")
+    cycle.add_argument("--no-deploy", action="store_true", help="stop after validation")
+    cycle.add_argument("--force-deploy", action="store_true",
+                       help="deploy even if validation fails (recorded as forced in the deployment log)")
+    cycle.add_argument("--json", action="store_true")
+    return {"validate": _validate, "deploy": _deploy, "rollback": _rollback, "deployments": _deployments,
+            "cycle": _cycle}
+
+
+def _cycle(args: argparse.Namespace) -> int:
+    from forge_mcp.cli_render import progress_bar
+    from forge_mcp.cycle import CycleParams, run_cycle
+    from forge_mcp.workspace import Workspace
+
+    ws = Workspace.open(args.repo.resolve())
+    params = CycleParams.from_config(ws, base_model=args.base_model, method=args.method, iters=args.iters,
+                                     target=args.target, index=False if args.no_index else None,
+                                     deploy=False if args.no_deploy else None, force_deploy=args.force_deploy)
+    with progress_bar("cycle", enabled=not args.json) as update:
+        result = run_cycle(ws, params, progress=update)
+    print(result.model_dump_json(indent=2) if args.json else render_cycle(result))
+    return 0 if result.status == "completed" else 1
+
+
+def render_cycle(r: Any) -> str:
+    marks = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "  ", "running": ".."}
+    lines = [f"cycle {r.cycle_id} on {r.repo}: {r.status} in {r.seconds:.0f}s"]
+    lines += [f"  [{marks[s.status]}] {s.name:9} {s.seconds:6.1f}s  {s.summary}" for s in r.stages]
+    if r.loss_png:
+        lines.append(f"  loss curve: {r.loss_png}  ({r.loss_uri}.png)")
+    if r.report_path:
+        lines.append(f"  validation report: {r.report_path}  ({r.report_uri})")
+    if r.deployed_model:
+        lines.append(f"  deployed: {r.deployed_model} at {r.deployed_url} (deployment #{r.deployment_id}; "
+                     "forge-mcp deployments, forge-mcp rollback)")
+    if r.error:
+        lines.append(f"  error: {r.error}")
+    return "\n".join(lines)
 
 
 def _actor() -> str:

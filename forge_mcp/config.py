@@ -84,6 +84,21 @@ class JudgeConfig(_Section):
     seed: int = Field(0, description="Seed of the test-set sample.")
 
 
+class CycleConfig(_Section):
+    """The whole loop (`forge-mcp cycle`, `run_cycle`) and auto mode."""
+
+    auto: bool = Field(False, description="Start a cycle by itself when the watcher's significance policy fires (never deploys a failing run).")
+    base_model: str = Field("tiny", description="Base model of the cycle's training run.")
+    method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = Field("lora", description="Adapter method.")
+    task: Literal["completion", "instruction", "raft", "text"] = Field("completion", description="Dataset task trained on.")
+    iters: int = Field(200, ge=1, le=1_000_000, description="Training steps.")
+    batch_size: int = Field(4, ge=1, le=1024, description="Training batch size.")
+    learning_rate: float = Field(1e-3, gt=0, description="Learning rate.")
+    max_seq_length: int = Field(512, ge=16, le=131_072, description="Longest training sequence.")
+    index: bool = Field(True, description="Build or refresh the RAG index in the cycle.")
+    deploy: bool = Field(True, description="Deploy the run when it passes validation.")
+
+
 class DeployConfig(_Section):
     """Export and deployment (`deploy_model`)."""
 
@@ -119,6 +134,7 @@ class ForgeConfig(_Section):
     index: IndexConfig = Field(default_factory=IndexConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
+    cycle: CycleConfig = Field(default_factory=CycleConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     def resolved_state_dir(self, repo_root: Path) -> Path:

@@ -81,9 +81,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX metrics_run ON metrics(run_id, step);
     """,
+    # 5: cycles of the whole loop (monitor -> chunk -> index -> train -> validate -> deploy), stage by stage.
+    """
+    CREATE TABLE cycles (
+        id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+        status TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
 ]
 
-RECORD_TABLES = ("runs", "datasets", "reports")
+RECORD_TABLES = ("runs", "datasets", "reports", "cycles")
 
 
 @dataclass(frozen=True)

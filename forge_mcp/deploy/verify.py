@@ -182,9 +182,9 @@ def _run_probe(request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] 
     with tempfile.TemporaryDirectory(prefix="forge-probe-") as tmp:
         path = Path(tmp) / "request.json"
         path.write_text(json.dumps(request), encoding="utf-8")
-        cmd = [sys.executable, "-m", "forge_mcp.deploy.llama_probe", "probe", str(path)]
+        cmd = [sys.executable, "-P", "-m", "forge_mcp.deploy.llama_probe", "probe", str(path)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired as exc:
             err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
             return None, f"llama.cpp probe timed out after {timeout:.0f}s: {err[-1500:]}", LOADED_MARK in err

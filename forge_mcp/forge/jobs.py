@@ -128,7 +128,8 @@ def _launch(ws: Workspace, run_id: str, paths: RunPaths, resume: bool) -> None:
     blas = openblas_path()
     if blas and "LD_PRELOAD" not in env:
         env["LD_PRELOAD"] = blas  # about 10x faster MLX training on CPU than its bundled reference BLAS
-    args = [sys.executable, "-m", "forge_mcp.forge.worker", str(paths.root)] + (["--resume"] if resume else [])
+    # -P: the worker imports the installed forge_mcp, never a package in the caller's working directory
+    args = [sys.executable, "-P", "-m", "forge_mcp.forge.worker", str(paths.root)] + (["--resume"] if resume else [])
     with open(paths.log, "ab") as log:
         child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                  start_new_session=True)

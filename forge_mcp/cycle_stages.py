@@ -1,0 +1,121 @@
+"""The stages of a cycle, each a thin call into its pipeline module. Each returns (status, one-line summary)
+and fills in what later stages and the final summary need (dataset, run, report, deployment)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from forge_mcp.cycle import CycleParams, CycleResult
+from forge_mcp.workspace import Workspace
+
+StageProgress = Callable[[int, int, str], None]
+Outcome = tuple[str, str]
+POLL = 0.5  # seconds between looks at a training run
+
+
+def monitor_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
+                  rag: Any) -> Outcome:
+    from forge_mcp.monitor import monitor
+
+    report = monitor(ws)
+    sig = report.significance
+    verdict = "significant" if sig.significant else "not significant"
+    since = {"last_trained": "the last trained commit", "since": "the given ref", "none": "the start"}[report.base_source]
+    return "done", (f"{report.commit_count} commit(s), {report.files_changed} file(s) changed since {since}: "
+                    f"{verdict} ({'; '.join(sig.reasons) or 'no reasons'})")
+
+
+def chunk_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
+                rag: Any) -> Outcome:
+    from forge_mcp.miner.datasets import build_dataset
+
+    summary = build_dataset(ws, progress=progress)
+    result.dataset_id = summary.dataset_id
+    split = summary.splits.get(params.task, {})
+    chunks = sum(summary.chunks_by_kind.values())
+    return "done", (f"dataset {summary.dataset_id}: {chunks} chunks; {params.task} train "
+                    f"{split.get('train', 0)}, valid {split.get('valid', 0)}, test {split.get('test', 0)}")
+
+
+def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
+                rag: Any) -> Outcome:
+    if not params.index:
+        return "skipped", "indexing is off ([cycle] index = false)"
+    from forge_mcp.index.rag import RagIndex
+
+    sync = (rag or RagIndex(ws)).sync(progress=progress)
+    return "done", f"{sync.chunks} chunks in {sync.files_indexed} files ({sync.chunks_embedded} embedded now)"
+
+
+def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
+                rag: Any) -> Outcome:
+    from forge_mcp.forge.jobs import active_run, run_info
+    from forge_mcp.forge.params import ACTIVE, RunPaths, TrainParams
+    from forge_mcp.forge.train import trigger_training
+
+    while (busy := active_run(ws)) is not None:  # queued behind a run already training
+        progress(0, 1, f"waiting for run {busy.run_id} ({busy.step}/{busy.iters})")
+        time.sleep(POLL)
+    info = trigger_training(ws, TrainParams(
+        method=params.method, base_model=params.base_model, dataset_id=result.dataset_id, task=params.task,
+        iters=params.iters, batch_size=params.batch_size, learning_rate=params.learning_rate,
+        max_seq_length=params.max_seq_length, steps_per_eval=max(params.iters // 4, 1)))
+    result.run_id, result.loss_uri = info.run_id, info.loss_uri
+    while (info := run_info(ws, info.run_id)).status in ACTIVE:
+        progress(info.step, info.iters, f"run {info.run_id} step {info.step}/{info.iters}"
+                 + (f", loss {info.last_train_loss:.3f}" if info.last_train_loss is not None else ""))
+        time.sleep(POLL)
+    result.loss_png = str(_write_loss_png(ws, info.run_id, RunPaths(ws.state_dir / "runs" / info.run_id).loss_png))
+    if info.status != "completed":
+        from forge_mcp.forge.jobs import JobError
+
+        raise JobError(f"run {info.run_id} {info.status}: {info.error or 'see its log ' + info.log_path}")
+    best = f", best val loss {info.best_val_loss:.3f}" if info.best_val_loss is not None else ""
+    return "done", f"run {info.run_id}: {info.method} on {info.base_model}, {info.step} steps{best}"
+
+
+def _write_loss_png(ws: Workspace, run_id: str, path: Any) -> Any:
+    from forge_mcp.forge.jobs import loss_series
+    from forge_mcp.forge.plots import loss_png
+    from forge_mcp.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(path, loss_png(loss_series(ws, run_id)))
+    return path
+
+
+def validate_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
+                   rag: Any) -> Outcome:
+    from forge_mcp.judge.report import report_uri
+    from forge_mcp.judge.validate import JudgeParams, validate
+
+    cfg = ws.config.judge
+    report = validate(ws, JudgeParams(target=result.run_id or "latest", threshold=cfg.threshold,
+                                      tolerance=cfg.tolerance, max_examples=cfg.max_examples,
+                                      max_tokens=cfg.max_tokens, seed=cfg.seed), progress=progress)
+    result.report_id, result.passed = report.report_id, report.passed
+    result.report_uri = report_uri(report.report_id)
+    result.report_path = str(ws.state_dir / "reports" / report.report_id / "report.md")
+    return "done", f"{'PASS' if report.passed else 'FAIL'}: {report.rule}"
+
+
+def deploy_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
+                 rag: Any) -> Outcome:
+    if not params.deploy:
+        return "skipped", "deployment is off ([cycle] deploy = false)"
+    if not result.passed and not params.force_deploy:
+        return "skipped", ("not deployed: the run failed validation (a failing run is never deployed unless the "
+                           "user forces it)")
+    from forge_mcp.deploy.deploy import deploy
+
+    entry = deploy(ws, result.run_id or "latest", target=params.target, force=params.force_deploy,
+                   actor=f"forge-mcp cycle ({params.trigger})", progress=progress)
+    result.deployment_id, result.deployed_model, result.deployed_url = entry.id, entry.model, entry.url
+    return "done", (f"{entry.model} on {entry.target} ({entry.url})" + (" [forced]" if entry.forced else ""))
+
+
+STAGE_FUNCTIONS: dict[str, Callable[..., Outcome]] = {
+    "monitor": monitor_stage, "chunk": chunk_stage, "index": index_stage, "train": train_stage,
+    "validate": validate_stage, "deploy": deploy_stage,
+}

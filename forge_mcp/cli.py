@@ -10,7 +10,7 @@
     forge-mcp train  [--repo PATH] [--method M] [--base-model B] [--iters N] ... [--resume RUN_ID] [--detach]
     forge-mcp runs   [--repo PATH] [--json]
     forge-mcp config [--repo PATH]
-    (and validate, deploy, rollback, deployments, cycle, doctor: see cli_loop.py)
+    (and validate, deploy, rollback, deployments, cycle: cli_loop.py; doctor, skills: cli_admin.py)
 """
 
 from __future__ import annotations
@@ -99,9 +99,10 @@ def _parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the resolved configuration")
     config.add_argument("--repo", type=Path, default=Path("."))
-    from forge_mcp.cli_loop import add_commands
+    from forge_mcp import cli_admin, cli_loop
 
-    _COMMANDS.update(add_commands(sub))
+    _COMMANDS.update(cli_loop.add_commands(sub))
+    _COMMANDS.update(cli_admin.add_commands(sub))
     return parser
 
 

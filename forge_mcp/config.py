@@ -95,6 +95,7 @@ class CycleConfig(_Section):
     batch_size: int = Field(4, ge=1, le=1024, description="Training batch size.")
     learning_rate: float = Field(1e-3, gt=0, description="Learning rate.")
     max_seq_length: int = Field(512, ge=16, le=131_072, description="Longest training sequence.")
+    compile: bool = Field(True, description="mx.compile the training step (on CPU the first compile takes ~25 s).")
     index: bool = Field(True, description="Build or refresh the RAG index in the cycle.")
     deploy: bool = Field(True, description="Deploy the run when it passes validation.")
 

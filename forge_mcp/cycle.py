@@ -37,6 +37,7 @@ class CycleParams(BaseModel):
     batch_size: int = Field(4, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     max_seq_length: int = Field(512, ge=16)
+    compile: bool = True
     index: bool = True
     deploy: bool = True
     force_deploy: bool = Field(False, description="Deploy even when validation fails (the log records it)")

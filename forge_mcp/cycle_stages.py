@@ -61,7 +61,7 @@ def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
     info = trigger_training(ws, TrainParams(
         method=params.method, base_model=params.base_model, dataset_id=result.dataset_id, task=params.task,
         iters=params.iters, batch_size=params.batch_size, learning_rate=params.learning_rate,
-        max_seq_length=params.max_seq_length, steps_per_eval=max(params.iters // 4, 1)))
+        max_seq_length=params.max_seq_length, steps_per_eval=max(params.iters // 4, 1), compile=params.compile))
     result.run_id, result.loss_uri = info.run_id, info.loss_uri
     while (info := run_info(ws, info.run_id)).status in ACTIVE:
         progress(info.step, info.iters, f"run {info.run_id} step {info.step}/{info.iters}"

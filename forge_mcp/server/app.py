@@ -24,6 +24,7 @@ from forge_mcp.config import load_config
 from forge_mcp.errors import ConfigError
 from forge_mcp.service import Forge
 from forge_mcp.server.notify import Notifier
+from forge_mcp.server.cycle import CYCLES_URI, register_cycle
 from forge_mcp.server.deploy import register_deploy
 from forge_mcp.server.judge import register_judge
 from forge_mcp.server.prompts import register_prompts
@@ -59,7 +60,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     notifier = Notifier()
     # The lifespan runs once per in-process client (once per process on stdio): the watchers and the
     # index syncer are shared, started with the first connection and stopped with the last.
-    live: dict[str, Any] = {"connections": 0, "syncer": None, "runs": None}
+    live: dict[str, Any] = {"connections": 0, "syncer": None, "runs": None, "auto": None}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
@@ -73,11 +74,15 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
         def on_batch(name: str, batch: Batch) -> None:
             announce(events_uri(name), status_uri(name))
             live["syncer"].submit(name, sorted({p for _, path, dest in batch.changes for p in (path, dest) if p}))
+            live["auto"].poke(name)  # auto mode: a cycle when the change is significant (if [cycle] auto)
 
         live["connections"] += 1
         if live["connections"] == 1:
             live["syncer"] = IndexSyncer(forge.sync_index, on_synced=lambda name: announce(index_uri(name)))
             live["runs"] = RunMonitor(forge, announce)
+            from forge_mcp.auto import AutoCycler
+
+            live["auto"] = AutoCycler(forge.workspace_named, forge.rag, lambda name: announce(CYCLES_URI))
             if watch:
                 await anyio.to_thread.run_sync(forge.start_watchers, on_batch)
         try:
@@ -88,6 +93,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
                 await anyio.to_thread.run_sync(forge.stop_watchers)
                 await anyio.to_thread.run_sync(live["syncer"].stop)
                 await anyio.to_thread.run_sync(live["runs"].stop)
+                await anyio.to_thread.run_sync(live["auto"].stop)
 
     auth: dict[str, Any] = {}
     if token is not None:
@@ -104,6 +110,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     register_training(server, forge)
     register_judge(server, forge)
     register_deploy(server, forge)
+    register_cycle(server, forge)
     register_resources(server, forge)
     register_prompts(server)
     return server

@@ -17,6 +17,7 @@ from forge_mcp.forge.jobs import RunInfo, cancel_run, list_runs, loss_series, re
 from forge_mcp.forge.params import ACTIVE, TrainParams
 from forge_mcp.hardware import PlanRecommendation
 from forge_mcp.service import Forge
+from forge_mcp.workspace import Workspace
 from forge_mcp.server.tools import RepoArg, annotations, forge_tool, tool_errors
 
 log = logging.getLogger(__name__)
@@ -183,3 +184,29 @@ class RunMonitor:
                     self._seen[row["id"]] = state
                     if not first or row["status"] in ACTIVE:
                         self.announce(loss_uri(row["id"]), plot_uri(row["id"]), RUNS_URI)
+            self._poll_records(ws)
+
+    def _poll_records(self, ws: Workspace) -> None:
+        """Cycles (stage by stage), reports and the deployment log: announce what changed since last time."""
+        with ws.store.connect() as conn:
+            cycles = conn.execute("SELECT id, updated_at FROM cycles ORDER BY created_at DESC LIMIT 20").fetchall()
+            reports = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
+            deployments = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deployments").fetchone()[0]
+        for row in cycles:
+            key = f"cycle:{row['id']}"
+            if self._seen.get(key) != (0, str(row["updated_at"])):
+                known = key in self._seen
+                self._seen[key] = (0, str(row["updated_at"]))
+                if known or not self._primed(ws):
+                    self.announce(f"forge://cycles/{row['id']}", "forge://cycles")
+        for key, value, uri in (("reports", reports, "forge://reports"), ("deployments", deployments,
+                                                                          "forge://deployments")):
+            full = f"{ws.repo_root}:{key}"
+            if self._seen.get(full, (int(value), ""))[0] != int(value):
+                self.announce(uri)
+            self._seen[full] = (int(value), "")
+        self._seen[f"{ws.repo_root}:primed"] = (1, "")
+
+    def _primed(self, ws: Workspace) -> bool:
+        """False on the first look at a workspace: what is already there is not news."""
+        return f"{ws.repo_root}:primed" in self._seen

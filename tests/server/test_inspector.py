@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.server import ALL_TOOLS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,7 +41,7 @@ def test_inspector_lists_tools_and_calls_monitor_repo(repo, tmp_path: Path, era:
     assert listed.returncode == 0, listed.stderr
     tools = json.loads(listed.stdout)["result"]["tools"]
     by_name = {t["name"]: t for t in tools}
-    assert set(by_name) == {"monitor_repo", "chunk_data", "index_repo", "rag_search", "trigger_training", "training_status", "cancel_training", "resume_training", "plan_training", "validate_model", "deploy_model", "rollback_model"}
+    assert set(by_name) == ALL_TOOLS
     assert by_name["monitor_repo"]["annotations"]["readOnlyHint"] is True
 
     called = _run(repo.path, tmp_path, "--protocol-era", era, "--method", "tools/call",

@@ -16,6 +16,8 @@ import anyio
 import httpx
 import mcp_types as types
 import pytest
+
+from tests.server import ALL_TOOLS
 from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.anyio
@@ -32,7 +34,7 @@ def _stdio(repo: Path, *extra: str) -> StdioServerParameters:
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_stdio_subprocess_serves_tools_and_resources(repo, mode: str) -> None:
     async with Client(_stdio(repo.path), mode=mode) as client:
-        assert {t.name for t in (await client.list_tools()).tools} == {"monitor_repo", "chunk_data", "index_repo", "rag_search", "trigger_training", "training_status", "cancel_training", "resume_training", "plan_training", "validate_model", "deploy_model", "rollback_model"}
+        assert {t.name for t in (await client.list_tools()).tools} == ALL_TOOLS
         result = await client.call_tool("monitor_repo", {})
         assert not result.is_error and result.structured_content["commit_count"] == 2
         outside = await client.call_tool("monitor_repo", {"repo": "/"})

@@ -1,0 +1,71 @@
+"""MCP tool and resources of the whole loop (thin wrappers over forge_mcp.cycle and forge_mcp.auto)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
+
+from forge_mcp.cycle import CycleParams, CycleResult, cycle_info, list_cycles
+from forge_mcp.service import Forge
+from forge_mcp.server.tools import RepoArg, annotations, forge_tool, progress_reporter, tool_errors
+
+CYCLES_URI = "forge://cycles"
+
+
+def cycle_uri(cycle_id: str) -> str:
+    return f"{CYCLES_URI}/{cycle_id}"
+
+
+def register_cycle(server: MCPServer, forge: Forge) -> None:
+    @forge_tool(server, annotations("Run the whole loop", read_only=False, idempotent=False))
+    async def run_cycle(
+        ctx: Context,
+        wait: Annotated[bool, Field(description="Run to the end with progress notifications (minutes) instead "
+                                                "of returning at once and following forge://cycles/{id}")] = False,
+        base_model: Annotated[str | None, Field(description="Base model (default forge.toml [cycle], 'tiny')")] = None,
+        iters: Annotated[int | None, Field(ge=1, le=1_000_000, description="Training steps (default 200)")] = None,
+        deploy: Annotated[bool, Field(description="Deploy the run if it passes validation")] = True,
+        target: Annotated[Literal["auto", "ollama", "llama_cpp"], Field(description="Where to deploy")] = "auto",
+        force_deploy: Annotated[bool, Field(description="Deploy even if validation fails. Only when the user "
+                                                        "explicitly asks; the log records it.")] = False,
+        repo: RepoArg = None,
+    ) -> CycleResult:
+        """Run the whole loop on a repository: monitor, chunk, index, train, validate, deploy.
+
+        Each stage is what its own tool does; the run trains in a worker, validation compares it with
+        the deployed (or base) model, and it is deployed only if it passes (Ollama when reachable, else
+        the local llama.cpp server). One cycle at a time per repository; it waits behind a training run
+        already going. Returns the cycle record (stages with status, timings and summaries; the run,
+        report and deployment it produced). Follow it at `forge://cycles/{cycle_id}`.
+        """
+        with tool_errors():
+            from forge_mcp.auto import start_cycle
+            from forge_mcp.cycle import run_cycle as run
+
+            ws = forge.workspace(repo)
+            params = CycleParams.from_config(ws, base_model=base_model, iters=iters, deploy=deploy, target=target,
+                                             force_deploy=force_deploy, trigger="manual")
+            if not wait:
+                return await anyio.to_thread.run_sync(lambda: start_cycle(ws, params, rag=forge.rag(ws)))
+            progress = progress_reporter(ctx)
+            return await anyio.to_thread.run_sync(lambda: run(ws, params, progress=progress, rag=forge.rag(ws)))
+
+    @server.resource(CYCLES_URI, name="cycles", mime_type="application/json",
+                     description="Cycles of every repository, newest first, stage by stage (auto and manual).")
+    def cycles() -> str:
+        found = []
+        for entry in forge.repos.values():
+            if entry.is_git:
+                found += [{"repo": entry.name, **c.model_dump()} for c in list_cycles(forge.workspace(str(entry.path)))]
+        return json.dumps(found, indent=2)
+
+    @server.resource("forge://cycles/{cycle_id}", mime_type="application/json",
+                     description="One cycle: each stage's status, time and summary; the run, loss plot, report and "
+                                 "deployment it produced. Updated notifications as it goes.")
+    def cycle(cycle_id: str) -> str:
+        with tool_errors():
+            return cycle_info(forge.workspace_of("cycles", cycle_id), cycle_id).model_dump_json(indent=2)

@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make run    install into .venv, then run the forge on this repository (the main job)
+#   make run    install into .venv, then run one whole cycle of the forge on this repository (the main job)
 #   make test   install into .venv, then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -25,8 +25,11 @@ $(INSPECTOR):
 			@modelcontextprotocol/inspector@$(INSPECTOR_VERSION) || echo "Inspector install failed: its test will skip"; \
 	else echo "npm not found: the Inspector test will skip"; fi
 
+# The main job: one whole cycle on the embedded defaults. The offline tiny model always fails validation,
+# so the demo forces the deployment (logged as forced); `make run RUN_FLAGS=` deploys only on a pass.
+RUN_FLAGS ?= --force-deploy
 run: install
-	$(BIN)/forge-mcp status --repo $(REPO)
+	$(BIN)/forge-mcp cycle --repo $(REPO) $(RUN_FLAGS)
 
 serve: install
 	$(BIN)/forge-mcp serve --repo $(REPO)
@@ -45,6 +48,7 @@ bench: install
 	$(BIN)/python bench/training.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/cycle.py --force-deploy
 
 clean:
 	rm -rf $(VENV) .ci/inspector .pytest_cache

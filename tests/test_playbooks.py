@@ -14,9 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_shipped_prompts_parse_and_render() -> None:
     books = {b.name: b for b in load_playbooks()}
-    assert "what_changed" in books
+    assert {"what_changed", "repo_guardian", "why_validation_failed"} <= set(books)
     text = books["what_changed"].render({"since": "v1.2"})
     assert '{"since": "v1.2"}' in text and "{{" not in text
+    guardian = books["repo_guardian"].render({"base_model": "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit"})
+    assert "Base model: mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit" in guardian and "target: auto" in guardian
+    assert "Deploy only on a pass" in guardian and "{{" not in guardian
+    why = books["why_validation_failed"].render({"report_id": "report-1"})
+    assert "forge://reports/report-1/json" in why
 
 
 def test_bad_arguments_and_bad_files(tmp_path: Path) -> None:

@@ -56,3 +56,15 @@ def test_inspector_sees_a_tool_error(repo, tmp_path: Path) -> None:
     called = _run(repo.path, tmp_path, "--method", "tools/call", "--tool-name", "monitor_repo", "--tool-arg", "repo=/etc")
     assert called.returncode != 0
     assert "outside the repository roots" in called.stdout
+
+
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+def test_inspector_lists_resources_and_prompts(repo, tmp_path: Path, era: str) -> None:
+    resources = _run(repo.path, tmp_path, "--protocol-era", era, "--method", "resources/list")
+    assert resources.returncode == 0, resources.stderr
+    uris = {r["uri"] for r in json.loads(resources.stdout)["result"]["resources"]}
+    assert {"forge://repos", "forge://runs", "forge://reports", "forge://deployments", "forge://cycles"} <= uris
+    prompts = _run(repo.path, tmp_path, "--protocol-era", era, "--method", "prompts/list")
+    assert prompts.returncode == 0, prompts.stderr
+    names = {p["name"] for p in json.loads(prompts.stdout)["result"]["prompts"]}
+    assert {"repo_guardian", "why_validation_failed", "what_changed"} <= names

@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/training.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/export.py
 	$(BIN)/python bench/cycle.py --force-deploy
 
 clean:

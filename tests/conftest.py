@@ -94,3 +94,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
             return True
         time.sleep(interval)
     return predicate()
+
+
+def train_tiny(ws: object, **params: object) -> str:
+    """Train a tiny-model run in a real worker to completion; returns its id (fails the test otherwise)."""
+    from forge_mcp.forge.jobs import run_info
+    from forge_mcp.forge.params import TrainParams
+    from forge_mcp.forge.train import trigger_training
+
+    info = trigger_training(ws, TrainParams(**params))  # type: ignore[arg-type]
+    assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240,
+                      interval=0.2)
+    final = run_info(ws, info.run_id)  # type: ignore[arg-type]
+    assert final.status == "completed", final.error
+    return info.run_id

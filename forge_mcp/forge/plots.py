@@ -26,9 +26,14 @@ def loss_png(series: dict[str, Any]) -> bytes:
         ax.grid(alpha=0.3)
         if series.get("train") or series.get("val"):
             ax.legend()
-        buffer = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return png_of(fig)
     finally:
         plt.close(fig)
+
+
+def png_of(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes (laid out tight)."""
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

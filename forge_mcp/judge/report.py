@@ -3,7 +3,6 @@ a PNG chart (candidate vs baseline per metric); recorded in the store and linked
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,7 +71,7 @@ def _example(rank: str, ex: "ExampleResult") -> str:
             + (f", baseline {ex.baseline_codebleu:.3f}" if ex.baseline_codebleu is not None else "") + ")\n\n"
             f"Prompt:\n```{lang}\n{ex.prompt.rstrip()}\n```\n\n"
             f"| Reference | Candidate |" + (" Baseline |" if ex.baseline is not None else "") + "\n"
-            f"|---|---|" + ("---|" if ex.baseline is not None else "") + "\n"
+            "|---|---|" + ("---|" if ex.baseline is not None else "") + "\n"
             f"| {_cell(ex.reference)} | {_cell(ex.candidate)} |"
             + (f" {_cell(ex.baseline)} |" if ex.baseline is not None else "") + "\n\n")
     return text
@@ -132,10 +131,9 @@ def chart_png(r: "ValidationReport") -> bytes:
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{r.report_id}: {'PASS' if r.passed else 'FAIL'}")
         ax.legend(fontsize=8)
-        buffer = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        from forge_mcp.forge.plots import png_of
+
+        return png_of(fig)
     finally:
         plt.close(fig)
 

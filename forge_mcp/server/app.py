@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 INSTRUCTIONS = """\
 forge-mcp keeps a code model in step with this repository, on this machine.
 Start with `monitor_repo` to see what changed since the last trained commit and whether it is
-significant. Resources: `forge://repos` lists the repositories this server may touch, with their
-`forge://repos/{name}/status` (the same report as monitor_repo) and `forge://repos/{name}/events`
-(recent file-watcher events; subscribe to be told when files change).
+significant. The loop: `chunk_data` -> `trigger_training` (follow `forge://runs/{id}/loss.png`) ->
+`validate_model` (report at `forge://reports/{id}`) -> `deploy_model` only on a pass; `run_cycle`
+does it all. Never train, deploy or force without the user's go-ahead. Resources: `forge://repos`,
+`forge://runs`, `forge://reports`, `forge://deployments`, `forge://cycles` (subscribe for updates).
 Paths must lie inside the repositories the server was started with."""
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 import anyio.to_thread
@@ -11,7 +10,7 @@ from pydantic import Field
 
 from forge_mcp.cycle import CycleParams, CycleResult, cycle_info, list_cycles
 from forge_mcp.service import Forge
-from forge_mcp.server.tools import RepoArg, annotations, forge_tool, progress_reporter, tool_errors
+from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
 
 CYCLES_URI = "forge://cycles"
 
@@ -57,11 +56,7 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
     @server.resource(CYCLES_URI, name="cycles", mime_type="application/json",
                      description="Cycles of every repository, newest first, stage by stage (auto and manual).")
     def cycles() -> str:
-        found = []
-        for entry in forge.repos.values():
-            if entry.is_git:
-                found += [{"repo": entry.name, **c.model_dump()} for c in list_cycles(forge.workspace(str(entry.path)))]
-        return json.dumps(found, indent=2)
+        return across_repos(forge, lambda ws: [c.model_dump() for c in list_cycles(ws)])
 
     @server.resource("forge://cycles/{cycle_id}", mime_type="application/json",
                      description="One cycle: each stage's status, time and summary; the run, loss plot, report and "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 import anyio.to_thread
@@ -11,7 +10,7 @@ from pydantic import Field
 
 from forge_mcp.deploy.deploy import Deployment
 from forge_mcp.service import Forge
-from forge_mcp.server.tools import RepoArg, annotations, forge_tool, progress_reporter, tool_errors
+from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
 
 DEPLOYMENTS_URI = "forge://deployments"
 TargetArg = Annotated[Literal["auto", "ollama", "llama_cpp"],
@@ -74,10 +73,4 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
     def deployments() -> str:
         from forge_mcp.deploy.deploy import list_deployments
 
-        found = []
-        with tool_errors():
-            for entry in forge.repos.values():
-                if entry.is_git:
-                    found += [{"repo": entry.name, **d.model_dump()}
-                              for d in list_deployments(forge.workspace(str(entry.path)))]
-        return json.dumps(found, indent=2)
+        return across_repos(forge, lambda ws: [d.model_dump() for d in list_deployments(ws)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import anyio.to_thread
@@ -12,7 +11,7 @@ from pydantic import BaseModel, Field
 from forge_mcp.judge.report import report_uri
 from forge_mcp.judge.validate import JudgeParams, ValidationReport, validate
 from forge_mcp.service import Forge
-from forge_mcp.server.tools import RepoArg, annotations, forge_tool, progress_reporter, tool_errors
+from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
 
 REPORTS_URI = "forge://reports"
 
@@ -82,11 +81,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
     def reports() -> str:
         from forge_mcp.judge.report import list_reports
 
-        found = []
-        for entry in forge.repos.values():
-            if entry.is_git:
-                found += [{"repo": entry.name, **r} for r in list_reports(forge.workspace(str(entry.path)))]
-        return json.dumps(found, indent=2)
+        return across_repos(forge, list_reports)
 
     @server.resource("forge://reports/{report_id}", mime_type="text/markdown",
                      description="A validation report in Markdown: verdict and the rule that decided it, metrics of "

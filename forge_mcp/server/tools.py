@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.errors import ForgeError
 from forge_mcp.service import Forge
+from forge_mcp.workspace import Workspace
 from forge_mcp.index.rag import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary
 from forge_mcp.monitor import MonitorReport, monitor
@@ -57,6 +58,18 @@ def progress_reporter(ctx: Context) -> Callable[[int, int, str], None]:
         anyio.from_thread.run(ctx.report_progress, done, total, message)
 
     return report
+
+
+def across_repos(forge: Forge, rows: Callable[[Workspace], list[dict[str, object]]]) -> str:
+    """A listing resource: each git repository's rows, tagged with the repository's name, as JSON."""
+    import json
+
+    found: list[dict[str, object]] = []
+    with tool_errors():
+        for entry in forge.repos.values():
+            if entry.is_git:
+                found += [{"repo": entry.name, **row} for row in rows(forge.workspace(str(entry.path)))]
+    return json.dumps(found, indent=2)
 
 
 def forge_tool(server: MCPServer, hints: types.ToolAnnotations) -> Callable[[Callable[..., object]], object]:

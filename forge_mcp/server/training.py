@@ -18,7 +18,7 @@ from forge_mcp.forge.params import ACTIVE, TrainParams
 from forge_mcp.hardware import PlanRecommendation
 from forge_mcp.service import Forge
 from forge_mcp.workspace import Workspace
-from forge_mcp.server.tools import RepoArg, annotations, forge_tool, tool_errors
+from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, tool_errors
 
 log = logging.getLogger(__name__)
 RUNS_URI = "forge://runs"
@@ -128,11 +128,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
     @server.resource(RUNS_URI, name="runs", mime_type="application/json",
                      description="Training runs of every repository, newest first, with their status and loss URIs.")
     def runs() -> str:
-        found = []
-        for entry in forge.repos.values():
-            if entry.is_git:
-                found += [{"repo": entry.name, **r.model_dump()} for r in list_runs(forge.workspace(str(entry.path)))]
-        return json.dumps(found, indent=2)
+        return across_repos(forge, lambda ws: [r.model_dump() for r in list_runs(ws)])
 
     @server.resource("forge://runs/{run_id}/loss", mime_type="application/json",
                      description="A run's loss series (train and validation) with learning rate, tokens/s and "

@@ -11,25 +11,16 @@ import pytest
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import deploy, list_deployments, rollback
 from forge_mcp.deploy.ollama_target import DeployError, OllamaTarget, model_name
-from forge_mcp.forge.jobs import run_info
-from forge_mcp.forge.params import TrainParams
-from forge_mcp.forge.train import trigger_training
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.workspace import Workspace
-from tests.conftest import GitRepo, wait_until
+from tests.conftest import GitRepo, train_tiny
 from tests.deploy.fake_ollama import FakeOllama
 
 pytest.importorskip("llama_cpp")
 RUN = {"task": "completion", "compile": False, "max_seq_length": 128, "batch_size": 2, "iters": 6,
        "steps_per_report": 3, "steps_per_eval": 6, "learning_rate": 1e-3}
 
-
-def _train(ws: Workspace) -> str:
-    info = trigger_training(ws, TrainParams(**RUN))
-    assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240, interval=0.2)
-    assert run_info(ws, info.run_id).status == "completed"
-    return info.run_id
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +33,7 @@ def forge(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
                                     '    return doubled\n'})
     ws = Workspace.open(repo.path)
     build_dataset(ws)
-    good, bad = _train(ws), _train(ws)
+    good, bad = train_tiny(ws, **RUN), train_tiny(ws, **RUN)
     validate(ws, JudgeParams(target=good, threshold=0.0, tolerance=1.0, max_examples=1, max_tokens=8))
     validate(ws, JudgeParams(target=bad, max_examples=1, max_tokens=8))  # the tiny model fails the default rules
     return repo.path, [good, bad]

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from forge_mcp.errors import NotFoundError
-from forge_mcp.forge.jobs import run_info
 from forge_mcp.forge.params import TrainParams
-from forge_mcp.forge.train import trigger_training
 from forge_mcp.judge.metrics import JudgeError
 from forge_mcp.judge.report import list_reports, load_report, report_file
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.workspace import Workspace
-from tests.conftest import wait_until
+from tests.conftest import train_tiny
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 FAST = {"task": "completion", "compile": False, "max_seq_length": 256, "batch_size": 2, "steps_per_report": 5,
         "steps_per_eval": 10, "iters": 10, "learning_rate": 1e-3}
 
 
-def _train(ws: Workspace) -> str:
-    info = trigger_training(ws, TrainParams(**FAST))
-    assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240, interval=0.2)
-    assert run_info(ws, info.run_id).status == "completed"
-    return info.run_id
-
 
 def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:  # noqa: F811
     ws = Workspace.open(code_repo.path)
     summary = build_dataset(ws)
     assert summary.splits["completion"]["test"] > 0
-    run_id = _train(ws)
+    run_id = train_tiny(ws, **FAST)
     steps: list[tuple[int, int]] = []
     report = validate(ws, JudgeParams(target=run_id, max_tokens=24, max_examples=3),
                       progress=lambda done, total, _msg: steps.append((done, total)))

@@ -52,7 +52,8 @@ def export_run(ws: Workspace, model: ModelRef, report: Callable[[int, int, str],
                    "tokenizer_match": parity.tokenizer_match, "exact": parity.exact, "sha256": info.sha256}
         if cfg.quantize == "q4_k_m":
             summary["q4_k_m"] = str(quantize_q4_k_m(gguf, folder / "model-q4_k_m.gguf").path)
-        atomic_write_json(folder / "export.json", {"key": key, "parity": summary,
+        stat = gguf.stat()  # reuse only the very file that was verified
+        atomic_write_json(folder / "export.json", {"key": key, "parity": summary, "file": [stat.st_size, stat.st_mtime_ns],
                                                    "config": json.loads(ws.config.to_json())})
         cached = summary
     return Exported(gguf=gguf, fused=fused, chat_template=_chat_template(fused), parity_summary=cached)
@@ -64,7 +65,10 @@ def _cached(folder: Path, key: dict[str, Any]) -> dict[str, Any] | None:
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     gguf = folder / f"model-{key['outtype']}.gguf"
-    return data["parity"] if data.get("key") == key and gguf.is_file() else None
+    if data.get("key") != key or not gguf.is_file():
+        return None
+    stat = gguf.stat()
+    return data["parity"] if data.get("file") == [stat.st_size, stat.st_mtime_ns] else None
 
 
 def _why(parity: Any) -> str:

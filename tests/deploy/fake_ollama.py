@@ -12,8 +12,8 @@ import httpx
 
 
 class FakeOllama:
-    def __init__(self, reachable: bool = True, fail_create: bool = False) -> None:
-        self.reachable, self.fail_create = reachable, fail_create
+    def __init__(self, reachable: bool = True, fail_create: bool = False, fail_upload: bool = False) -> None:
+        self.reachable, self.fail_create, self.fail_upload = reachable, fail_create, fail_upload
         self.blobs: dict[str, int] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []
@@ -52,6 +52,8 @@ class FakeOllama:
     def _blob(self, method: str, digest: str, request: httpx.Request) -> httpx.Response:
         if method == "HEAD":
             return httpx.Response(200 if digest in self.blobs else 404)
+        if self.fail_upload:
+            return httpx.Response(507, json={"error": "no space left on device"})
         data = request.read()
         if f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
             return httpx.Response(400, json={"error": "digest mismatch"})

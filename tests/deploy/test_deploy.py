@@ -3,6 +3,7 @@ server, and Ollama through its client against a fake at the HTTP boundary (live 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -99,6 +100,8 @@ def test_ollama_failures_leave_the_log_unchanged(forge) -> None:
         deploy(ws, good, target="ollama", transport=FakeOllama(reachable=False).transport())
     with pytest.raises(DeployError, match="refused to create.*unsupported model format"):
         deploy(ws, good, target="ollama", transport=FakeOllama(fail_create=True).transport())
+    with pytest.raises(DeployError, match="refused to upload the model: no space left"):
+        deploy(ws, good, target="ollama", transport=FakeOllama(fail_upload=True).transport())
     assert len(list_deployments(ws)) == before
     with pytest.raises(DeployError, match="invalid Ollama model name"):
         OllamaTarget("http://127.0.0.1:1", transport=FakeOllama().transport()).deploy(
@@ -124,3 +127,21 @@ def test_live_ollama(forge) -> None:
         pytest.skip(f"Ollama at {os.environ['OLLAMA_HOST']} does not answer")
     made = deploy(ws, good, target="ollama")
     assert made.digest and OllamaTarget(os.environ["OLLAMA_HOST"]).digest_of(made.model) == made.digest
+
+
+def test_a_broken_export_blocks_the_deployment(forge, monkeypatch) -> None:
+    from forge_mcp.deploy import gguf_export
+
+    path, (good, _) = forge
+    ws = _ws(path)
+    before = len(list_deployments(ws))
+
+    def without_permutation(model_dir: Path, out_path: Path, outtype: str = "f16") -> object:
+        return gguf_export._export(model_dir, out_path, outtype, permute_qk=False)  # a layout bug
+
+    monkeypatch.setattr(gguf_export, "export_gguf", without_permutation)
+    (ws.state_dir / "exports" / good / "export.json").unlink(missing_ok=True)  # no cached, verified file
+    with pytest.raises(DeployError, match="failed its llama.cpp check.*agree on"):
+        deploy(ws, good, target="llama_cpp")
+    assert len(list_deployments(ws)) == before
+    assert not json.loads((ws.state_dir / "exports" / good / "parity.json").read_text())["ok"]

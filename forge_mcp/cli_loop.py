@@ -4,6 +4,7 @@
     forge-mcp deploy [--repo PATH] [--run RUN_ID] [--target auto|ollama|llama_cpp] [--force] [--json]
     forge-mcp rollback [--repo PATH] [--to DEPLOYMENT_ID] [--target T] [--json]
     forge-mcp deployments [--repo PATH] [--json]
+    forge-mcp stop [--repo PATH]
     forge-mcp cycle [--repo PATH] [--base-model tiny] [--iters N] [--no-deploy] [--force-deploy] [--json]
 """
 
@@ -44,6 +45,9 @@ def add_commands(sub: Any) -> dict[str, Command]:
     rollback.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
     rollback.add_argument("--json", action="store_true")
 
+    stop = sub.add_parser("stop", help="stop the repository's local llama.cpp server (logged)")
+    stop.add_argument("--repo", type=Path, default=Path("."))
+
     deployments = sub.add_parser("deployments", help="the deployment log")
     deployments.add_argument("--repo", type=Path, default=Path("."))
     deployments.add_argument("--json", action="store_true")
@@ -60,7 +64,15 @@ def add_commands(sub: Any) -> dict[str, Command]:
                        help="deploy even if validation fails (recorded as forced in the deployment log)")
     cycle.add_argument("--json", action="store_true")
     return {"validate": _validate, "deploy": _deploy, "rollback": _rollback, "deployments": _deployments,
-            "cycle": _cycle}
+            "cycle": _cycle, "stop": _stop}
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from forge_mcp.deploy.deploy import stop_local
+    from forge_mcp.workspace import Workspace
+
+    print(render_deployment(stop_local(Workspace.open(args.repo.resolve()), actor=_actor())))
+    return 0
 
 
 def _cycle(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ class Deployment(BaseModel):
     """One entry of the deployment log."""
 
     id: int
-    action: Literal["deploy", "rollback"]
+    action: Literal["deploy", "rollback", "stop"]
     created_at: float
     target: Literal["ollama", "llama_cpp"]
     model: str = Field(description="Ollama model:tag, or the GGUF served by llama.cpp")
@@ -175,10 +175,11 @@ def _sha(path: Path) -> str:
 def rollback(ws: Workspace, deployment_id: int | None = None, target: Target = "auto", actor: str = "cli",
              transport: Any = None) -> Deployment:
     """Serve an earlier deployment again (default: the one before the current of that target); logged."""
-    entries = [e for e in ws.store.deployments(limit=10_000) if e["action"] in ("deploy", "rollback")]
+    entries = [e for e in ws.store.deployments(limit=10_000) if e["action"] in ("deploy", "rollback", "stop")]
     current = next((e for e in entries if target == "auto" or e["data"].get("target") == target), None)
     if current is None:
         raise DeployError("nothing has been deployed yet: there is nothing to roll back")
+    entries = [e for e in entries if e["action"] != "stop"]
     kind = current["data"]["target"]
     goal = _rollback_goal(entries, current, kind, deployment_id)
     if kind == "ollama":
@@ -203,8 +204,24 @@ def _rollback_goal(entries: list[dict[str, Any]], current: dict[str, Any], kind:
         if goal is None:
             raise DeployError(f"no {kind} deployment with id {deployment_id}; forge://deployments lists them")
         return goal
-    served = current["data"].get("model")
-    older = [e for e in same if e["data"].get("model") != served and e["id"] < current["id"]]
+    # The deployment in service: a rollback serves the one it went back to.
+    served = current["data"].get("rolled_back_to") or current["id"]
+    older = [e for e in same if e["id"] < served]
     if not older:
-        raise DeployError(f"no earlier {kind} deployment to roll back to (only {served} was deployed)")
+        raise DeployError(f"no {kind} deployment older than #{served} ({current['data'].get('model')}) to roll "
+                          "back to")
     return older[0]
+
+
+def stop_local(ws: Workspace, actor: str = "cli") -> Deployment:
+    """Stop the repository's local llama.cpp server; logged, so nothing is counted as served afterwards."""
+    from forge_mcp.deploy import llama_server
+
+    current = current_deployment(ws, "llama_cpp")
+    if current is None:
+        raise DeployError("no model is being served by the local llama.cpp server")
+    llama_server.stop(current["data"].get("pid"))
+    data = {k: current["data"].get(k) for k in ("model", "digest", "gguf", "url")}
+    ws.store.append_deployment("stop", data | {"target": "llama_cpp", "actor": actor},
+                               run_id=current["run_id"], git_commit=current["git_commit"])
+    return as_deployment(ws.store.deployments(limit=1)[0])

@@ -10,12 +10,16 @@ from typing import Any
 
 from forge_mcp.workspace import Workspace
 
-ACTIONS = ("deploy", "rollback")
+ACTIONS = ("deploy", "rollback")  # what puts a model in service; "stop" takes a target's model out
 
 
 def current_deployment(ws: Workspace, target: str | None = None) -> dict[str, Any] | None:
-    """The newest deploy or rollback entry (of `target`, when given), or None if nothing was deployed."""
+    """The entry whose model is in service (of `target`, when given), or None if nothing is served."""
+    stopped: set[str] = set()
     for entry in ws.store.deployments(limit=10_000):
-        if entry["action"] in ACTIONS and (target is None or entry["data"].get("target") == target):
+        kind = entry["data"].get("target")
+        if entry["action"] == "stop":
+            stopped.add(kind)
+        elif entry["action"] in ACTIONS and kind not in stopped and (target is None or kind == target):
             return entry
     return None

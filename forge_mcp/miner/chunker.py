@@ -17,28 +17,12 @@ from typing import Any
 from forge_mcp.miner.languages import LANGUAGES, LanguageSpec, parser_for
 
 CHUNKER_VERSION = 2
-_WS = b" \t\r\n\f\v"
-_NEWLINE = re.compile(b"\n")
-
-
-def _non_ws_table() -> Any:
-    import numpy as np
-
-    table = np.ones(256, dtype=np.int64)
-    table[list(_WS)] = 0
-    return table
-
-
-class _LazyTable:
-    """The byte -> is-not-whitespace table, built on first use (numpy is imported lazily)."""
-
-    def __getitem__(self, data: Any) -> Any:
-        global _NON_WS
-        _NON_WS = _non_ws_table()  # type: ignore[assignment]
-        return _NON_WS[data]
-
-
-_NON_WS: Any = _LazyTable()
+_WS = b" \t\r\n\f\v"  # bytes.strip() strips exactly these too
+_WS_OR_END = _WS + b";,"
+_NON_WS_RE = re.compile(b"[^ \t\r\n\f\v]")
+_IS_NON_WS = bytes(0 if b in _WS else 1 for b in range(256))  # bytes.translate table: byte -> 0/1
+_DIRECT = 512  # spans up to this many bytes are counted directly instead of through prefix sums
+_DECLARATIONS = ("lexical_declaration", "variable_declaration")
 _FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function", "class"}
 _NAME_NODES = {"identifier", "field_identifier", "qualified_identifier", "operator_name", "destructor_name",
                "type_identifier", "property_identifier", "constant", "scoped_identifier"}
@@ -97,22 +81,38 @@ class Chunk:
         return {name: getattr(self, name) for name in self._ROW} | {"id": self.id, "qualname": self.qualname}
 
 
-@dataclass
 class _Unit:
-    kind: str
-    name: str
-    start: int
-    end: int
-    node: Any
-    children: list["_Unit"] = field(default_factory=list)
-    doc: str | None = None
-    sig_end: int | None = None  # absolute byte offset
-    doc_at: tuple[int, int] | None = None  # absolute byte range of the docstring or doc comments
+    """A semantic unit found in the tree (plain __slots__ class: tens of thousands per large repository)."""
+
+    __slots__ = ("kind", "name", "start", "end", "node", "children", "doc", "sig_end", "doc_at")
+
+    def __init__(self, kind: str, name: str, start: int, end: int, node: Any) -> None:
+        self.kind, self.name, self.start, self.end, self.node = kind, name, start, end, node
+        self.children: list[_Unit] = []  # only ever replaced, never appended to in place
+        self.doc: str | None = None
+        self.sig_end: int | None = None  # absolute byte offset
+        self.doc_at: tuple[int, int] | None = None  # absolute byte range of the docstring or doc comments
 
 
-def _trivial(gap: bytes) -> bool:
-    """Whitespace, or the ";"/"," that ends a declaration: not worth a chunk of its own."""
-    return not gap.translate(None, _WS + b";,")
+class _Kinds:
+    """A language's node-type sets, unioned once (not on every node)."""
+
+    __slots__ = ("leading", "relevant", "wanted")
+
+    def __init__(self, spec: LanguageSpec) -> None:
+        self.leading = spec.comments | spec.attached  # what may precede a unit and belong to it
+        self.wanted = spec.functions | spec.types | spec.containers | spec.namespaces
+        self.relevant = self.wanted | spec.wrappers | set(_DECLARATIONS)  # anything _classify may accept
+
+
+_KINDS: dict[str, _Kinds] = {}
+
+
+def _kinds(spec: LanguageSpec) -> _Kinds:
+    kinds = _KINDS.get(spec.name)
+    if kinds is None:
+        kinds = _KINDS[spec.name] = _Kinds(spec)
+    return kinds
 
 
 def nws(src: bytes, start: int, end: int) -> int:
@@ -123,34 +123,36 @@ def nws(src: bytes, start: int, end: int) -> int:
 def chunk_code(path: str, src: bytes, language: str, budget: int = 2000) -> list[Chunk]:
     """Chunk one source file (UTF-8 bytes) in a tree-sitter language."""
     spec = LANGUAGES[language]
-    tree = parser_for(language).parse(src)
-    units = _collect(tree.root_node, [], spec, src, in_class=False)
-    builder = _Builder(path, language, src, spec, budget, tree.root_node.has_error)
+    root = parser_for(language).parse(src).root_node
+    units = _collect(root, spec, _kinds(spec), src, in_class=False)
+    builder = _Builder(path, language, src, spec, budget, root.has_error)
     builder.region(0, len(src), units, "", "module", None)
-    return sorted(builder.chunks, key=lambda c: c.spans[0][0])
+    return builder.finish()
 
 
 # -- finding units ---------------------------------------------------------------------------
-def _collect(parent: Any, scope: list[str], spec: LanguageSpec, src: bytes, in_class: bool) -> list[_Unit]:
+def _collect(parent: Any, spec: LanguageSpec, kinds: _Kinds, src: bytes, in_class: bool) -> list[_Unit]:
     units: list[_Unit] = []
     run_start: int | None = None  # a run of doc comments / attributes that belongs to the next unit
     run_end = 0
     comments: list[Any] = []
     for child in parent.named_children:
-        if child.type in spec.comments or child.type in spec.attached:
-            if run_start is None or src[run_end:child.start_byte].count(b"\n") > 1:
-                run_start, comments = child.start_byte, []
-            if child.type in spec.comments:
+        ctype = child.type  # a new str on every access: read it once
+        if ctype in kinds.leading:
+            start = child.start_byte
+            if run_start is None or src.count(b"\n", run_end, start) > 1:
+                run_start, comments = start, []
+            if ctype in spec.comments:
                 comments.append(child)
             run_end = child.end_byte
             continue
-        if child.type == "ERROR":  # tree-sitter's recovery node: the units inside it are still units
-            units.extend(_collect(child, scope, spec, src, in_class))
+        if ctype == "ERROR":  # tree-sitter's recovery node: the units inside it are still units
+            units.extend(_collect(child, spec, kinds, src, in_class))
             run_start = None
             continue
-        unit = _classify(child, scope, spec, src, in_class)
+        unit = _classify(child, ctype, spec, kinds, src, in_class) if ctype in kinds.relevant else None
         if unit is not None:
-            if run_start is not None and src[run_end:child.start_byte].count(b"\n") <= 1:
+            if run_start is not None and src.count(b"\n", run_end, child.start_byte) <= 1:
                 if unit.doc is None and comments:
                     unit.doc = _comment_text("\n".join(_text(src, c) for c in comments))
                     unit.doc_at = (comments[0].start_byte, comments[-1].end_byte)
@@ -160,22 +162,23 @@ def _collect(parent: Any, scope: list[str], spec: LanguageSpec, src: bytes, in_c
     return units
 
 
-def _unwrap(node: Any, spec: LanguageSpec) -> Any | None:
-    wanted = spec.functions | spec.types | spec.containers | spec.namespaces
+def _unwrap(node: Any, spec: LanguageSpec, kinds: _Kinds) -> Any | None:
     while node is not None and node.type in spec.wrappers:
         inner = node.child_by_field_name("declaration") or node.child_by_field_name("definition")
         if inner is None:
-            inner = next((c for c in node.named_children if c.type in wanted or c.type in spec.wrappers), None)
+            inner = next((c for c in node.named_children if c.type in kinds.wanted or c.type in spec.wrappers), None)
         node = inner
     return node
 
 
-def _classify(outer: Any, scope: list[str], spec: LanguageSpec, src: bytes, in_class: bool) -> _Unit | None:
-    node = _unwrap(outer, spec)
-    if node is None:
-        return None
-    kind_type = node.type
-    if kind_type in ("lexical_declaration", "variable_declaration"):
+def _classify(outer: Any, otype: str, spec: LanguageSpec, kinds: _Kinds, src: bytes, in_class: bool) -> _Unit | None:
+    node, kind_type = outer, otype
+    if otype in spec.wrappers:
+        node = _unwrap(outer, spec, kinds)
+        if node is None:
+            return None
+        kind_type = node.type
+    if kind_type in _DECLARATIONS:
         declarator = next((c for c in node.named_children if c.type == "variable_declarator"), None)
         value = declarator.child_by_field_name("value") if declarator is not None else None
         if value is None or value.type not in _FUNCTION_VALUES:
@@ -185,10 +188,9 @@ def _classify(outer: Any, scope: list[str], spec: LanguageSpec, src: bytes, in_c
         _signature(unit, value, spec, src)
         return unit
     if kind_type in spec.functions:
-        kind = "method" if in_class else "function"
-        unit = _Unit(kind, _name(node, src), outer.start_byte, outer.end_byte, outer)
+        unit = _Unit("method" if in_class else "function", _name(node, src), outer.start_byte, outer.end_byte, outer)
         _signature(unit, node, spec, src)
-        if node.type == "method_declaration" and spec.name == "go":
+        if kind_type == "method_declaration" and spec.name == "go":
             receiver = _receiver_type(node, src)
             unit.name = f"{receiver}.{unit.name}" if receiver else unit.name
             unit.kind = "method"
@@ -201,11 +203,10 @@ def _classify(outer: Any, scope: list[str], spec: LanguageSpec, src: bytes, in_c
         body = node.child_by_field_name("body")
         if body is None and kind_type in spec.containers:
             return _Unit("type", _name(node, src), outer.start_byte, outer.end_byte, outer)
-        name = _name(node, src)
         kind = "class" if kind_type in spec.containers else "namespace"
-        unit = _Unit(kind, name, outer.start_byte, outer.end_byte, outer)
+        unit = _Unit(kind, _name(node, src), outer.start_byte, outer.end_byte, outer)
         if body is not None:
-            unit.children = _collect(body, [*scope, name], spec, src, in_class=kind == "class")
+            unit.children = _collect(body, spec, kinds, src, in_class=kind == "class")
             if spec.name == "python":
                 _signature(unit, node, spec, src)
         return unit
@@ -218,10 +219,12 @@ def _signature(unit: _Unit, fn: Any, spec: LanguageSpec, src: bytes) -> None:
     if body is None:
         return
     if spec.name == "python":
-        first = body.named_children[0] if body.named_children else None
-        if first is not None and first.type == "expression_statement" and first.named_children \
-                and first.named_children[0].type == "string":
-            unit.doc = _python_docstring(_text(src, first.named_children[0]))
+        # named_child(0), not named_children[0]: that would wrap every statement of the body in a Node.
+        first = body.named_child(0) if body.named_child_count else None
+        literal = first.named_child(0) if first is not None and first.type == "expression_statement" \
+            and first.named_child_count else None
+        if literal is not None and literal.type == "string":
+            unit.doc = _python_docstring(_text(src, literal))
             unit.sig_end = first.end_byte
             unit.doc_at = (first.start_byte, first.end_byte)
         else:
@@ -267,8 +270,18 @@ def _text(src: bytes, node: Any) -> str:
 
 
 def _python_docstring(literal: str) -> str:
-    import ast
     import inspect
+
+    quote = literal[:1]
+    if quote in ("'", '"') and "\\" not in literal and "\r" not in literal and "\0" not in literal:
+        # No prefix, escape or line-ending translation: the literal's value is its inside, so the
+        # compile in ast.literal_eval (most of this function's time) can be skipped.
+        fence = quote * 3 if literal[:3] == quote * 3 and len(literal) >= 6 else quote
+        inside = literal[len(fence):-len(fence)]
+        if literal.endswith(fence) and fence not in inside and not inside.endswith(quote) \
+                and (len(fence) == 3 or "\n" not in inside):
+            return inspect.cleandoc(inside)
+    import ast
 
     try:
         value = ast.literal_eval(literal)
@@ -292,104 +305,130 @@ def _comment_text(raw: str) -> str:
 
 
 # -- tiling the file into chunks ------------------------------------------------------------
+# A piece to become a Chunk: (spans, symbol, kind, part, parts, unit or None, docstring).
+_Piece = tuple[list[tuple[int, int]], str, str, int, int, "_Unit | None", "str | None"]
+
+
 class _Builder:
     def __init__(self, path: str, language: str, src: bytes, spec: LanguageSpec, budget: int, errors: bool) -> None:
-        import numpy as np
+        self.path, self.language, self.src, self.budget, self.errors = path, language, src, budget, errors
+        self.header = f"{spec.comment_prefix} {path}"
+        self.cum: Any = None  # prefix sums of non-whitespace bytes, built only when a split needs many sizes
+        self.pieces: list[_Piece] = []
 
-        self.path, self.language, self.src, self.spec, self.budget = path, language, src, spec, budget
-        self.errors = errors
-        data = np.frombuffer(src, dtype=np.uint8)
-        self.newlines = np.flatnonzero(data == 10)
-        # Prefix sums of non-whitespace bytes: any span's budget size in O(1) instead of a scan.
-        self.cum = np.zeros(len(src) + 1, dtype=np.int64)
-        np.cumsum(_NON_WS[data], out=self.cum[1:])
-        self.chunks: list[Chunk] = []
+    def count(self, start: int, end: int) -> int:
+        """The budget size of one span, counted directly (for sizes asked once)."""
+        return len(self.src[start:end].translate(None, _WS))
 
     def nws(self, start: int, end: int) -> int:
-        return int(self.cum[end] - self.cum[start])
+        """The budget size of a span asked for repeatedly (splitting): O(1) from prefix sums."""
+        if end - start <= _DIRECT:
+            return len(self.src[start:end].translate(None, _WS))
+        if self.cum is None:
+            import numpy as np
+
+            cum = np.zeros(len(self.src) + 1, dtype=np.int64)
+            np.cumsum(np.frombuffer(self.src.translate(_IS_NON_WS), dtype=np.uint8), dtype=np.int64, out=cum[1:])
+            self.cum = memoryview(cum)  # indexing a memoryview gives ints, much cheaper than numpy scalars
+        return self.cum[end] - self.cum[start]
+
+    def fits(self, start: int, end: int) -> bool:
+        # The byte length bounds the size: most spans are settled without counting anything.
+        return end - start <= self.budget or self.nws(start, end) <= self.budget
 
     def region(self, start: int, end: int, units: list[_Unit], scope: str, kind: str, doc: str | None) -> None:
         """Tile [start, end): each unit gets its chunk(s); the rest becomes this region's own chunk."""
+        src = self.src
         units = sorted(units, key=lambda u: u.start)
         leftovers: list[tuple[int, int]] = []
         cursor = start
         for i, unit in enumerate(units):
             unit.start = max(self._line_start(unit.start), cursor)  # a unit owns its indentation
             if unit.start > cursor:
-                gap = (cursor, unit.start)
-                if i > 0 and _trivial(self.src[gap[0]:gap[1]]):
+                code = src[cursor:unit.start].translate(None, _WS)
+                if i > 0 and not code.translate(None, b";,"):
                     units[i - 1].end = unit.start  # blank lines (or a lone ";") belong to the unit above
-                elif self.nws(*gap) == 0:
+                elif not code:
                     unit.start = cursor
                 else:
-                    leftovers.append(gap)
+                    leftovers.append((cursor, unit.start))
             cursor = max(cursor, unit.end)
         if cursor < end:
-            if units and _trivial(self.src[cursor:end]) and kind == "module":
+            if units and kind == "module" and not src[cursor:end].translate(None, _WS_OR_END):
                 units[-1].end = end
             else:
                 leftovers.append((cursor, end))
         # A region's own chunk comes first, so a skeleton precedes its members.
         if leftovers:
-            self._emit(leftovers, scope, kind, None, doc)
+            self._add(self._merge(leftovers), scope, kind, None, doc)
         for unit in units:
             symbol = f"{scope}.{unit.name}" if scope else unit.name
             if unit.kind in ("class", "namespace"):
                 self.region(unit.start, unit.end, unit.children, symbol, unit.kind, unit.doc)
             else:
-                self._emit([(unit.start, unit.end)], symbol, unit.kind, unit)
+                self._add([[p] for p in self._split(unit.node, unit.start, unit.end)], symbol, unit.kind, unit,
+                          unit.doc)
 
-    def _emit(self, spans: list[tuple[int, int]], symbol: str, kind: str, unit: _Unit | None,
-              doc: str | None = None) -> None:
-        pieces: list[list[tuple[int, int]]] = []
-        if unit is not None:
-            pieces = [[p] for p in self._split(unit.node, spans[0][0], spans[0][1])]
-        else:
-            pieces = self._merge(spans)
-        for i, piece in enumerate(pieces, start=1):
-            text = b"".join(self.src[s:e] for s, e in piece).decode("utf-8", "replace")
-            sig = None
-            doc_span = None
-            if unit is not None and i == 1 and unit.sig_end is not None and unit.sig_end <= piece[0][1]:
-                sig = len(self.src[piece[0][0]:unit.sig_end].decode("utf-8", "replace"))
-            if unit is not None and i == 1 and unit.doc_at and unit.doc_at[1] <= piece[0][1]:
-                doc_span = (self._chars(piece[0][0], unit.doc_at[0]), self._chars(piece[0][0], unit.doc_at[1]))
-            header = f"{self.spec.comment_prefix} {self.path}" + (f" / {symbol}" if symbol else "")
-            self.chunks.append(Chunk(
-                path=self.path, language=self.language, symbol=symbol, kind=kind, spans=piece,
-                start_line=self._line(self._skip_ws(piece[0][0], piece[-1][1])),
-                end_line=self._line(self._last_non_ws(piece[0][0], piece[-1][1])),
-                text=text, header=header, part=i, parts=len(pieces),
-                docstring=(unit.doc if unit is not None else doc) if i == 1 else None, signature_end=sig,
-                has_errors=self.errors, doc_span=doc_span,
-            ))
+    def _add(self, groups: list[list[tuple[int, int]]], symbol: str, kind: str, unit: _Unit | None,
+             doc: str | None) -> None:
+        parts = len(groups)
+        for i, spans in enumerate(groups, start=1):
+            self.pieces.append((spans, symbol, kind, i, parts, unit, doc) if i == 1 else
+                               (spans, symbol, kind, i, parts, None, None))
 
-    def _skip_ws(self, start: int, end: int) -> int:
-        """First non-whitespace offset (reported line ranges ignore blank edges; spans keep them)."""
-        first = int(self.cum.searchsorted(self.cum[start] + 1)) - 1  # where the count first grows
-        return min(first, end - 1) if first < end else max(end - 1, start)
+    def finish(self) -> list[Chunk]:
+        """The Chunks, in file order; line numbers for all of them in one vectorised lookup."""
+        src = self.src
+        pieces = sorted(self.pieces, key=lambda p: p[0][0][0])
+        edges: list[int] = []
+        for spans, *_ in pieces:
+            edges.append(_first_non_ws(src, spans[0][0], spans[-1][1]))
+        for spans, *_ in pieces:
+            edges.append(_last_non_ws(src, spans[0][0], spans[-1][0], spans[-1][1]))
+        lines = self._lines(edges)
+        n = len(pieces)
+        chunks: list[Chunk] = []
+        for k, (spans, symbol, kind, part, parts, unit, doc) in enumerate(pieces):
+            data = src[spans[0][0]:spans[0][1]] if len(spans) == 1 else b"".join(src[s:e] for s, e in spans)
+            try:
+                text = data.decode("utf-8")
+                digest = hashlib.sha256(data).hexdigest()  # valid UTF-8: re-encoding `text` gives `data` back
+            except UnicodeDecodeError:
+                text, digest = data.decode("utf-8", "replace"), ""  # Chunk hashes the re-encoded text itself
+            sig, doc_span = self._offsets(unit, spans[0], text) if unit is not None else (None, None)
+            chunks.append(Chunk(self.path, self.language, symbol, kind, spans, lines[k], lines[n + k], text,
+                                f"{self.header} / {symbol}" if symbol else self.header, part, parts, doc, sig,
+                                self.errors, None, digest, doc_span))
+        return chunks
 
-    def _last_non_ws(self, start: int, end: int) -> int:
-        last = int(self.cum.searchsorted(self.cum[end])) - 1  # the byte that made the last increment
-        return max(last, start)
+    def _offsets(self, unit: _Unit, span: tuple[int, int], text: str) -> tuple[int | None, tuple[int, int] | None]:
+        """Where the body starts and where the docstring sits, in characters of `text`."""
+        start, end = span
+        # An ASCII text has one character per byte; otherwise decode the prefix to count characters.
+        chars = (lambda pos: max(pos - start, 0)) if text.isascii() else \
+            (lambda pos: len(self.src[start:pos].decode("utf-8", "replace")))
+        sig = chars(unit.sig_end) if unit.sig_end is not None and unit.sig_end <= end else None
+        doc_span = (chars(unit.doc_at[0]), chars(unit.doc_at[1])) if unit.doc_at and unit.doc_at[1] <= end else None
+        return sig, doc_span
+
+    def _lines(self, offsets: list[int]) -> list[int]:
+        """1-based line of each offset: the newlines before it, counted by one binary search each."""
+        import numpy as np
+
+        newlines = np.flatnonzero(np.frombuffer(self.src, dtype=np.uint8) == 10)
+        return (newlines.searchsorted(offsets) + 1).tolist()
 
     def _line_start(self, pos: int) -> int:
         """Cut before a statement's indentation when only whitespace precedes it on its line."""
         line_start = self.src.rfind(b"\n", 0, pos) + 1
         return line_start if not self.src[line_start:pos].strip() else pos
 
-    def _chars(self, start: int, end: int) -> int:
-        return len(self.src[start:end].decode("utf-8", "replace"))
-
-    def _line(self, offset: int) -> int:
-        return int(self.newlines.searchsorted(offset)) + 1
-
     def _merge(self, spans: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
         """Group leftover spans in order into chunks within the budget (splitting any oversized one)."""
         groups: list[list[tuple[int, int]]] = []
         size = 0
         for s, e in (p for span in spans for p in self._split_lines(*span)):
-            piece = self.nws(s, e)
+            piece = self.count(s, e)
             if groups and size + piece <= self.budget:
                 groups[-1].append((s, e))
                 size += piece
@@ -400,7 +439,7 @@ class _Builder:
 
     def _split(self, node: Any, start: int, end: int) -> list[tuple[int, int]]:
         """cAST split: cut only at child boundaries, recursively, merging neighbours greedily."""
-        if self.nws(start, end) <= self.budget:
+        if end - start <= self.budget or self.count(start, end) <= self.budget:
             return [(start, end)]
         kids = [c for c in node.children if c.start_byte < end and c.end_byte > start and c.end_byte > c.start_byte]
         if not kids:
@@ -411,9 +450,9 @@ class _Builder:
         cursor = start
         for kid in kids:
             ks, ke = max(self._line_start(kid.start_byte), start), min(kid.end_byte, end)
-            if self.nws(cursor, ke) <= self.budget:
+            if self.fits(cursor, ke):
                 continue  # the kid fits in the current piece
-            if self.nws(ks, ke) > self.budget:
+            if not self.fits(ks, ke):
                 # Too big alone: split it, its first piece absorbing what is pending (e.g. decorators).
                 sub = self._split(kid, cursor, ke)
                 pieces.extend(sub[:-1])
@@ -426,22 +465,36 @@ class _Builder:
 
     def _split_lines(self, start: int, end: int) -> list[tuple[int, int]]:
         """Last resort for a leaf over the budget: whole lines, then character boundaries."""
-        if self.nws(start, end) <= self.budget:
+        if end - start <= self.budget or self.count(start, end) <= self.budget:
             return [(start, end)]
         pieces: list[tuple[int, int]] = []
         cursor = start
         while cursor < end:
             cut = cursor
             limit = cursor
-            while limit < end and self.nws(cursor, limit) < self.budget:
+            while limit < end and (limit - cursor < self.budget or self.nws(cursor, limit) < self.budget):
                 nl = self.src.find(b"\n", limit, end)
                 limit = end if nl == -1 else nl + 1
-                if self.nws(cursor, limit) <= self.budget or cut == cursor:
+                if self.fits(cursor, limit) or cut == cursor:
                     cut = limit
-            if self.nws(cursor, cut) > self.budget * 2:  # one enormous line: cut inside it
+            if cut - cursor > self.budget * 2 and self.nws(cursor, cut) > self.budget * 2:  # one enormous line
                 cut = cursor + self.budget * 2
                 while cut < end and (self.src[cut] & 0xC0) == 0x80:
                     cut += 1  # never inside a UTF-8 sequence
             pieces.append((cursor, min(cut, end)))
             cursor = min(cut, end)
         return pieces
+
+
+def _first_non_ws(src: bytes, start: int, end: int) -> int:
+    """First non-whitespace offset (reported line ranges ignore blank edges; spans keep them)."""
+    found = _NON_WS_RE.search(src, start, end)
+    return found.start() if found is not None else max(end - 1, start)
+
+
+def _last_non_ws(src: bytes, start: int, last_start: int, end: int) -> int:
+    tail = src[last_start:end].rstrip()  # the last span first: the whole range is rarely needed
+    if tail:
+        return last_start + len(tail) - 1
+    whole = src[start:end].rstrip()
+    return start + len(whole) - 1 if whole else start

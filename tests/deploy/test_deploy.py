@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.deploy import llama_server
-from forge_mcp.deploy.deploy import deploy, list_deployments, rollback
+from forge_mcp.deploy.deploy import deploy, list_deployments, rollback, stop_local
+from forge_mcp.deploy.log import current_deployment
 from forge_mcp.deploy.ollama_target import DeployError, OllamaTarget, model_name
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
@@ -65,6 +66,13 @@ def test_refuses_a_failed_run_unless_forced_and_llama_cpp_end_to_end_with_rollba
         assert [d.action for d in list_deployments(ws)] == ["rollback", "deploy", "deploy"]
         with pytest.raises(DeployError, match="no llama_cpp deployment with id 99"):
             rollback(ws, deployment_id=99)
+        stopped = stop_local(ws, actor="test")
+        assert stopped.action == "stop" and not llama_server.alive(back.pid)
+        assert current_deployment(ws, "llama_cpp") is None
+        with pytest.raises(DeployError, match="no model is being served"):
+            stop_local(ws)
+        again = rollback(ws, deployment_id=first.id)
+        assert current_deployment(ws, "llama_cpp")["id"] == again.id and llama_server.alive(again.pid)
     finally:
         for entry in list_deployments(ws):
             llama_server.stop(entry.pid)

@@ -42,6 +42,6 @@ async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch)
             log = json.loads((await client.read_resource("forge://deployments")).contents[0].text)
             assert log[0]["id"] == entry["id"] and log[0]["repo"] == "polyglot" and log[0]["run_id"] == run_id
             nothing = await client.call_tool("rollback_model", {})
-            assert nothing.is_error and "no earlier llama_cpp deployment" in nothing.content[0].text
+            assert nothing.is_error and "no llama_cpp deployment older than" in nothing.content[0].text
         finally:
             llama_server.stop(entry["pid"])

@@ -20,7 +20,8 @@ def cycle_uri(cycle_id: str) -> str:
 
 
 def register_cycle(server: MCPServer, forge: Forge) -> None:
-    @forge_tool(server, annotations("Run the whole loop", read_only=False, idempotent=False))
+    @forge_tool(server, annotations("Run the whole loop", read_only=False, idempotent=False, destructive=True,
+                                       open_world=True))
     async def run_cycle(
         ctx: Context,
         wait: Annotated[bool, Field(description="Run to the end with progress notifications (minutes) instead "

@@ -27,7 +27,8 @@ def _actor(ctx: Context) -> str:
 
 
 def register_deploy(server: MCPServer, forge: Forge) -> None:
-    @forge_tool(server, annotations("Deploy a validated run", read_only=False, idempotent=False))
+    @forge_tool(server, annotations("Deploy a validated run", read_only=False, idempotent=False, destructive=True,
+                                       open_world=True))
     async def deploy_model(
         ctx: Context,
         run_id: Annotated[str, Field(description="A run id, or 'latest' (the newest completed run)")] = "latest",
@@ -50,7 +51,8 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
             return await anyio.to_thread.run_sync(
                 lambda: deploy(ws, run_id, target=target, force=force, actor=actor, progress=progress))
 
-    @forge_tool(server, annotations("Roll back to an earlier deployment", read_only=False, idempotent=False))
+    @forge_tool(server, annotations("Roll back to an earlier deployment", read_only=False, idempotent=False,
+                                       destructive=True, open_world=True))
     async def rollback_model(
         ctx: Context,
         deployment_id: Annotated[int | None, Field(description="The deployment to serve again (default: the one "

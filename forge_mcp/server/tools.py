@@ -45,10 +45,12 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from exc
 
 
-def annotations(title: str, read_only: bool, idempotent: bool = True) -> types.ToolAnnotations:
-    """Every forge tool is local (closed world) and none deletes anything the user made."""
-    return types.ToolAnnotations(title=title, read_only_hint=read_only, destructive_hint=False,
-                                 idempotent_hint=idempotent, open_world_hint=False)
+def annotations(title: str, read_only: bool, idempotent: bool = True, destructive: bool = False,
+                open_world: bool = False) -> types.ToolAnnotations:
+    """Forge tools work on local state and delete nothing the user made; deploying replaces what a model
+    server serves (destructive) and may talk to an Ollama server (open world)."""
+    return types.ToolAnnotations(title=title, read_only_hint=read_only, destructive_hint=destructive,
+                                 idempotent_hint=idempotent, open_world_hint=open_world)
 
 
 def progress_reporter(ctx: Context) -> Callable[[int, int, str], None]:

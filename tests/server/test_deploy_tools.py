@@ -45,3 +45,11 @@ async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch)
             assert nothing.is_error and "no llama_cpp deployment older than" in nothing.content[0].text
         finally:
             llama_server.stop(entry["pid"])
+
+
+async def test_deploying_tools_say_they_are_destructive(code_repo) -> None:  # noqa: F811
+    async with Client(build_server(Forge([code_repo.path]), watch=False)) as client:
+        hints = {t.name: t.annotations for t in (await client.list_tools()).tools}
+    for name in ("deploy_model", "rollback_model", "run_cycle"):
+        assert hints[name].destructive_hint is True and hints[name].read_only_hint is False
+    assert hints["validate_model"].destructive_hint is False and hints["monitor_repo"].read_only_hint is True

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from forge_mcp.miner.languages import LANGUAGES, LanguageSpec, parser_for
@@ -21,7 +23,7 @@ _WS = b" \t\r\n\f\v"  # bytes.strip() strips exactly these too
 _WS_OR_END = _WS + b";,"
 _NON_WS_RE = re.compile(b"[^ \t\r\n\f\v]")
 _IS_NON_WS = bytes(0 if b in _WS else 1 for b in range(256))  # bytes.translate table: byte -> 0/1
-_DIRECT = 512  # spans up to this many bytes are counted directly instead of through prefix sums
+_START, _START_OF = attrgetter("start"), itemgetter(0)
 _DECLARATIONS = ("lexical_declaration", "variable_declaration")
 _FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function", "class"}
 _NAME_NODES = {"identifier", "field_identifier", "qualified_identifier", "operator_name", "destructor_name",
@@ -95,24 +97,24 @@ class _Unit:
 
 
 class _Kinds:
-    """A language's node-type sets, unioned once (not on every node)."""
+    """A language's node types as sets of kind ids (an int per node; `node.type` builds a new str each time)."""
 
-    __slots__ = ("leading", "relevant", "wanted")
+    __slots__ = ("leading", "comments", "relevant", "wanted", "name", "body")
 
-    def __init__(self, spec: LanguageSpec) -> None:
-        self.leading = spec.comments | spec.attached  # what may precede a unit and belong to it
-        self.wanted = spec.functions | spec.types | spec.containers | spec.namespaces
-        self.relevant = self.wanted | spec.wrappers | set(_DECLARATIONS)  # anything _classify may accept
+    def __init__(self, spec: LanguageSpec, language: Any) -> None:
+        def ids(names: set[str] | frozenset[str]) -> frozenset[int]:  # every id of each name (aliases too)
+            return frozenset(i for i in range(language.node_kind_count) if language.node_kind_for_id(i) in names)
+
+        self.wanted = spec.functions | spec.types | spec.containers | spec.namespaces  # names, for _unwrap
+        self.leading = ids(spec.comments | spec.attached)  # what may precede a unit and belong to it
+        self.comments = ids(spec.comments)
+        self.relevant = ids(self.wanted | spec.wrappers | set(_DECLARATIONS))  # anything classify may accept
+        # Field ids: child_by_field_id skips a name lookup per call (0, no field, when a grammar lacks one).
+        self.name, self.body = language.field_id_for_name("name") or 0, language.field_id_for_name("body") or 0
 
 
 _KINDS: dict[str, _Kinds] = {}
-
-
-def _kinds(spec: LanguageSpec) -> _Kinds:
-    kinds = _KINDS.get(spec.name)
-    if kinds is None:
-        kinds = _KINDS[spec.name] = _Kinds(spec)
-    return kinds
+_ERROR_ID = 0xFFFF  # tree-sitter's recovery node (type "ERROR")
 
 
 def nws(src: bytes, start: int, end: int) -> int:
@@ -123,43 +125,121 @@ def nws(src: bytes, start: int, end: int) -> int:
 def chunk_code(path: str, src: bytes, language: str, budget: int = 2000) -> list[Chunk]:
     """Chunk one source file (UTF-8 bytes) in a tree-sitter language."""
     spec = LANGUAGES[language]
-    root = parser_for(language).parse(src).root_node
-    units = _collect(root, spec, _kinds(spec), src, in_class=False)
-    builder = _Builder(path, language, src, spec, budget, root.has_error)
+    parser = parser_for(language)
+    kinds = _KINDS.get(language) or _KINDS.setdefault(language, _Kinds(spec, parser.language))
+    root = parser.parse(src).root_node
+    errors = root.has_error
+    units = _Finder(src, spec, kinds, errors).collect(root, in_class=False)
+    builder = _Builder(path, language, src, spec, budget, errors)
     builder.region(0, len(src), units, "", "module", None)
     return builder.finish()
 
 
 # -- finding units ---------------------------------------------------------------------------
-def _collect(parent: Any, spec: LanguageSpec, kinds: _Kinds, src: bytes, in_class: bool) -> list[_Unit]:
-    units: list[_Unit] = []
-    run_start: int | None = None  # a run of doc comments / attributes that belongs to the next unit
-    run_end = 0
-    comments: list[Any] = []
-    for child in parent.named_children:
-        ctype = child.type  # a new str on every access: read it once
-        if ctype in kinds.leading:
-            start = child.start_byte
-            if run_start is None or src.count(b"\n", run_end, start) > 1:
-                run_start, comments = start, []
-            if ctype in spec.comments:
-                comments.append(child)
-            run_end = child.end_byte
-            continue
-        if ctype == "ERROR":  # tree-sitter's recovery node: the units inside it are still units
-            units.extend(_collect(child, spec, kinds, src, in_class))
+class _Finder:
+    def __init__(self, src: bytes, spec: LanguageSpec, kinds: _Kinds, errors: bool) -> None:
+        self.src, self.spec, self.kinds = src, spec, kinds
+        # Without errors a Python block starts with its first statement, so its first bytes tell
+        # whether a docstring is possible at all (see _signature).
+        self.python, self.clean = spec.name == "python", not errors
+
+    def collect(self, parent: Any, in_class: bool) -> list[_Unit]:
+        src, kinds = self.src, self.kinds
+        units: list[_Unit] = []
+        run_start: int | None = None  # a run of doc comments / attributes that belongs to the next unit
+        run_end = 0
+        comments: list[Any] = []
+        for child in parent.named_children:
+            kind_id = child.kind_id
+            if kind_id in kinds.leading:
+                start = child.start_byte
+                if run_start is None or src.count(b"\n", run_end, start) > 1:
+                    run_start, comments = start, []
+                if kind_id in kinds.comments:
+                    comments.append(child)
+                run_end = child.end_byte
+                continue
+            if kind_id == _ERROR_ID:  # tree-sitter's recovery node: the units inside it are still units
+                units.extend(self.collect(child, in_class))
+                run_start = None
+                continue
+            unit = self.classify(child, in_class) if kind_id in kinds.relevant else None
+            if unit is not None:
+                if run_start is not None and src.count(b"\n", run_end, child.start_byte) <= 1:
+                    if unit.doc is None and comments:
+                        unit.doc = _comment_text("\n".join(_text(src, c) for c in comments))
+                        unit.doc_at = (comments[0].start_byte, comments[-1].end_byte)
+                    unit.start = run_start
+                units.append(unit)
             run_start = None
-            continue
-        unit = _classify(child, ctype, spec, kinds, src, in_class) if ctype in kinds.relevant else None
-        if unit is not None:
-            if run_start is not None and src.count(b"\n", run_end, child.start_byte) <= 1:
-                if unit.doc is None and comments:
-                    unit.doc = _comment_text("\n".join(_text(src, c) for c in comments))
-                    unit.doc_at = (comments[0].start_byte, comments[-1].end_byte)
-                unit.start = run_start
-            units.append(unit)
-        run_start = None
-    return units
+        return units
+
+    def classify(self, outer: Any, in_class: bool) -> _Unit | None:
+        spec, src = self.spec, self.src
+        node = outer
+        kind_type = outer.type
+        if kind_type in spec.wrappers:
+            node = _unwrap(outer, spec, self.kinds)
+            if node is None:
+                return None
+            kind_type = node.type
+        if kind_type in _DECLARATIONS:
+            declarator = next((c for c in node.named_children if c.type == "variable_declarator"), None)
+            value = declarator.child_by_field_name("value") if declarator is not None else None
+            if value is None or value.type not in _FUNCTION_VALUES:
+                return None
+            unit = _Unit("function", _text(src, declarator.child_by_field_name("name")), outer.start_byte,
+                         outer.end_byte, outer)
+            self.signature(unit, value)
+            return unit
+        if kind_type in spec.functions:
+            unit = _Unit("method" if in_class else "function", _name(node, src, self.kinds.name), outer.start_byte,
+                         outer.end_byte, outer)
+            self.signature(unit, node)
+            if kind_type == "method_declaration" and spec.name == "go":
+                receiver = _receiver_type(node, src)
+                unit.name = f"{receiver}.{unit.name}" if receiver else unit.name
+                unit.kind = "method"
+            return unit
+        if kind_type in spec.types:
+            if kind_type in ("struct_specifier", "enum_specifier", "union_specifier") and \
+                    node.child_by_field_name("body") is None:
+                return None  # a forward declaration or a use, not a definition
+            return _Unit("type", _name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
+        if kind_type in spec.containers or kind_type in spec.namespaces:
+            body = node.child_by_field_id(self.kinds.body)
+            if body is None and kind_type in spec.containers:
+                return _Unit("type", _name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
+            kind = "class" if kind_type in spec.containers else "namespace"
+            unit = _Unit(kind, _name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
+            if body is not None:
+                unit.children = self.collect(body, in_class=kind == "class")
+                if self.python:
+                    self.signature(unit, node)
+            return unit
+        return None
+
+    def signature(self, unit: _Unit, fn: Any) -> None:
+        """Where the body starts (for completion examples), and a Python docstring if there is one."""
+        body = fn.child_by_field_id(self.kinds.body)
+        if body is None:
+            return
+        src, start = self.src, body.start_byte
+        if not self.python:
+            unit.sig_end = start + 1 if src[start:start + 1] == b"{" else start
+            return
+        unit.sig_end = start
+        head = src[start:start + 3]  # a string literal has its quote within its first three bytes
+        if self.clean and b'"' not in head and b"'" not in head:
+            return  # the cheap answer for most functions: no docstring (no node needs to be looked at)
+        # named_child(0), not named_children[0]: that would wrap every statement of the body in a Node.
+        first = body.named_child(0) if body.named_child_count else None
+        literal = first.named_child(0) if first is not None and first.type == "expression_statement" \
+            and first.named_child_count else None
+        if literal is not None and literal.type == "string":
+            unit.doc = _python_docstring(_text(src, literal))
+            unit.sig_end = first.end_byte
+            unit.doc_at = (first.start_byte, first.end_byte)
 
 
 def _unwrap(node: Any, spec: LanguageSpec, kinds: _Kinds) -> Any | None:
@@ -171,72 +251,8 @@ def _unwrap(node: Any, spec: LanguageSpec, kinds: _Kinds) -> Any | None:
     return node
 
 
-def _classify(outer: Any, otype: str, spec: LanguageSpec, kinds: _Kinds, src: bytes, in_class: bool) -> _Unit | None:
-    node, kind_type = outer, otype
-    if otype in spec.wrappers:
-        node = _unwrap(outer, spec, kinds)
-        if node is None:
-            return None
-        kind_type = node.type
-    if kind_type in _DECLARATIONS:
-        declarator = next((c for c in node.named_children if c.type == "variable_declarator"), None)
-        value = declarator.child_by_field_name("value") if declarator is not None else None
-        if value is None or value.type not in _FUNCTION_VALUES:
-            return None
-        unit = _Unit("function", _text(src, declarator.child_by_field_name("name")), outer.start_byte,
-                     outer.end_byte, outer)
-        _signature(unit, value, spec, src)
-        return unit
-    if kind_type in spec.functions:
-        unit = _Unit("method" if in_class else "function", _name(node, src), outer.start_byte, outer.end_byte, outer)
-        _signature(unit, node, spec, src)
-        if kind_type == "method_declaration" and spec.name == "go":
-            receiver = _receiver_type(node, src)
-            unit.name = f"{receiver}.{unit.name}" if receiver else unit.name
-            unit.kind = "method"
-        return unit
-    if kind_type in spec.types:
-        if kind_type in ("struct_specifier", "enum_specifier", "union_specifier") and node.child_by_field_name("body") is None:
-            return None  # a forward declaration or a use, not a definition
-        return _Unit("type", _name(node, src), outer.start_byte, outer.end_byte, outer)
-    if kind_type in spec.containers or kind_type in spec.namespaces:
-        body = node.child_by_field_name("body")
-        if body is None and kind_type in spec.containers:
-            return _Unit("type", _name(node, src), outer.start_byte, outer.end_byte, outer)
-        kind = "class" if kind_type in spec.containers else "namespace"
-        unit = _Unit(kind, _name(node, src), outer.start_byte, outer.end_byte, outer)
-        if body is not None:
-            unit.children = _collect(body, spec, kinds, src, in_class=kind == "class")
-            if spec.name == "python":
-                _signature(unit, node, spec, src)
-        return unit
-    return None
-
-
-def _signature(unit: _Unit, fn: Any, spec: LanguageSpec, src: bytes) -> None:
-    """Where the body starts (for completion examples), and a Python docstring if there is one."""
-    body = fn.child_by_field_name("body")
-    if body is None:
-        return
-    if spec.name == "python":
-        # named_child(0), not named_children[0]: that would wrap every statement of the body in a Node.
-        first = body.named_child(0) if body.named_child_count else None
-        literal = first.named_child(0) if first is not None and first.type == "expression_statement" \
-            and first.named_child_count else None
-        if literal is not None and literal.type == "string":
-            unit.doc = _python_docstring(_text(src, literal))
-            unit.sig_end = first.end_byte
-            unit.doc_at = (first.start_byte, first.end_byte)
-        else:
-            unit.sig_end = body.start_byte
-    elif src[body.start_byte:body.start_byte + 1] == b"{":
-        unit.sig_end = body.start_byte + 1
-    else:
-        unit.sig_end = body.start_byte
-
-
-def _name(node: Any, src: bytes) -> str:
-    named = node.child_by_field_name("name")
+def _name(node: Any, src: bytes, name_field: int) -> str:
+    named = node.child_by_field_id(name_field)
     if named is not None:
         return _text(src, named)
     if node.type == "impl_item":
@@ -305,53 +321,56 @@ def _comment_text(raw: str) -> str:
 
 
 # -- tiling the file into chunks ------------------------------------------------------------
-# A piece to become a Chunk: (spans, symbol, kind, part, parts, unit or None, docstring).
-_Piece = tuple[list[tuple[int, int]], str, str, int, int, "_Unit | None", "str | None"]
+# What becomes one Chunk: (first byte, spans, symbol, kind, part, parts, unit of part 1 or None, docstring).
+_Piece = tuple[int, list[tuple[int, int]], str, str, int, int, "_Unit | None", "str | None"]
 
 
 class _Builder:
     def __init__(self, path: str, language: str, src: bytes, spec: LanguageSpec, budget: int, errors: bool) -> None:
         self.path, self.language, self.src, self.budget, self.errors = path, language, src, budget, errors
         self.header = f"{spec.comment_prefix} {path}"
-        self.cum: Any = None  # prefix sums of non-whitespace bytes, built only when a split needs many sizes
         self.pieces: list[_Piece] = []
+        self.cum: Any = None  # prefix sums of non-whitespace bytes over the span being split ...
+        self.base = 0  # ... which starts here
 
     def count(self, start: int, end: int) -> int:
-        """The budget size of one span, counted directly (for sizes asked once)."""
+        """The budget size of a span asked for once: counted directly."""
         return len(self.src[start:end].translate(None, _WS))
 
+    def sizes(self, start: int, end: int) -> None:
+        """Prefix sums over a span about to be split: its split asks for many sizes inside it."""
+        import numpy as np
+
+        # A leading space makes entry i the count over the span's first i bytes; int32 halves the memory.
+        ones = np.frombuffer((b" " + self.src[start:end]).translate(_IS_NON_WS), dtype=np.uint8)
+        # Sorted, so binary-searchable for where a size is reached; a memoryview's items are ints, much
+        # cheaper to index than numpy scalars (and bisect works on it directly).
+        self.cum, self.base = memoryview(ones.cumsum(dtype=np.int32)), start
+
     def nws(self, start: int, end: int) -> int:
-        """The budget size of a span asked for repeatedly (splitting): O(1) from prefix sums."""
-        if end - start <= _DIRECT:
-            return len(self.src[start:end].translate(None, _WS))
-        if self.cum is None:
-            import numpy as np
-
-            cum = np.zeros(len(self.src) + 1, dtype=np.int64)
-            np.cumsum(np.frombuffer(self.src.translate(_IS_NON_WS), dtype=np.uint8), dtype=np.int64, out=cum[1:])
-            self.cum = memoryview(cum)  # indexing a memoryview gives ints, much cheaper than numpy scalars
-        return self.cum[end] - self.cum[start]
-
-    def fits(self, start: int, end: int) -> bool:
-        # The byte length bounds the size: most spans are settled without counting anything.
-        return end - start <= self.budget or self.nws(start, end) <= self.budget
+        """The budget size of a span inside the one `sizes` was last called for, in O(1)."""
+        return self.cum[end - self.base] - self.cum[start - self.base]
 
     def region(self, start: int, end: int, units: list[_Unit], scope: str, kind: str, doc: str | None) -> None:
         """Tile [start, end): each unit gets its chunk(s); the rest becomes this region's own chunk."""
-        src = self.src
-        units = sorted(units, key=lambda u: u.start)
+        src, budget = self.src, self.budget
+        units.sort(key=_START)
         leftovers: list[tuple[int, int]] = []
         cursor = start
         for i, unit in enumerate(units):
-            unit.start = max(self._line_start(unit.start), cursor)  # a unit owns its indentation
-            if unit.start > cursor:
-                code = src[cursor:unit.start].translate(None, _WS)
+            pos = unit.start
+            line_start = src.rfind(b"\n", 0, pos) + 1
+            if not src[line_start:pos].strip():
+                pos = line_start  # only indentation before it on its line: the unit owns that indentation
+            unit.start = pos = max(pos, cursor)
+            if pos > cursor:
+                code = src[cursor:pos].translate(None, _WS)
                 if i > 0 and not code.translate(None, b";,"):
-                    units[i - 1].end = unit.start  # blank lines (or a lone ";") belong to the unit above
+                    units[i - 1].end = pos  # blank lines (or a lone ";") belong to the unit above
                 elif not code:
                     unit.start = cursor
                 else:
-                    leftovers.append((cursor, unit.start))
+                    leftovers.append((cursor, pos))
             cursor = max(cursor, unit.end)
         if cursor < end:
             if units and kind == "module" and not src[cursor:end].translate(None, _WS_OR_END):
@@ -363,60 +382,66 @@ class _Builder:
             self._add(self._merge(leftovers), scope, kind, None, doc)
         for unit in units:
             symbol = f"{scope}.{unit.name}" if scope else unit.name
-            if unit.kind in ("class", "namespace"):
-                self.region(unit.start, unit.end, unit.children, symbol, unit.kind, unit.doc)
+            ukind, ustart, uend = unit.kind, unit.start, unit.end
+            if ukind == "class" or ukind == "namespace":
+                self.region(ustart, uend, unit.children, symbol, ukind, unit.doc)
+            elif uend - ustart <= budget or self.count(ustart, uend) <= budget:  # the common case: one chunk
+                self.pieces.append((ustart, [(ustart, uend)], symbol, ukind, 1, 1, unit, unit.doc))
             else:
-                self._add([[p] for p in self._split(unit.node, unit.start, unit.end)], symbol, unit.kind, unit,
-                          unit.doc)
+                self.sizes(ustart, uend)
+                self._add([[p] for p in self._split(unit.node, ustart, uend)], symbol, ukind, unit, unit.doc)
 
     def _add(self, groups: list[list[tuple[int, int]]], symbol: str, kind: str, unit: _Unit | None,
              doc: str | None) -> None:
         parts = len(groups)
         for i, spans in enumerate(groups, start=1):
-            self.pieces.append((spans, symbol, kind, i, parts, unit, doc) if i == 1 else
-                               (spans, symbol, kind, i, parts, None, None))
+            self.pieces.append((spans[0][0], spans, symbol, kind, i, parts, unit, doc) if i == 1 else
+                               (spans[0][0], spans, symbol, kind, i, parts, None, None))
 
     def finish(self) -> list[Chunk]:
-        """The Chunks, in file order; line numbers for all of them in one vectorised lookup."""
-        src = self.src
-        pieces = sorted(self.pieces, key=lambda p: p[0][0][0])
-        edges: list[int] = []
-        for spans, *_ in pieces:
-            edges.append(_first_non_ws(src, spans[0][0], spans[-1][1]))
-        for spans, *_ in pieces:
-            edges.append(_last_non_ws(src, spans[0][0], spans[-1][0], spans[-1][1]))
-        lines = self._lines(edges)
-        n = len(pieces)
+        """The Chunks, in file order."""
+        src, header = self.src, self.header
+        self.pieces.sort(key=_START_OF)
         chunks: list[Chunk] = []
-        for k, (spans, symbol, kind, part, parts, unit, doc) in enumerate(pieces):
-            data = src[spans[0][0]:spans[0][1]] if len(spans) == 1 else b"".join(src[s:e] for s, e in spans)
+        pos, line = 0, 1  # an offset and its 1-based line
+        for start, spans, symbol, kind, part, parts, unit, doc in self.pieces:
+            end = spans[-1][1]
+            if len(spans) == 1:
+                data = src[start:end]
+                first, last = _edges(data, start, end)
+            else:
+                data = b"".join([src[s:e] for s, e in spans])
+                first, last = _hull_edges(src, start, spans[-1][0], end)
+            # Lines by counting newlines from the previous chunk's last line: about one pass over the file.
+            line += src.count(b"\n", pos, first) if first >= pos else -src.count(b"\n", first, pos)
+            pos, start_line = first, line
+            line += src.count(b"\n", pos, last) if last >= pos else -src.count(b"\n", last, pos)
+            pos = last
             try:
                 text = data.decode("utf-8")
                 digest = hashlib.sha256(data).hexdigest()  # valid UTF-8: re-encoding `text` gives `data` back
             except UnicodeDecodeError:
                 text, digest = data.decode("utf-8", "replace"), ""  # Chunk hashes the re-encoded text itself
-            sig, doc_span = self._offsets(unit, spans[0], text) if unit is not None else (None, None)
-            chunks.append(Chunk(self.path, self.language, symbol, kind, spans, lines[k], lines[n + k], text,
-                                f"{self.header} / {symbol}" if symbol else self.header, part, parts, doc, sig,
+            sig, doc_span = self._offsets(unit, spans[0], text.isascii()) if unit is not None else (None, None)
+            chunks.append(Chunk(self.path, self.language, symbol, kind, spans, start_line, line, text,
+                                f"{header} / {symbol}" if symbol else header, part, parts, doc, sig,
                                 self.errors, None, digest, doc_span))
         return chunks
 
-    def _offsets(self, unit: _Unit, span: tuple[int, int], text: str) -> tuple[int | None, tuple[int, int] | None]:
-        """Where the body starts and where the docstring sits, in characters of `text`."""
+    def _offsets(self, unit: _Unit, span: tuple[int, int], ascii: bool) -> tuple[int | None, tuple[int, int] | None]:
+        """Where the body starts and where the docstring sits, in characters of the chunk's text."""
         start, end = span
-        # An ASCII text has one character per byte; otherwise decode the prefix to count characters.
-        chars = (lambda pos: max(pos - start, 0)) if text.isascii() else \
-            (lambda pos: len(self.src[start:pos].decode("utf-8", "replace")))
-        sig = chars(unit.sig_end) if unit.sig_end is not None and unit.sig_end <= end else None
-        doc_span = (chars(unit.doc_at[0]), chars(unit.doc_at[1])) if unit.doc_at and unit.doc_at[1] <= end else None
+        sig_end, doc_at = unit.sig_end, unit.doc_at
+        sig = doc_span = None
+        if sig_end is not None and sig_end <= end:
+            sig = max(sig_end - start, 0) if ascii else self._chars(start, sig_end)  # ASCII: a char per byte
+        if doc_at and doc_at[1] <= end:
+            doc_span = (max(doc_at[0] - start, 0), max(doc_at[1] - start, 0)) if ascii else \
+                (self._chars(start, doc_at[0]), self._chars(start, doc_at[1]))
         return sig, doc_span
 
-    def _lines(self, offsets: list[int]) -> list[int]:
-        """1-based line of each offset: the newlines before it, counted by one binary search each."""
-        import numpy as np
-
-        newlines = np.flatnonzero(np.frombuffer(self.src, dtype=np.uint8) == 10)
-        return (newlines.searchsorted(offsets) + 1).tolist()
+    def _chars(self, start: int, end: int) -> int:
+        return len(self.src[start:end].decode("utf-8", "replace"))
 
     def _line_start(self, pos: int) -> int:
         """Cut before a statement's indentation when only whitespace precedes it on its line."""
@@ -426,20 +451,27 @@ class _Builder:
     def _merge(self, spans: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
         """Group leftover spans in order into chunks within the budget (splitting any oversized one)."""
         groups: list[list[tuple[int, int]]] = []
-        size = 0
-        for s, e in (p for span in spans for p in self._split_lines(*span)):
-            piece = self.count(s, e)
-            if groups and size + piece <= self.budget:
-                groups[-1].append((s, e))
-                size += piece
+        budget, size = self.budget, 0
+        for span in spans:
+            span_size = self.count(*span)
+            if span_size <= budget:
+                sized = [(span, span_size)]
             else:
-                groups.append([(s, e)])
-                size = piece
+                self.sizes(*span)
+                sized = [(p, self.count(*p)) for p in self._split_lines(*span)]
+            for piece, piece_size in sized:
+                if groups and size + piece_size <= budget:
+                    groups[-1].append(piece)
+                    size += piece_size
+                else:
+                    groups.append([piece])
+                    size = piece_size
         return groups
 
     def _split(self, node: Any, start: int, end: int) -> list[tuple[int, int]]:
         """cAST split: cut only at child boundaries, recursively, merging neighbours greedily."""
-        if end - start <= self.budget or self.count(start, end) <= self.budget:
+        budget, nws = self.budget, self.nws
+        if end - start <= budget or nws(start, end) <= budget:
             return [(start, end)]
         kids = [c for c in node.children if c.start_byte < end and c.end_byte > start and c.end_byte > c.start_byte]
         if not kids:
@@ -449,10 +481,11 @@ class _Builder:
         pieces: list[tuple[int, int]] = []
         cursor = start
         for kid in kids:
-            ks, ke = max(self._line_start(kid.start_byte), start), min(kid.end_byte, end)
-            if self.fits(cursor, ke):
+            ke = min(kid.end_byte, end)
+            if ke - cursor <= budget or nws(cursor, ke) <= budget:
                 continue  # the kid fits in the current piece
-            if not self.fits(ks, ke):
+            ks = max(self._line_start(kid.start_byte), start)
+            if ke - ks > budget and nws(ks, ke) > budget:
                 # Too big alone: split it, its first piece absorbing what is pending (e.g. decorators).
                 sub = self._split(kid, cursor, ke)
                 pieces.extend(sub[:-1])
@@ -465,36 +498,49 @@ class _Builder:
 
     def _split_lines(self, start: int, end: int) -> list[tuple[int, int]]:
         """Last resort for a leaf over the budget: whole lines, then character boundaries."""
-        if end - start <= self.budget or self.count(start, end) <= self.budget:
+        budget, nws = self.budget, self.nws
+        if end - start <= budget or nws(start, end) <= budget:
             return [(start, end)]
         pieces: list[tuple[int, int]] = []
         cursor = start
         while cursor < end:
-            cut = cursor
-            limit = cursor
-            while limit < end and (limit - cursor < self.budget or self.nws(cursor, limit) < self.budget):
-                nl = self.src.find(b"\n", limit, end)
-                limit = end if nl == -1 else nl + 1
-                if self.fits(cursor, limit) or cut == cursor:
-                    cut = limit
-            if cut - cursor > self.budget * 2 and self.nws(cursor, cut) > self.budget * 2:  # one enormous line
-                cut = cursor + self.budget * 2
+            cut = self._line_cut(cursor, end)
+            if cut - cursor > budget * 2 and nws(cursor, cut) > budget * 2:  # one enormous line: cut inside it
+                cut = cursor + budget * 2
                 while cut < end and (self.src[cut] & 0xC0) == 0x80:
                     cut += 1  # never inside a UTF-8 sequence
             pieces.append((cursor, min(cut, end)))
             cursor = min(cut, end)
         return pieces
 
+    def _line_cut(self, cursor: int, end: int) -> int:
+        """Where a piece of whole lines from `cursor` ends: adding lines while it is under the budget, the
+        first line end that brings it to exactly the budget, else the one before that (at least one line).
+        Found by a binary search on the prefix sums instead of measuring line after line."""
+        # The first offset at which the size from `cursor` reaches the budget.
+        reach = self.base + bisect_left(self.cum, self.cum[cursor - self.base] + self.budget)
+        if reach > end:
+            return end
+        nl = self.src.find(b"\n", reach - 1, end)
+        line_end = end if nl == -1 else nl + 1  # the first line end whose piece is at least the budget
+        if self.nws(cursor, line_end) == self.budget:
+            return line_end
+        before = self.src.rfind(b"\n", cursor, line_end - 1)
+        return before + 1 if before != -1 else line_end
 
-def _first_non_ws(src: bytes, start: int, end: int) -> int:
-    """First non-whitespace offset (reported line ranges ignore blank edges; spans keep them)."""
+def _edges(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """The first and last non-whitespace offsets of the span `data` = src[start:end] (reported line
+    ranges ignore blank edges; spans keep them); for a blank span: its last byte and its first."""
+    lead = len(data) - len(data.lstrip())
+    if lead == len(data):
+        return max(end - 1, start), start
+    return start + lead, start + len(data.rstrip()) - 1
+
+
+def _hull_edges(src: bytes, start: int, last_start: int, end: int) -> tuple[int, int]:
+    """The same for several spans, searched over their hull [start, end), which may hold other chunks."""
     found = _NON_WS_RE.search(src, start, end)
-    return found.start() if found is not None else max(end - 1, start)
-
-
-def _last_non_ws(src: bytes, start: int, last_start: int, end: int) -> int:
-    tail = src[last_start:end].rstrip()  # the last span first: the whole range is rarely needed
-    if tail:
-        return last_start + len(tail) - 1
-    whole = src[start:end].rstrip()
-    return start + len(whole) - 1 if whole else start
+    if found is None:
+        return max(end - 1, start), start
+    tail = src[last_start:end].rstrip()  # the last span first: the whole hull is rarely needed
+    return found.start(), last_start + len(tail) - 1 if tail else start + len(src[start:end].rstrip()) - 1

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from forge_mcp.miner.languages import LANGUAGES, LanguageSpec, parser_for
+from forge_mcp.miner.languages import (DECLARATIONS, ERROR_KIND, LANGUAGES, LanguageSpec, NodeKinds, comment_text,
+                                       node_kinds, node_text, parser_for, python_docstring, receiver_type, unit_name)
 
 CHUNKER_VERSION = 2
 _WS = b" \t\r\n\f\v"  # bytes.strip() strips exactly these too
@@ -24,10 +25,7 @@ _WS_OR_END = _WS + b";,"
 _NON_WS_RE = re.compile(b"[^ \t\r\n\f\v]")
 _IS_NON_WS = bytes(0 if b in _WS else 1 for b in range(256))  # bytes.translate table: byte -> 0/1
 _START, _START_OF = attrgetter("start"), itemgetter(0)
-_DECLARATIONS = ("lexical_declaration", "variable_declaration")
 _FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function", "class"}
-_NAME_NODES = {"identifier", "field_identifier", "qualified_identifier", "operator_name", "destructor_name",
-               "type_identifier", "property_identifier", "constant", "scoped_identifier"}
 
 
 @dataclass(slots=True)
@@ -86,7 +84,7 @@ class Chunk:
 class _Unit:
     """A semantic unit found in the tree (plain __slots__ class: tens of thousands per large repository)."""
 
-    __slots__ = ("kind", "name", "start", "end", "node", "children", "doc", "sig_end", "doc_at")
+    __slots__ = ("children", "doc", "doc_at", "end", "kind", "name", "node", "sig_end", "start")
 
     def __init__(self, kind: str, name: str, start: int, end: int, node: Any) -> None:
         self.kind, self.name, self.start, self.end, self.node = kind, name, start, end, node
@@ -94,27 +92,6 @@ class _Unit:
         self.doc: str | None = None
         self.sig_end: int | None = None  # absolute byte offset
         self.doc_at: tuple[int, int] | None = None  # absolute byte range of the docstring or doc comments
-
-
-class _Kinds:
-    """A language's node types as sets of kind ids (an int per node; `node.type` builds a new str each time)."""
-
-    __slots__ = ("leading", "comments", "relevant", "wanted", "name", "body")
-
-    def __init__(self, spec: LanguageSpec, language: Any) -> None:
-        def ids(names: set[str] | frozenset[str]) -> frozenset[int]:  # every id of each name (aliases too)
-            return frozenset(i for i in range(language.node_kind_count) if language.node_kind_for_id(i) in names)
-
-        self.wanted = spec.functions | spec.types | spec.containers | spec.namespaces  # names, for _unwrap
-        self.leading = ids(spec.comments | spec.attached)  # what may precede a unit and belong to it
-        self.comments = ids(spec.comments)
-        self.relevant = ids(self.wanted | spec.wrappers | set(_DECLARATIONS))  # anything classify may accept
-        # Field ids: child_by_field_id skips a name lookup per call (0, no field, when a grammar lacks one).
-        self.name, self.body = language.field_id_for_name("name") or 0, language.field_id_for_name("body") or 0
-
-
-_KINDS: dict[str, _Kinds] = {}
-_ERROR_ID = 0xFFFF  # tree-sitter's recovery node (type "ERROR")
 
 
 def nws(src: bytes, start: int, end: int) -> int:
@@ -125,11 +102,9 @@ def nws(src: bytes, start: int, end: int) -> int:
 def chunk_code(path: str, src: bytes, language: str, budget: int = 2000) -> list[Chunk]:
     """Chunk one source file (UTF-8 bytes) in a tree-sitter language."""
     spec = LANGUAGES[language]
-    parser = parser_for(language)
-    kinds = _KINDS.get(language) or _KINDS.setdefault(language, _Kinds(spec, parser.language))
-    root = parser.parse(src).root_node
+    root = parser_for(language).parse(src).root_node
     errors = root.has_error
-    units = _Finder(src, spec, kinds, errors).collect(root, in_class=False)
+    units = _Finder(src, spec, node_kinds(language), errors).collect(root, in_class=False)
     builder = _Builder(path, language, src, spec, budget, errors)
     builder.region(0, len(src), units, "", "module", None)
     return builder.finish()
@@ -137,10 +112,12 @@ def chunk_code(path: str, src: bytes, language: str, budget: int = 2000) -> list
 
 # -- finding units ---------------------------------------------------------------------------
 class _Finder:
-    def __init__(self, src: bytes, spec: LanguageSpec, kinds: _Kinds, errors: bool) -> None:
+    """Finds a file's units: functions, types, classes and namespaces (with their members)."""
+
+    def __init__(self, src: bytes, spec: LanguageSpec, kinds: NodeKinds, errors: bool) -> None:
         self.src, self.spec, self.kinds = src, spec, kinds
         # Without errors a Python block starts with its first statement, so its first bytes tell
-        # whether a docstring is possible at all (see _signature).
+        # whether a docstring is possible at all (see signature).
         self.python, self.clean = spec.name == "python", not errors
 
     def collect(self, parent: Any, in_class: bool) -> list[_Unit]:
@@ -159,7 +136,7 @@ class _Finder:
                     comments.append(child)
                 run_end = child.end_byte
                 continue
-            if kind_id == _ERROR_ID:  # tree-sitter's recovery node: the units inside it are still units
+            if kind_id == ERROR_KIND:  # tree-sitter's recovery node: the units inside it are still units
                 units.extend(self.collect(child, in_class))
                 run_start = None
                 continue
@@ -167,7 +144,7 @@ class _Finder:
             if unit is not None:
                 if run_start is not None and src.count(b"\n", run_end, child.start_byte) <= 1:
                     if unit.doc is None and comments:
-                        unit.doc = _comment_text("\n".join(_text(src, c) for c in comments))
+                        unit.doc = comment_text("\n".join(node_text(src, c) for c in comments))
                         unit.doc_at = (comments[0].start_byte, comments[-1].end_byte)
                     unit.start = run_start
                 units.append(unit)
@@ -183,21 +160,21 @@ class _Finder:
             if node is None:
                 return None
             kind_type = node.type
-        if kind_type in _DECLARATIONS:
+        if kind_type in DECLARATIONS:
             declarator = next((c for c in node.named_children if c.type == "variable_declarator"), None)
             value = declarator.child_by_field_name("value") if declarator is not None else None
             if value is None or value.type not in _FUNCTION_VALUES:
                 return None
-            unit = _Unit("function", _text(src, declarator.child_by_field_name("name")), outer.start_byte,
+            unit = _Unit("function", node_text(src, declarator.child_by_field_name("name")), outer.start_byte,
                          outer.end_byte, outer)
             self.signature(unit, value)
             return unit
         if kind_type in spec.functions:
-            unit = _Unit("method" if in_class else "function", _name(node, src, self.kinds.name), outer.start_byte,
+            unit = _Unit("method" if in_class else "function", unit_name(node, src, self.kinds.name), outer.start_byte,
                          outer.end_byte, outer)
             self.signature(unit, node)
             if kind_type == "method_declaration" and spec.name == "go":
-                receiver = _receiver_type(node, src)
+                receiver = receiver_type(node, src)
                 unit.name = f"{receiver}.{unit.name}" if receiver else unit.name
                 unit.kind = "method"
             return unit
@@ -205,13 +182,13 @@ class _Finder:
             if kind_type in ("struct_specifier", "enum_specifier", "union_specifier") and \
                     node.child_by_field_name("body") is None:
                 return None  # a forward declaration or a use, not a definition
-            return _Unit("type", _name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
+            return _Unit("type", unit_name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
         if kind_type in spec.containers or kind_type in spec.namespaces:
             body = node.child_by_field_id(self.kinds.body)
             if body is None and kind_type in spec.containers:
-                return _Unit("type", _name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
+                return _Unit("type", unit_name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
             kind = "class" if kind_type in spec.containers else "namespace"
-            unit = _Unit(kind, _name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
+            unit = _Unit(kind, unit_name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
             if body is not None:
                 unit.children = self.collect(body, in_class=kind == "class")
                 if self.python:
@@ -237,12 +214,12 @@ class _Finder:
         literal = first.named_child(0) if first is not None and first.type == "expression_statement" \
             and first.named_child_count else None
         if literal is not None and literal.type == "string":
-            unit.doc = _python_docstring(_text(src, literal))
+            unit.doc = python_docstring(node_text(src, literal))
             unit.sig_end = first.end_byte
             unit.doc_at = (first.start_byte, first.end_byte)
 
 
-def _unwrap(node: Any, spec: LanguageSpec, kinds: _Kinds) -> Any | None:
+def _unwrap(node: Any, spec: LanguageSpec, kinds: NodeKinds) -> Any | None:
     while node is not None and node.type in spec.wrappers:
         inner = node.child_by_field_name("declaration") or node.child_by_field_name("definition")
         if inner is None:
@@ -251,93 +228,22 @@ def _unwrap(node: Any, spec: LanguageSpec, kinds: _Kinds) -> Any | None:
     return node
 
 
-def _name(node: Any, src: bytes, name_field: int) -> str:
-    named = node.child_by_field_id(name_field)
-    if named is not None:
-        return _text(src, named)
-    if node.type == "impl_item":
-        typ = _text(src, node.child_by_field_name("type")).split("<", 1)[0]
-        return typ or "impl"
-    if node.type == "type_declaration":
-        spec_node = next((c for c in node.named_children if c.child_by_field_name("name")), None)
-        return _text(src, spec_node.child_by_field_name("name")) if spec_node else "type"
-    declarator = node.child_by_field_name("declarator")
-    while declarator is not None and declarator.type not in _NAME_NODES:
-        declarator = declarator.child_by_field_name("declarator") or next(
-            (c for c in declarator.named_children if c.type in _NAME_NODES), None)
-    if declarator is not None:
-        return _text(src, declarator).replace("::", ".")
-    return f"<anonymous@{node.start_point[0] + 1}>"
-
-
-def _receiver_type(node: Any, src: bytes) -> str:
-    receiver = node.child_by_field_name("receiver")
-    stack = [receiver] if receiver is not None else []
-    while stack:
-        current = stack.pop(0)
-        if current.type == "type_identifier":
-            return _text(src, current)
-        stack.extend(current.named_children)
-    return ""
-
-
-def _text(src: bytes, node: Any) -> str:
-    return src[node.start_byte:node.end_byte].decode("utf-8", "replace") if node is not None else ""
-
-
-def _python_docstring(literal: str) -> str:
-    import inspect
-
-    quote = literal[:1]
-    if quote in ("'", '"') and "\\" not in literal and "\r" not in literal and "\0" not in literal:
-        # No prefix, escape or line-ending translation: the literal's value is its inside, so the
-        # compile in ast.literal_eval (most of this function's time) can be skipped.
-        fence = quote * 3 if literal[:3] == quote * 3 and len(literal) >= 6 else quote
-        inside = literal[len(fence):-len(fence)]
-        if literal.endswith(fence) and fence not in inside and not inside.endswith(quote) \
-                and (len(fence) == 3 or "\n" not in inside):
-            return inspect.cleandoc(inside)
-    import ast
-
-    try:
-        value = ast.literal_eval(literal)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return literal.strip("\"'rRbBuUfF ")
-    return inspect.cleandoc(value) if isinstance(value, str) else ""
-
-
-def _comment_text(raw: str) -> str:
-    lines = []
-    for line in raw.splitlines():
-        line = line.strip()
-        for marker in ("///", "//!", "//", "/**", "/*", "*/", "#", "*"):
-            if line.startswith(marker):
-                line = line[len(marker):]
-                break
-        line = line.removesuffix("*/").strip()
-        if line or lines:
-            lines.append(line)
-    return "\n".join(lines).strip()
-
-
 # -- tiling the file into chunks ------------------------------------------------------------
 # What becomes one Chunk: (first byte, spans, symbol, kind, part, parts, unit of part 1 or None, docstring).
 _Piece = tuple[int, list[tuple[int, int]], str, str, int, int, "_Unit | None", "str | None"]
 
 
 class _Builder:
+    """Tiles one file into pieces (spans, symbol, kind, ...), then turns them into Chunks."""
+
     def __init__(self, path: str, language: str, src: bytes, spec: LanguageSpec, budget: int, errors: bool) -> None:
         self.path, self.language, self.src, self.budget, self.errors = path, language, src, budget, errors
         self.header = f"{spec.comment_prefix} {path}"
         self.pieces: list[_Piece] = []
-        self.cum: Any = None  # prefix sums of non-whitespace bytes over the span being split ...
+        self.cum: Any = None  # non-whitespace prefix sums over the span being split (see prefix_sums) ...
         self.base = 0  # ... which starts here
 
-    def count(self, start: int, end: int) -> int:
-        """The budget size of a span asked for once: counted directly."""
-        return len(self.src[start:end].translate(None, _WS))
-
-    def sizes(self, start: int, end: int) -> None:
+    def prefix_sums(self, start: int, end: int) -> None:
         """Prefix sums over a span about to be split: its split asks for many sizes inside it."""
         import numpy as np
 
@@ -347,8 +253,8 @@ class _Builder:
         # cheaper to index than numpy scalars (and bisect works on it directly).
         self.cum, self.base = memoryview(ones.cumsum(dtype=np.int32)), start
 
-    def nws(self, start: int, end: int) -> int:
-        """The budget size of a span inside the one `sizes` was last called for, in O(1)."""
+    def size(self, start: int, end: int) -> int:
+        """nws() of a span inside the one `prefix_sums` was last called for, in O(1)."""
         return self.cum[end - self.base] - self.cum[start - self.base]
 
     def region(self, start: int, end: int, units: list[_Unit], scope: str, kind: str, doc: str | None) -> None:
@@ -385,10 +291,10 @@ class _Builder:
             ukind, ustart, uend = unit.kind, unit.start, unit.end
             if ukind == "class" or ukind == "namespace":
                 self.region(ustart, uend, unit.children, symbol, ukind, unit.doc)
-            elif uend - ustart <= budget or self.count(ustart, uend) <= budget:  # the common case: one chunk
+            elif uend - ustart <= budget or nws(src, ustart, uend) <= budget:  # the common case: one chunk
                 self.pieces.append((ustart, [(ustart, uend)], symbol, ukind, 1, 1, unit, unit.doc))
             else:
-                self.sizes(ustart, uend)
+                self.prefix_sums(ustart, uend)
                 self._add([[p] for p in self._split(unit.node, ustart, uend)], symbol, ukind, unit, unit.doc)
 
     def _add(self, groups: list[list[tuple[int, int]]], symbol: str, kind: str, unit: _Unit | None,
@@ -453,12 +359,12 @@ class _Builder:
         groups: list[list[tuple[int, int]]] = []
         budget, size = self.budget, 0
         for span in spans:
-            span_size = self.count(*span)
+            span_size = nws(self.src, *span)
             if span_size <= budget:
                 sized = [(span, span_size)]
             else:
-                self.sizes(*span)
-                sized = [(p, self.count(*p)) for p in self._split_lines(*span)]
+                self.prefix_sums(*span)
+                sized = [(p, nws(self.src, *p)) for p in self._split_lines(*span)]
             for piece, piece_size in sized:
                 if groups and size + piece_size <= budget:
                     groups[-1].append(piece)
@@ -470,8 +376,8 @@ class _Builder:
 
     def _split(self, node: Any, start: int, end: int) -> list[tuple[int, int]]:
         """cAST split: cut only at child boundaries, recursively, merging neighbours greedily."""
-        budget, nws = self.budget, self.nws
-        if end - start <= budget or nws(start, end) <= budget:
+        budget, size = self.budget, self.size
+        if end - start <= budget or size(start, end) <= budget:
             return [(start, end)]
         kids = [c for c in node.children if c.start_byte < end and c.end_byte > start and c.end_byte > c.start_byte]
         if not kids:
@@ -482,10 +388,10 @@ class _Builder:
         cursor = start
         for kid in kids:
             ke = min(kid.end_byte, end)
-            if ke - cursor <= budget or nws(cursor, ke) <= budget:
+            if ke - cursor <= budget or size(cursor, ke) <= budget:
                 continue  # the kid fits in the current piece
             ks = max(self._line_start(kid.start_byte), start)
-            if ke - ks > budget and nws(ks, ke) > budget:
+            if ke - ks > budget and size(ks, ke) > budget:
                 # Too big alone: split it, its first piece absorbing what is pending (e.g. decorators).
                 sub = self._split(kid, cursor, ke)
                 pieces.extend(sub[:-1])
@@ -498,14 +404,14 @@ class _Builder:
 
     def _split_lines(self, start: int, end: int) -> list[tuple[int, int]]:
         """Last resort for a leaf over the budget: whole lines, then character boundaries."""
-        budget, nws = self.budget, self.nws
-        if end - start <= budget or nws(start, end) <= budget:
+        budget, size = self.budget, self.size
+        if end - start <= budget or size(start, end) <= budget:
             return [(start, end)]
         pieces: list[tuple[int, int]] = []
         cursor = start
         while cursor < end:
             cut = self._line_cut(cursor, end)
-            if cut - cursor > budget * 2 and nws(cursor, cut) > budget * 2:  # one enormous line: cut inside it
+            if cut - cursor > budget * 2 and size(cursor, cut) > budget * 2:  # one enormous line: cut inside it
                 cut = cursor + budget * 2
                 while cut < end and (self.src[cut] & 0xC0) == 0x80:
                     cut += 1  # never inside a UTF-8 sequence
@@ -523,10 +429,11 @@ class _Builder:
             return end
         nl = self.src.find(b"\n", reach - 1, end)
         line_end = end if nl == -1 else nl + 1  # the first line end whose piece is at least the budget
-        if self.nws(cursor, line_end) == self.budget:
+        if self.size(cursor, line_end) == self.budget:
             return line_end
         before = self.src.rfind(b"\n", cursor, line_end - 1)
         return before + 1 if before != -1 else line_end
+
 
 def _edges(data: bytes, start: int, end: int) -> tuple[int, int]:
     """The first and last non-whitespace offsets of the span `data` = src[start:end] (reported line
@@ -543,4 +450,4 @@ def _hull_edges(src: bytes, start: int, last_start: int, end: int) -> tuple[int,
     if found is None:
         return max(end - 1, start), start
     tail = src[last_start:end].rstrip()  # the last span first: the whole hull is rarely needed
-    return found.start(), last_start + len(tail) - 1 if tail else start + len(src[start:end].rstrip()) - 1
+    return found.start(), (last_start + len(tail) - 1 if tail else start + len(src[start:end].rstrip()) - 1)

@@ -1,7 +1,9 @@
 """The languages the chunker understands: tree-sitter grammars and which nodes are semantic units.
 
 Grammar packages are pinned below 0.22 (0.23+ return capsules that tree-sitter 0.22, which codebleu
-requires, rejects). Parsers are created lazily, once per language and thread.
+requires, rejects). Parsers are created lazily, once per language and thread. Also here: those node
+types as kind ids (what the chunker tests on every node), and how each grammar names a unit and each
+language writes its documentation.
 """
 
 from __future__ import annotations
@@ -138,3 +140,119 @@ def parser_for(language: str) -> Any:
         grammar = getattr(importlib.import_module(spec.module), spec.attr)()
         cache[language] = tree_sitter.Parser(tree_sitter.Language(grammar))
     return cache[language]
+
+
+# -- what the chunker asks of the nodes --------------------------------------------------------
+DECLARATIONS = ("lexical_declaration", "variable_declaration")  # JS/TS: `const f = () => ...` is a function
+ERROR_KIND = 0xFFFF  # the kind id of tree-sitter's recovery node (type "ERROR")
+
+
+class NodeKinds:
+    """A language's unit-related node types as sets of kind ids, and the field ids the chunker asks for.
+
+    `node.kind_id` is an int where `node.type` builds a new str on every access, so the per-node tests
+    compare ids; every id with a listed name counts (a grammar may alias several symbols to one name).
+    """
+
+    __slots__ = ("body", "comments", "leading", "name", "relevant", "wanted")
+
+    def __init__(self, spec: LanguageSpec, language: Any) -> None:
+        def ids(names: set[str] | frozenset[str]) -> frozenset[int]:
+            return frozenset(i for i in range(language.node_kind_count) if language.node_kind_for_id(i) in names)
+
+        self.wanted = spec.functions | spec.types | spec.containers | spec.namespaces  # names, for wrappers
+        self.leading = ids(spec.comments | spec.attached)  # what may precede a unit and belong to it
+        self.comments = ids(spec.comments)
+        self.relevant = ids(self.wanted | spec.wrappers | set(DECLARATIONS))  # what may be (or wrap) a unit
+        # child_by_field_id skips child_by_field_name's name lookup (0, no field, where a grammar lacks one).
+        self.name, self.body = language.field_id_for_name("name") or 0, language.field_id_for_name("body") or 0
+
+
+_KINDS: dict[str, NodeKinds] = {}
+
+
+def node_kinds(language: str) -> NodeKinds:
+    """The NodeKinds of `language`, built once from its grammar (the same for every thread's parser)."""
+    kinds = _KINDS.get(language)
+    if kinds is None:
+        kinds = _KINDS[language] = NodeKinds(LANGUAGES[language], parser_for(language).language)
+    return kinds
+
+
+# -- names and documentation, as the grammars and languages spell them --------------------------
+_NAME_NODES = {"identifier", "field_identifier", "qualified_identifier", "operator_name", "destructor_name",
+               "type_identifier", "property_identifier", "constant", "scoped_identifier"}
+
+
+def unit_name(node: Any, src: bytes, name_field: int) -> str:
+    """A unit's name: its `name` field (`name_field`), else what its grammar puts in its place."""
+    named = node.child_by_field_id(name_field)
+    if named is not None:
+        return node_text(src, named)
+    if node.type == "impl_item":
+        typ = node_text(src, node.child_by_field_name("type")).split("<", 1)[0]
+        return typ or "impl"
+    if node.type == "type_declaration":
+        spec_node = next((c for c in node.named_children if c.child_by_field_name("name")), None)
+        return node_text(src, spec_node.child_by_field_name("name")) if spec_node else "type"
+    declarator = node.child_by_field_name("declarator")
+    while declarator is not None and declarator.type not in _NAME_NODES:
+        declarator = declarator.child_by_field_name("declarator") or next(
+            (c for c in declarator.named_children if c.type in _NAME_NODES), None)
+    if declarator is not None:
+        return node_text(src, declarator).replace("::", ".")
+    return f"<anonymous@{node.start_point[0] + 1}>"
+
+
+def receiver_type(node: Any, src: bytes) -> str:
+    """The type a Go method is declared on (its receiver's type name), or ""."""
+    receiver = node.child_by_field_name("receiver")
+    stack = [receiver] if receiver is not None else []
+    while stack:
+        current = stack.pop(0)
+        if current.type == "type_identifier":
+            return node_text(src, current)
+        stack.extend(current.named_children)
+    return ""
+
+
+def node_text(src: bytes, node: Any) -> str:
+    """A node's source text ("" for no node)."""
+    return src[node.start_byte:node.end_byte].decode("utf-8", "replace") if node is not None else ""
+
+
+def python_docstring(literal: str) -> str:
+    """The value of a docstring literal, cleaned like inspect.getdoc does."""
+    import inspect
+
+    quote = literal[:1]
+    if quote in ("'", '"') and "\\" not in literal and "\r" not in literal and "\0" not in literal:
+        # No prefix, escape or line-ending translation: the literal's value is its inside, so the
+        # compile in ast.literal_eval (most of this function's time) can be skipped.
+        fence = quote * 3 if literal[:3] == quote * 3 and len(literal) >= 6 else quote
+        inside = literal[len(fence):-len(fence)]
+        if len(literal) >= 2 and literal.endswith(fence) and fence not in inside and not inside.endswith(quote) \
+                and (len(fence) == 3 or "\n" not in inside):
+            return inspect.cleandoc(inside)
+    import ast
+
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return literal.strip("\"'rRbBuUfF ")
+    return inspect.cleandoc(value) if isinstance(value, str) else ""
+
+
+def comment_text(raw: str) -> str:
+    """Doc comments without their comment markers."""
+    lines = []
+    for line in raw.splitlines():
+        line = line.strip()
+        for marker in ("///", "//!", "//", "/**", "/*", "*/", "#", "*"):
+            if line.startswith(marker):
+                line = line[len(marker):]
+                break
+        line = line.removesuffix("*/").strip()
+        if line or lines:
+            lines.append(line)
+    return "\n".join(lines).strip()

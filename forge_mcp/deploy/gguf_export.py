@@ -65,7 +65,11 @@ def export_gguf(model_dir: Path, out_path: Path, outtype: OutType = "f16") -> GG
 def _export(model_dir: Path, out_path: Path, outtype: str, *, permute_qk: bool = True,
             special_as_control: bool = True) -> GGUFInfo:
     """`permute_qk` / `special_as_control` exist only so tests can write deliberately broken files."""
+    import logging
+
     import gguf
+
+    logging.getLogger("gguf").setLevel(logging.WARNING)  # its writer logs every file at INFO: noise in a CLI
 
     from forge_mcp.deploy.gguf_vocab import add_vocab  # imports ExportError from here: not at the top
 

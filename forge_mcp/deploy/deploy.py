@@ -102,13 +102,9 @@ def deploy(ws: Workspace, run_id: str = "latest", target: Target = "auto", force
         data = common | _to_ollama(ws, ollama, exported, record["git_commit"], model.run_id)
     else:
         data = common | _to_llama_cpp(ws, exported.gguf)
-    entry_id = ws.store.append_deployment("deploy", data, run_id=model.run_id, git_commit=record["git_commit"])
+    ws.store.append_deployment("deploy", data, run_id=model.run_id, git_commit=record["git_commit"])
     report(STEPS, STEPS, f"deployed {data['model']}")
-    return as_deployment(ws.store.deployments(limit=1)[0]) if entry_id else _missing()
-
-
-def _missing() -> Deployment:
-    raise DeployError("the deployment was made but could not be logged")
+    return as_deployment(ws.store.deployments(limit=1)[0])
 
 
 def _to_ollama(ws: Workspace, ollama: OllamaTarget, exported: Any, commit: str | None, run_id: str) -> dict[str, Any]:

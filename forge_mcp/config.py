@@ -51,6 +51,7 @@ class MinerConfig(_Section):
     max_file_bytes: int = Field(1_000_000, ge=1_000, description="Larger files are skipped as huge.")
     chunk_budget: int = Field(2000, ge=200, le=100_000, description="Largest chunk, in non-whitespace characters.")
     exclude: list[str] = Field(default_factory=list, description="Extra glob patterns of paths to skip.")
+    processes: int = Field(0, ge=0, le=64, description="Worker processes that chunk a large batch of new files (0: one per core, at most 8; 1: none).")
     held_out_commits: int = Field(5, ge=0, le=10_000, description="Units touched in these most recent commits form the test set.")
     valid_fraction: float = Field(0.1, ge=0.0, le=0.5, description="Share of the remaining units used for validation.")
     raft_distractors: int = Field(4, ge=0, le=20, description="RAFT: distractor documents per example (k).")

@@ -249,9 +249,11 @@ class Store:
                 "INSERT OR REPLACE INTO chunk_cache(fingerprint, path, blob, payload, used_at) VALUES (?, ?, ?, ?, ?)",
                 [(fingerprint, path, blob, payload, now) for path, blob, payload in fresh],
             )
+            # Only rows last marked over a day ago: rewriting every row (payload and all) on each run
+            # would cost more than the pruning it serves.
             conn.executemany(
-                "UPDATE chunk_cache SET used_at = ? WHERE fingerprint = ? AND path = ? AND blob = ?",
-                [(now, fingerprint, path, blob) for path, blob in used],
+                "UPDATE chunk_cache SET used_at = ? WHERE fingerprint = ? AND path = ? AND blob = ? AND used_at < ?",
+                [(now, fingerprint, path, blob, now - 86400) for path, blob in used],
             )
             conn.execute("DELETE FROM chunk_cache WHERE used_at < ? OR fingerprint != ?", (now - max_age_s, fingerprint))
 

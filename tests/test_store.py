@@ -113,3 +113,24 @@ def test_kill_9_mid_writes_leaves_whole_batches(tmp_path: Path) -> None:
         sizes = {n for (n,) in conn.execute("SELECT COUNT(*) FROM events GROUP BY batch")}
     assert sizes == {50}
     assert store.count_events() >= 500
+
+
+def test_chunk_cache_marks_stale_reuse_and_prunes_unused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "forge.db")
+    store.update_chunk_cache("fp", [("a.py", "b1", "{}"), ("b.py", "b2", "{}"), ("c.py", "b3", "{}")], [])
+
+    def used_at() -> dict[str, float]:
+        with sqlite3.connect(tmp_path / "forge.db") as conn:
+            return dict(conn.execute("SELECT path, used_at FROM chunk_cache"))
+
+    fresh = used_at()
+    store.update_chunk_cache("fp", [], [("a.py", "b1")])
+    assert used_at() == fresh  # marked less than a day ago: not rewritten
+    with sqlite3.connect(tmp_path / "forge.db") as conn:
+        conn.execute("UPDATE chunk_cache SET used_at = used_at - 2 * 86400")
+        conn.execute("UPDATE chunk_cache SET used_at = used_at - 60 * 86400 WHERE path = 'c.py'")
+    store.update_chunk_cache("fp", [], [("a.py", "b1")])
+    after = used_at()
+    assert after["a.py"] >= fresh["a.py"] and after["b.py"] < fresh["b.py"] and "c.py" not in after
+    store.update_chunk_cache("fp2", [("a.py", "b1", "{}")], [])
+    assert set(used_at()) == {"a.py"}  # another chunker fingerprint replaces the cache

@@ -6,13 +6,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from forge_mcp.index.aliases import symbol_words
 from forge_mcp.index.tokens import code_tokens
 
 
 
 def document_tokens(row: dict[str, Any]) -> list[str]:
     # The path and qualified name count twice: a name is the strongest lexical signal in code search.
-    name = f"{row['path']} {row['symbol']}"
+    name = f"{row['path']} {row['symbol']} {symbol_words(row['symbol'], row['language'])}"
     return code_tokens(name) * 2 + code_tokens(row["text"])
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from forge_mcp.errors import ForgeError
+from forge_mcp.index.aliases import document_text, symbol_words
 from forge_mcp.index.catalog import Catalog, FileState
 from forge_mcp.index.embeddings import Embedder, make_embedder
 from forge_mcp.index.lexical import LexicalIndex, document_tokens
@@ -34,6 +35,8 @@ Mode = Literal["hybrid", "dense", "lexical"]
 MAX_QUERY_CHARS = 2000
 EMBEDDER_KEY = "index_embedder"
 LAST_SYNC_KEY = "index_last_sync"
+TEXT_VERSION_KEY = "index_text_version"
+TEXT_VERSION = 2  # 2: conventional names (`__getitem__`, constructors) carry plain words (index/aliases.py)
 KINDS = {"function", "method", "class", "type", "namespace", "module", "section"}
 
 
@@ -103,6 +106,7 @@ class RagIndex:
         """Bring the index up to date: all files (and repair drift) when `paths` is None, else just those."""
         with self._sync_lock:
             started = time.perf_counter()
+            upgraded = self._upgrade_text()
             known = self.catalog.files()
             current = list_worktree(self.ws.repo_root, self.ws.state_dir, self.ws.config.miner, paths)
             scope = set(known) | set(current) if paths is None else set(paths)
@@ -121,11 +125,21 @@ class RagIndex:
                 orphans, missing = self._repair()
             self._update_lexical(set(old_ids), pending.chunks, full=paths is None)
             report = SyncReport(files_indexed=len(self.catalog.files()), files_changed=len(pending.files),
-                                files_removed=len(removed), chunks=len(self._lexical.ids), chunks_embedded=embedded,
+                                files_removed=len(removed), chunks=len(self._lexical.ids),
+                                chunks_embedded=embedded + upgraded,
                                 orphans_removed=orphans, missing_repaired=missing, embedder=self.embedder.name,
                                 seconds=round(time.perf_counter() - started, 3))
             self.ws.store.set_meta(LAST_SYNC_KEY, report.model_dump_json())
             return report
+
+    def _upgrade_text(self) -> int:
+        """Re-embed the chunks whose embedded text an older forge-mcp wrote differently; returns how many."""
+        if int(self.ws.store.get_meta(TEXT_VERSION_KEY) or 1) >= TEXT_VERSION:
+            return 0
+        stale = [r for r in self.catalog.rows() if symbol_words(r["symbol"], r["language"])]
+        self._embed_new(stale, set(), None)
+        self.ws.store.set_meta(TEXT_VERSION_KEY, str(TEXT_VERSION))
+        return len(stale)
 
     @staticmethod
     def _moved(scope: set[str], known: dict[str, FileState], current: dict[str, Any]) -> list[str]:
@@ -163,7 +177,7 @@ class RagIndex:
         fresh = list({r["id"]: r for r in fresh}.values())
         for start in range(0, len(fresh), 64):
             batch = fresh[start:start + 64]
-            vectors = self.embedder.embed([f"{r['header']}\n{r['text']}" for r in batch])
+            vectors = self.embedder.embed([document_text(r) for r in batch])
             self.vectors.upsert([r["id"] for r in batch], vectors, [_meta(r) for r in batch])
             if progress:
                 done = start + len(batch)

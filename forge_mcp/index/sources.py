@@ -12,9 +12,9 @@ from pathlib import Path
 
 from forge_mcp.config import MinerConfig
 from forge_mcp.errors import RepoError
+from forge_mcp.miner.blob import chunk_blob
 from forge_mcp.miner.chunker import Chunk
 from forge_mcp.miner.files import skip_reason_by_content, skip_reason_by_path
-from forge_mcp.miner.mine import chunk_blob
 
 
 @dataclass(frozen=True)
@@ -65,5 +65,5 @@ def read_and_chunk(root: Path, path: str, cfg: MinerConfig, known_sha: str | Non
     reason = skip_reason_by_content(data)
     if reason:
         return digest, [], reason
-    chunks, _ = chunk_blob(path, data, cfg)
+    chunks, _ = chunk_blob(path, data, cfg.chunk_budget)
     return digest, chunks, None

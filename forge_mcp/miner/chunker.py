@@ -73,8 +73,9 @@ class Chunk:
     @classmethod
     def from_row(cls, row: list[Any]) -> "Chunk":
         chunk = cls(*row)
-        chunk.spans = [(s, e) for s, e in chunk.spans]
-        chunk.doc_span = tuple(chunk.doc_span) if chunk.doc_span else None  # type: ignore[assignment]
+        chunk.spans = list(map(tuple, chunk.spans))  # type: ignore[arg-type]
+        if chunk.doc_span:
+            chunk.doc_span = tuple(chunk.doc_span)  # type: ignore[assignment]
         return chunk
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 _local = threading.local()
@@ -120,10 +119,11 @@ _BY_FILENAME = {"Rakefile": "ruby", "Gemfile": "ruby"}
 
 def language_for(path: str) -> str | None:
     """The language name for a repository path, or None when it is not chunked."""
-    p = PurePosixPath(path)
-    if p.name in _BY_FILENAME:
-        return _BY_FILENAME[p.name]
-    suffix = p.suffix.lower()
+    name = path.rsplit("/", 1)[-1]
+    if name in _BY_FILENAME:
+        return _BY_FILENAME[name]
+    dot = name.rfind(".")
+    suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ""  # PurePosixPath.suffix, without its cost
     if suffix in DOC_LANGUAGES:
         return DOC_LANGUAGES[suffix]
     spec = _BY_EXTENSION.get(suffix)

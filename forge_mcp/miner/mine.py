@@ -10,23 +10,21 @@ import gc
 import hashlib
 import json
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import orjson
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from forge_mcp.config import MinerConfig
 from forge_mcp.errors import RefNotFoundError, RepoError
-from forge_mcp.miner.chunker import CHUNKER_VERSION, Chunk, chunk_code
-from forge_mcp.miner.docs import chunk_doc
-from forge_mcp.miner.files import TreeFile, list_tree, read_blobs, skip_reason_by_content, skip_reason_by_path
-from forge_mcp.miner.languages import DOC_LANGUAGES, language_for
-from forge_mcp.miner.secrets import redact
+from forge_mcp.miner.blob import file_payload
+from forge_mcp.miner.chunker import CHUNKER_VERSION, Chunk
+from forge_mcp.miner.files import TreeFile, blob_sizes, list_tree, read_blobs, skip_reason_by_path
+from forge_mcp.miner.parallel import chunk_in_processes, plan_workers
 from forge_mcp.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -81,39 +79,6 @@ def resolve_commit(repo_root: Path, ref: str) -> str:
     return proc.stdout.strip()
 
 
-def chunk_blob(path: str, data: bytes, cfg: MinerConfig) -> tuple[list[Chunk], dict[str, int]]:
-    """Chunk one file's bytes and redact secrets from every chunk; returns (chunks, redactions)."""
-    language = language_for(path)
-    assert language is not None
-    if language in DOC_LANGUAGES.values():
-        chunks = chunk_doc(path, data, language, cfg.chunk_budget)
-    else:
-        chunks = chunk_code(path, data, language, cfg.chunk_budget)
-    counts: Counter[str] = Counter()
-    if redact(data.decode("utf-8")).total:  # one scan of the file; most files have nothing to redact
-        for chunk in chunks:
-            _redact_chunk(chunk, counts)
-    return chunks, dict(counts)
-
-
-def _redact_chunk(chunk: Chunk, counts: Counter[str]) -> None:
-    # Redact the signature and the body apart so the completion split point stays right.
-    cut = chunk.signature_end if chunk.signature_end is not None else len(chunk.text)
-    head, tail = redact(chunk.text[:cut]), redact(chunk.text[cut:])
-    if head.total or tail.total:
-        counts.update(head.counts)
-        counts.update(tail.counts)
-        chunk.text = head.text + tail.text
-        chunk.doc_span = None  # offsets moved; the document task skips this unit
-        if chunk.signature_end is not None:
-            chunk.signature_end = len(head.text)
-        chunk.content_hash = hashlib.sha256(chunk.text.encode("utf-8", "surrogatepass")).hexdigest()
-    if chunk.docstring:
-        doc = redact(chunk.docstring)
-        chunk.docstring = doc.text
-        counts.update(doc.counts)
-
-
 def mine(ws: Workspace, ref: str = "HEAD", progress: Progress | None = None) -> MineResult:
     """Chunk every eligible file of `ref` (default HEAD), reusing cached chunks for unchanged files."""
     with _gc_paused():
@@ -128,6 +93,10 @@ def _gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        # Hand the new objects to the oldest generation unscanned (freeze, then unfreeze into it): otherwise
+        # the first allocation after enable() pays a young-generation pass over all of them (~50 ms per 60k).
+        gc.freeze()
+        gc.unfreeze()
         if enabled:
             gc.enable()
 
@@ -143,7 +112,7 @@ def _mine(ws: Workspace, ref: str, progress: Progress | None) -> MineResult:
     to_read: list[TreeFile] = []
     reused: list[tuple[str, str]] = []
     for f in files:
-        reason = skip_reason_by_path(f.path, f.size, cfg.max_file_bytes, cfg.exclude)
+        reason = skip_reason_by_path(f.path, 0, cfg.max_file_bytes, cfg.exclude)  # sizes: below, uncached only
         if reason:
             stats.skip(f.path, reason)
         elif (f.path, f.blob) in cache:
@@ -151,19 +120,12 @@ def _mine(ws: Workspace, ref: str, progress: Progress | None) -> MineResult:
             reused.append((f.path, f.blob))
         else:
             to_read.append(f)
-    fresh: list[tuple[str, str, str]] = []
-    by_blob: dict[str, list[TreeFile]] = {}
-    for f in to_read:
-        by_blob.setdefault(f.blob, []).append(f)
-    done = len(files) - len(to_read)
-    for blob, data in read_blobs(ws.repo_root, list(by_blob)):
-        for f in by_blob[blob]:
-            payload, chunks = _payload(f.path, data, cfg)
-            payloads[f.path] = payload | {"objects": chunks}
-            fresh.append((f.path, f.blob, orjson.dumps(payload).decode()))
-            done += 1
-            if progress is not None and (done % 25 == 0 or done == len(files)):
-                progress(done, len(files), f"chunked {f.path}")
+    sizes = blob_sizes(ws.repo_root, (f.blob for f in to_read))
+    for f in [f for f in to_read if sizes[f.blob] > cfg.max_file_bytes]:
+        stats.skip(f.path, "huge")
+    to_read = [f for f in to_read if sizes[f.blob] <= cfg.max_file_bytes]
+    tick = _counter(progress, len(files) - len(to_read), len(files))
+    fresh = _chunk_fresh(ws, to_read, sum(sizes[f.blob] for f in to_read), payloads, tick)
     ws.store.update_chunk_cache(fp, fresh, reused)
     stats.files_parsed = sum(1 for _, _, p in fresh if '"chunks"' in p)
     chunks = _assemble(payloads, stats, commit)
@@ -173,13 +135,40 @@ def _mine(ws: Workspace, ref: str, progress: Progress | None) -> MineResult:
     return MineResult(commit=commit, chunks=chunks, stats=stats)
 
 
-def _payload(path: str, data: bytes, cfg: MinerConfig) -> tuple[dict[str, Any], list[Chunk]]:
-    """The cache entry for a file (its chunks as rows, or why it was skipped) and the chunks themselves."""
-    reason = skip_reason_by_content(data)
-    if reason:
-        return {"skip": reason}, []
-    chunks, redactions = chunk_blob(path, data, cfg)
-    return {"chunks": [c.to_row() for c in chunks], "redactions": redactions}, chunks
+def _counter(progress: Progress | None, done: int, total: int) -> Callable[[int, str], None]:
+    """A callback that counts files chunked and reports every 25th (and the last)."""
+    state = [done]
+
+    def tick(n: int, path: str) -> None:
+        before, state[0] = state[0], state[0] + n
+        if progress is not None and (state[0] // 25 != before // 25 or state[0] == total):
+            progress(state[0], total, f"chunked {path}")
+    return tick
+
+
+def _chunk_fresh(ws: Workspace, to_read: list[TreeFile], total_bytes: int, payloads: dict[str, dict[str, Any]],
+                 tick: Callable[[int, str], None]) -> list[tuple[str, str, str]]:
+    """Read and chunk the files not in the cache (in worker processes when there are many); fills
+    `payloads` and returns the new cache rows (path, blob, entry JSON)."""
+    cfg = ws.config.miner
+    by_blob: dict[str, list[TreeFile]] = {}
+    for f in to_read:
+        by_blob.setdefault(f.blob, []).append(f)
+    blob_of = {f.path: f.blob for f in to_read}
+    items = ((f.path, data) for blob, data in read_blobs(ws.repo_root, list(by_blob)) for f in by_blob[blob])
+    fresh: list[tuple[str, str, str]] = []
+    workers = plan_workers(cfg.processes, total_bytes, len(to_read))
+    if workers > 1:
+        for path, entry in chunk_in_processes(items, cfg.chunk_budget, workers, tick):
+            payloads[path] = orjson.loads(entry)  # its Chunk objects are built from the rows in _assemble
+            fresh.append((path, blob_of[path], entry.decode()))
+        return fresh
+    for path, data in items:
+        payload, chunks = file_payload(path, data, cfg.chunk_budget)
+        payloads[path] = payload | {"objects": chunks}
+        fresh.append((path, blob_of[path], orjson.dumps(payload).decode()))
+        tick(1, path)
+    return fresh
 
 
 def _assemble(payloads: dict[str, dict[str, Any]], stats: MineStats, commit: str) -> list[Chunk]:

@@ -1,4 +1,4 @@
-from forge_mcp.miner.files import list_tree, read_blobs, skip_reason_by_content, skip_reason_by_path
+from forge_mcp.miner.files import blob_sizes, list_tree, read_blobs, skip_reason_by_content, skip_reason_by_path
 
 
 def test_path_reasons() -> None:
@@ -27,7 +27,9 @@ def test_tree_and_blob_reading(repo) -> None:
     assert set(files) == {"README.md", "src/app.py", "src/util.py"}
     blobs = dict(read_blobs(repo.path, [files["src/util.py"].blob, files["README.md"].blob]))
     assert blobs[files["README.md"].blob] == b"# project\n"
-    assert len(blobs[files["src/util.py"].blob]) == files["src/util.py"].size
+    sizes = blob_sizes(repo.path, [files["src/util.py"].blob, files["README.md"].blob])
+    assert sizes == {f.blob: len(blobs[f.blob]) for f in (files["src/util.py"], files["README.md"])}
+    assert blob_sizes(repo.path, []) == {}
 
 
 def test_generated_marker_counts_only_in_the_leading_comments() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -60,6 +61,12 @@ def chunk_batch(batch: list[Item], budget: int) -> list[Done]:
     return [(path, orjson.dumps(file_payload(path, data, budget)[0])) for path, data in batch]
 
 
+def _stdout_to_stderr() -> None:
+    """Worker start-up: under `serve`, the inherited stdout is the MCP protocol channel; nothing may reach it."""
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
 def _context() -> multiprocessing.context.BaseContext:
     # Never fork: the server holds threads (watcher, asyncio) and a forked copy of their locks can hang.
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -79,7 +86,7 @@ def chunk_in_processes(items: Iterable[Item], budget: int, workers: int,
     process, so a run never ends with files silently missing.
     """
     pending: dict[Future[list[Done]], list[Item]] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_stdout_to_stderr) as pool:
         for batch in batches(items, BATCH_BYTES):
             pending[pool.submit(chunk_batch, batch, budget)] = batch
         for future in as_completed(pending):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from forge_mcp.miner import parallel
@@ -60,3 +63,9 @@ def test_mine_in_worker_processes_matches_a_serial_mine(code_repo, monkeypatch: 
     again = mine(ws)  # the cache the workers filled serves the next run
     assert again.stats.files_parsed == 0
     assert [c.to_row() for c in again.chunks] == [c.to_row() for c in serial.chunks]
+
+
+def test_a_worker_cannot_write_to_the_protocol_channel() -> None:
+    code = "from forge_mcp.miner.parallel import _stdout_to_stderr\n_stdout_to_stderr()\nprint('noise')\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout == "" and "noise" in proc.stderr

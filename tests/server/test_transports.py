@@ -131,3 +131,17 @@ def test_http_on_a_public_address_needs_a_token(repo) -> None:
     )
     assert proc.returncode == 2 and "without a bearer token" in proc.stderr
     assert proc.stdout == ""
+
+
+async def test_stdio_chunk_data_in_worker_processes_keeps_the_channel_clean(make_repo) -> None:
+    """Over 4 MB of new code: `serve` chunks it in worker processes, which share its stdout."""
+    big = make_repo("big")
+    body = "".join(f"def handler_{i}(request, value={i}):\n    total = value * 2\n    return total + {i}\n\n\n"
+                   for i in range(900))
+    big.commit("lots of code", {f"pkg/mod_{n}.py": body for n in range(62)})  # 62 x ~70 KB
+    async with Client(_stdio(big.path)) as client:
+        result = await client.call_tool("chunk_data", {})
+        assert not result.is_error, result.content
+        assert result.structured_content["files"]["chunked"] == 62
+        assert result.structured_content["chunks_by_language"]["python"] >= 62
+        assert (await client.call_tool("monitor_repo", {})).structured_content["commit_count"] == 1

@@ -82,8 +82,8 @@ def chunk_in_processes(items: Iterable[Item], budget: int, workers: int,
     """Each file's (path, cache entry JSON), chunked by `workers` processes, in completion order;
     `on_done(n, last path)` after each batch of n files.
 
-    A worker that dies (a crash in native code) fails only its batch: those files are chunked again in this
-    process, so a run never ends with files silently missing.
+    A worker that dies (a crash in native code) breaks the pool: every batch not done yet is chunked in this
+    process instead, so a run never ends with files silently missing.
     """
     pending: dict[Future[list[Done]], list[Item]] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_stdout_to_stderr) as pool:

@@ -20,17 +20,29 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from forge_mcp.config import MinerConfig
 from forge_mcp.errors import NotFoundError
 from forge_mcp.fsutil import atomic_write_json
 from forge_mcp.miner import examples as ex
 from forge_mcp.miner.chunker import Chunk
 from forge_mcp.miner.mine import Progress, fingerprint, mine, resolve_commit
-from forge_mcp.miner.split import assign_split, recent_changes
+from forge_mcp.miner.split import HeldOut, HeldOutCommit, assign_split, select_held_out
 from forge_mcp.workspace import Workspace
 
 TASKS = ("completion", "instruction", "raft", "text")
 SPLITS = ("train", "valid", "test")
 CHARS_PER_TOKEN = 4  # a rough estimate for code; the manifest says so
+
+
+class HeldOutReport(BaseModel):
+    """Which commits form the test set, and why the walk back through history stopped where it did."""
+
+    commits: list[HeldOutCommit] = Field(default_factory=list, description="Held-out commits, newest first")
+    skipped_commits: int = Field(0, description="Commits walked past because they changed no code unit")
+    test_units: int = Field(0, description="Units in the test split (every kind)")
+    completion_units: int = Field(0, description="Completion-eligible units in the test split")
+    reason: str = Field("", description="enough (minimums reached), history (ran out of commits), bound "
+                                        "(max_held_out_commits), or train_share (half the units kept for training)")
 
 
 class DatasetSummary(BaseModel):
@@ -48,7 +60,8 @@ class DatasetSummary(BaseModel):
     secrets_redacted: dict[str, int] = Field(description="Secrets replaced in chunk text, by kind")
     secret_files: int = Field(description="Files excluded entirely as secrets (.env, keys, credentials)")
     duplicates_removed: int
-    held_out_commits: int = Field(description="Recent commits whose units form the test set")
+    held_out_commits: int = Field(description="Code-changing commits whose units form the test set")
+    held_out: HeldOutReport = Field(default_factory=HeldOutReport)  # older manifests lack it
     splits: dict[str, dict[str, int]] = Field(description="Examples per task and split")
     tokens_estimate: dict[str, int] = Field(description="Approximate tokens per task (chars/4)")
     generator: str = Field(description="templated, or teacher:<model> with how many examples it wrote")
@@ -81,10 +94,11 @@ def build_dataset(ws: Workspace, ref: str = "HEAD", force: bool = False, progres
             pass
     cfg = ws.config.miner
     mined = mine(ws, commit, _scaled(progress, 0, 80))
-    touched, used = recent_changes(ws.repo_root, commit, cfg.held_out_commits)
     units, duplicates = _dedupe(mined.chunks)
-    split_of = {c.id: assign_split(c, touched, cfg.valid_fraction, cfg.seed) for c in units}
-    notes = _notes(used, cfg.held_out_commits, split_of)
+    held = select_held_out(ws.repo_root, commit, units, cfg.held_out_commits, cfg.min_test_units,
+                           cfg.max_held_out_commits)
+    split_of = {c.id: assign_split(c, held.test_ids, cfg.valid_fraction, cfg.seed) for c in units}
+    notes = _notes(held, cfg, split_of)
     if progress:
         progress(85, 100, "writing examples")
     rows, generator = _examples(units, split_of, ws, neighbours, teacher, notes)
@@ -97,7 +111,10 @@ def build_dataset(ws: Workspace, ref: str = "HEAD", force: bool = False, progres
         skipped=stats.skipped, skipped_examples=stats.skipped_examples,
         chunks_by_language=stats.chunks_by_language, chunks_by_kind=stats.chunks_by_kind,
         secrets_redacted=stats.secrets_redacted, secret_files=stats.skipped.get("secret", 0),
-        duplicates_removed=duplicates, held_out_commits=used,
+        duplicates_removed=duplicates, held_out_commits=len(held.commits),
+        held_out=HeldOutReport(commits=held.commits, skipped_commits=len(held.skipped),
+                               test_units=sum(s == "test" for s in split_of.values()),
+                               completion_units=held.completion_units, reason=held.reason),
         splits={t: {s: len(rows[t][s]) for s in SPLITS} for t in TASKS},
         tokens_estimate={t: sum(len(json.dumps(r)) for s in SPLITS for r in rows[t][s]) // CHARS_PER_TOKEN
                          for t in TASKS},
@@ -131,14 +148,37 @@ def _dedupe(chunks: list[Chunk]) -> tuple[list[Chunk], int]:
     return kept, len(chunks) - len(kept)
 
 
-def _notes(used: int, asked: int, split_of: dict[str, str]) -> list[str]:
-    notes = []
-    if used < asked:
-        notes.append(f"held out {used} recent commit(s) instead of {asked}: the history is shorter")
+def _notes(held: HeldOut, cfg: MinerConfig, split_of: dict[str, str]) -> list[str]:
+    notes = _held_out_notes(held, cfg)
     if not any(s == "test" for s in split_of.values()):
-        notes.append("the test set is empty: nothing changed in the held-out commits (validation needs one)")
+        notes.append("the test set is empty: no held-out commit touched a unit (validation needs one)")
     if not any(s == "train" for s in split_of.values()):
         notes.append("the training set is empty: every unit was touched by the held-out commits")
+    return notes
+
+
+def _held_out_notes(held: HeldOut, cfg: MinerConfig) -> list[str]:
+    """Say when the test set fell short of the minimums, and which commits were walked past."""
+    notes = []
+    if held.skipped:
+        shown = "; ".join(f"{c.sha[:7]} {c.subject[:60]}" for c in held.skipped[:3])
+        more = f"; and {len(held.skipped) - 3} more" if len(held.skipped) > 3 else ""
+        notes.append(f"skipped {len(held.skipped)} commit(s) that changed no code unit (dependency bumps, docs): "
+                     f"{shown}{more}")
+    if not (cfg.held_out_commits or cfg.min_test_units):
+        notes.append("held_out_commits and min_test_units are both 0: nothing is held out")
+    if held.reason == "enough":
+        return notes
+    got = (f"held out {len(held.commits)} code-changing commit(s) with {held.completion_units} completion unit(s), "
+           f"short of held_out_commits={cfg.held_out_commits} and min_test_units={cfg.min_test_units}")
+    why = {
+        "history": "the history has no older commits (the root commit is never held out)",
+        "bound": f"max_held_out_commits={max(cfg.max_held_out_commits, cfg.held_out_commits)} commits were "
+                 "looked at",
+        "train_share": f"going further back would leave fewer than half of the {held.completion_total} "
+                       "completion units for training",
+    }[held.reason]
+    notes.append(f"{got}: {why}")
     return notes
 
 

@@ -25,7 +25,9 @@ def _all_text(ds: Path, task: str, split: str) -> str:
 def test_dataset_layout_manifest_and_recency_split(code_repo) -> None:
     summary = build_dataset(Workspace.open(code_repo.path))
     ds = Path(summary.path)
-    assert summary.held_out_commits == 2 and summary.duplicates_removed >= 1
+    assert summary.held_out_commits == 1 and summary.duplicates_removed >= 1
+    # "binary and huge" changed no code unit: it is walked past, not held out.
+    assert summary.held_out.skipped_commits == 1 and [c.subject for c in summary.held_out.commits] == ["tune engine"]
     manifest = json.loads((ds / "manifest.json").read_text())
     assert manifest["summary"]["dataset_id"] == summary.dataset_id
     assert manifest["config"]["miner"]["held_out_commits"] == 5

@@ -25,10 +25,12 @@ def add_commands(sub: Any) -> dict[str, Command]:
     validate.add_argument("--repo", type=Path, default=Path("."))
     validate.add_argument("--target", default="latest", help="a run id, 'latest', 'deployed' or 'base'")
     validate.add_argument("--baseline", default="auto", help="'auto', 'deployed', 'base', 'none' or a run id")
-    validate.add_argument("--base-model", default="tiny", help="the base model when --target base")
+    validate.add_argument("--base-model", default="smollm2-135m", help="the base model when --target base")
+    validate.add_argument("--gate", choices=("baseline", "absolute"),
+                          help="'baseline' (default): beat the baseline's perplexity; 'absolute': a CodeBLEU bar")
     validate.add_argument("--max-examples", type=int, help="sample size (default forge.toml [judge], 100)")
     validate.add_argument("--max-tokens", type=int, help="tokens per completion (default 256)")
-    validate.add_argument("--threshold", type=float, help="CodeBLEU to pass (default 0.6)")
+    validate.add_argument("--threshold", type=float, help="CodeBLEU to pass with --gate absolute (default 0.6)")
     validate.add_argument("--tolerance", type=float, help="allowed drop vs the baseline (default 0.02)")
     validate.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
@@ -156,22 +158,14 @@ def render_deployment(e: Any) -> str:
             + f", by {e.actor}")
 
 
-def judge_params(ws: Any, **given: Any) -> Any:
-    """Arguments over the [judge] section of the config (the tool does the same)."""
-    from forge_mcp.judge.validate import JudgeParams
-
-    cfg = ws.config.judge.model_dump()
-    fields = {k: v for k, v in given.items() if v is not None}
-    return JudgeParams(**({k: cfg[k] for k in cfg} | fields))
-
-
 def _validate(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import progress_bar
-    from forge_mcp.judge.validate import validate
+    from forge_mcp.judge.validate import judge_params, validate
     from forge_mcp.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
-    params = judge_params(ws, target=args.target, baseline=args.baseline, base_model=args.base_model,
+    params = judge_params(ws.config.judge, gate=args.gate, target=args.target, baseline=args.baseline,
+                          base_model=args.base_model,
                           max_examples=args.max_examples, max_tokens=args.max_tokens, threshold=args.threshold,
                           tolerance=args.tolerance)
     with progress_bar("validating", enabled=not args.json) as update:

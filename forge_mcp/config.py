@@ -80,24 +80,30 @@ class IndexConfig(_Section):
 class JudgeConfig(_Section):
     """Validation of a model on the held-out test set (`validate_model`)."""
 
-    threshold: float = Field(0.6, ge=0.0, le=1.0, description="CodeBLEU a candidate must reach to pass.")
+    gate: Literal["baseline", "absolute"] = Field("baseline", description="'baseline': pass when held-out perplexity beats the baseline's (the deployed model, else the base) by perplexity_margin and CodeBLEU is not below the baseline's by more than tolerance. 'absolute': CodeBLEU must also reach threshold (for 7B-class models; a 135M model never reaches 0.6).")
+    perplexity_margin: float = Field(0.05, ge=0.0, lt=1.0, description="How much lower (relative) the candidate's held-out perplexity must be than the baseline's.")
+    threshold: float = Field(0.6, ge=0.0, le=1.0, description="CodeBLEU a candidate must reach with gate = 'absolute' (or when there is no baseline).")
     tolerance: float = Field(0.02, ge=0.0, le=1.0, description="How far below the baseline's CodeBLEU a candidate may be and still pass.")
-    max_examples: int = Field(100, ge=1, le=100_000, description="Larger test sets are sampled (seeded) down to this size.")
-    max_tokens: int = Field(256, ge=8, le=8192, description="Most tokens generated per completion.")
+    max_examples: int = Field(100, ge=1, le=100_000, description="Larger test sets are sampled (seeded) down to this size; a time budget may lower it on CPU.")
+    max_tokens: int = Field(256, ge=8, le=8192, description="Most tokens generated per completion; a time budget may lower it on CPU.")
     seed: int = Field(0, description="Seed of the test-set sample.")
 
 
 class CycleConfig(_Section):
-    """The whole loop (`forge-mcp cycle`, `run_cycle`) and auto mode."""
+    """The whole loop (`forge-mcp cycle`, `run_cycle`) and auto mode.
+
+    Settings left unset (None) are chosen by the hardware plan to fit `budget_minutes` on this machine."""
 
     auto: bool = Field(False, description="Start a cycle by itself when the watcher's significance policy fires (never deploys a failing run).")
-    base_model: str = Field("tiny", description="Base model of the cycle's training run.")
+    base_model: str = Field("smollm2-135m", description="Base model of the cycle's training run: 'smollm2-135m' (shipped, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm folder or a hub id ('tiny' is for tests).")
+    budget_minutes: float = Field(10.0, gt=0, le=10_000, description="Time for training plus validation on a CPU-only machine; the plan picks layers, sequence length, steps and validation size to fit (Apple Silicon and CUDA get the full profile).")
     method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = Field("lora", description="Adapter method.")
     task: Literal["completion", "instruction", "raft", "text"] = Field("completion", description="Dataset task trained on.")
-    iters: int = Field(200, ge=1, le=1_000_000, description="Training steps.")
+    iters: int | None = Field(None, ge=1, le=1_000_000, description="Training steps (default: from the plan).")
     batch_size: int = Field(4, ge=1, le=1024, description="Training batch size.")
-    learning_rate: float = Field(1e-3, gt=0, description="Learning rate.")
-    max_seq_length: int = Field(512, ge=16, le=131_072, description="Longest training sequence.")
+    learning_rate: float | None = Field(None, gt=0, description="Learning rate (default: from the plan).")
+    num_layers: int | None = Field(None, ge=-1, description="Blocks from the top that get adapters, -1 all (default: from the plan).")
+    max_seq_length: int | None = Field(None, ge=16, le=131_072, description="Longest training sequence (default: from the data, capped by the plan).")
     compile: bool = Field(True, description="mx.compile the training step (on CPU the first compile takes ~25 s).")
     index: bool = Field(True, description="Build or refresh the RAG index in the cycle.")
     deploy: bool = Field(True, description="Deploy the run when it passes validation.")

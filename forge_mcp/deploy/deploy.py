@@ -3,6 +3,7 @@ serve it (Ollama, or the local llama.cpp server), and log it. Nothing is logged 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,8 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.deploy.log import current_deployment
 from forge_mcp.deploy.ollama_target import DeployError, OllamaTarget, model_name
+from forge_mcp.forge.formatting import system_prompt
+from forge_mcp.forge.params import RunPaths
 from forge_mcp.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -114,13 +117,36 @@ def _to_ollama(ws: Workspace, ollama: OllamaTarget, exported: Any, commit: str |
     name = model_name(cfg.name_prefix, ws.name)
     tag = _tag(ws, name, commit, run_id)
     template = ollama_template(exported.chat_template, cfg.ollama_template, cfg.ollama_stops)
-    system = cfg.system or f"You are a coding assistant that knows the {ws.name} repository: its code, style and APIs."
-    made = ollama.deploy(exported.gguf, name, tag, template.template, list(template.stops), system,
-                         {"temperature": cfg.temperature, "top_k": cfg.top_k},
+    run = json.loads(RunPaths(ws.state_dir / "runs" / run_id).run.read_text(encoding="utf-8"))
+    text, stops, parameters, family = _ollama_settings(ws, Path(run["model_path"]), template)
+    # The system prompt the run was trained and validated with (the user's, Ollama's original, or ours).
+    system = run.get("system") or cfg.system or system_prompt(ws.name)
+    made = ollama.deploy(exported.gguf, name, tag, text, stops, system, parameters,
                          quantize="q4_K_M" if cfg.quantize == "q4_k_m" else None)
     return {"model": made["model"], "digest": made["digest"], "url": ollama.host,
             "check": {"uploaded": made["uploaded"], "blob": made["blob"], "latest": made["latest"],
-                      "template": template.family}}
+                      "template": family}}
+
+
+def _ollama_settings(ws: Workspace, base: Path, template: Any) -> tuple[str, list[str], dict[str, Any], str]:
+    """(template, stops, parameters, family): a base pulled from Ollama keeps its own template, stops and
+    parameters (its ollama.json, written at import) unless forge.toml or the environment sets them."""
+    cfg = ws.config.deploy
+    given = cfg.model_fields_set
+    ours: dict[str, Any] = {"temperature": cfg.temperature, "top_k": cfg.top_k}
+    meta_file = base / "ollama.json"
+    if not meta_file.is_file():
+        return template.template, list(template.stops), ours, template.family
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    original = dict(meta.get("parameters") or {})
+    stops = original.pop("stop", None)
+    stops = [stops] if isinstance(stops, str) else list(stops or [])
+    parameters = original | {k: v for k, v in ours.items() if k in given or k not in original}
+    if "ollama_template" in given or not meta.get("template"):
+        return template.template, list(template.stops), parameters, template.family
+    if "ollama_stops" in given:
+        stops = list(cfg.ollama_stops)
+    return str(meta["template"]), stops or list(template.stops), parameters, "from the Ollama base model"
 
 
 def _tag(ws: Workspace, name: str, commit: str | None, run_id: str) -> str:

@@ -56,6 +56,9 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     """Run every check of `request` on one loaded model (see verify.py for what the keys hold)."""
     from llama_cpp import Llama
 
+    from forge_mcp.deploy.llama_runtime import disable_extra_buffer_types
+
+    disable_extra_buffer_types()  # AMX CPUs segfault on quantized files otherwise (see llama_runtime)
     llm = Llama(model_path=request["model"], n_ctx=int(request["n_ctx"]), n_threads=os.cpu_count() or 1,
                 verbose=False, logits_all=False, seed=0)
     print(LOADED_MARK, file=sys.stderr, flush=True)

@@ -41,7 +41,8 @@ def start(gguf: Path, port: int, log: Path, n_ctx: int = 2048, timeout: float = 
     if port_open(port):
         raise DeployError(f"port {port} on {HOST} is already in use: stop what listens there or set "
                           "[deploy] llama_port in forge.toml")
-    args = [sys.executable, "-P", "-m", "llama_cpp.server", "--model", str(gguf), "--host", HOST, "--port", str(port),
+    # Our wrapper of llama_cpp.server: it loads without the extra buffer types that crash on AMX CPUs.
+    args = [sys.executable, "-P", "-m", "forge_mcp.deploy.llama_runtime", "--model", str(gguf), "--host", HOST, "--port", str(port),
             "--n_ctx", str(n_ctx)]
     with open(log, "ab") as out:
         child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

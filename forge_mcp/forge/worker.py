@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from forge_mcp.forge.formatting import encode_example, messages_of
 from forge_mcp.forge.params import RunPaths, TrainParams
 from forge_mcp.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.store import Store
@@ -74,7 +75,6 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
     import mlx.optimizers as optim
     import mlx_lm
     import numpy as np
-    from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
     from mlx_lm.tuner.trainer import TrainingArgs
     from mlx_lm.tuner.trainer import train as mlx_train
 
@@ -85,10 +85,12 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
     spec = params.adapter_spec()
     pissa = apply_adapters(model, spec)
     layers = len(model.layers) if params.num_layers == -1 else params.num_layers
-    data_cfg = type("DataConfig", (), {"mask_prompt": False})()
-    train_set, valid_set, _ = load_local_dataset(Path(run["dataset_path"]) / params.task, tokenizer, data_cfg)
+    folder = Path(run["dataset_path"]) / params.task
+    train_set, valid_set = (load_split(folder / f"{split}.jsonl", tokenizer, params.task, run.get("system"))
+                            for split in ("train", "valid"))
     if len(train_set) == 0:
         raise ValueError(f"the {params.task} training split of the dataset is empty")
+    _update(store, run["run_id"], "running", sequences=train_set.stats(params.max_seq_length))
     optimizer = optim.Adam(learning_rate=_schedule(params))
     start, best_val = 0, math.inf
     if resume:
@@ -109,10 +111,51 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
         if not validate:
             _update(store, run["run_id"], "running", note=f"validation skipped: {len(valid_set)} examples "
                                                           f"< batch_size {params.batch_size}")
-        mlx_train(model, optimizer, CacheDataset(train_set), CacheDataset(valid_set) if validate else None,
-                  args=args, training_callback=callback)
+        mlx_train(model, optimizer, train_set, valid_set if validate else None, args=args,
+                  training_callback=callback)
     _save_adapter(paths.adapters, adapter_weights(model, spec, pissa), adapter_config(spec, layers), params)
     return {"step": params.iters, "best_val_loss": None if math.isinf(callback.best_val) else callback.best_val}
+
+
+class TokenizedSplit:
+    """A split as (tokens, prompt length) pairs, encoded once by `formatting.encode_example`.
+
+    Not a CacheDataset on purpose: mlx-lm then sorts batches by real token length (less padding)."""
+
+    def __init__(self, items: list[tuple[list[int], int]]) -> None:
+        self.items = items
+
+    def __getitem__(self, idx: int) -> tuple[list[int], int]:
+        return self.items[idx]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def stats(self, max_seq_length: int) -> dict[str, Any]:
+        """How many sequences the length limit cuts, and what share of the trained tokens that loses."""
+        cut = [(len(ids), offset) for ids, offset in self.items if len(ids) > max_seq_length]
+        trained = sum(len(ids) - offset for ids, offset in self.items) or 1
+        lost = sum(n - max(offset, max_seq_length) for n, offset in cut)
+        lengths = sorted(len(ids) for ids, _ in self.items)
+        return {"examples": len(self.items), "max_seq_length": max_seq_length, "truncated_examples": len(cut),
+                "truncated_token_fraction": round(lost / trained, 4), "longest": lengths[-1] if lengths else 0,
+                "median": lengths[len(lengths) // 2] if lengths else 0}
+
+
+def load_split(path: Path, tokenizer: Any, task: str, system: str | None) -> TokenizedSplit:
+    """A JSONL split, tokenized the way the judge will prompt: the prompt masked, except for raw text."""
+    if not path.is_file():
+        return TokenizedSplit([])
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items: list[tuple[list[int], int]] = []
+    for row in rows:
+        if task == "text":
+            ids = list(tokenizer.encode(row["text"]))
+            items.append((ids + ([tokenizer.eos_token_id] if ids[-1:] != [tokenizer.eos_token_id] else []), 0))
+        else:
+            encoded = encode_example(tokenizer, messages_of(row, system))
+            items.append((encoded.ids, encoded.offset))
+    return TokenizedSplit(items)
 
 
 def _schedule(params: TrainParams) -> Any:

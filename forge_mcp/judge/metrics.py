@@ -7,6 +7,7 @@ import logging
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -103,12 +104,55 @@ class Verdict:
     rule: str  # which rule decided, in words a report can show
 
 
-def decide(candidate: float, baseline: float | None, threshold: float = 0.6, tolerance: float = 0.02) -> Verdict:
-    """Pass when CodeBLEU reaches the threshold and is not worse than the baseline beyond the tolerance."""
-    if candidate < threshold:
-        return Verdict(False, f"CodeBLEU {candidate:.3f} is below the threshold {threshold:.3f}")
-    if baseline is not None and candidate < baseline - tolerance:
-        return Verdict(False, f"CodeBLEU {candidate:.3f} is worse than the baseline's {baseline:.3f} by more than "
-                              f"the tolerance {tolerance:.3f}")
-    against = "" if baseline is None else f" and within {tolerance:.3f} of the baseline's {baseline:.3f} or better"
-    return Verdict(True, f"CodeBLEU {candidate:.3f} reaches the threshold {threshold:.3f}{against}")
+GateRule = Literal["baseline", "absolute"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """The two figures the gate reads from one model's results."""
+
+    codebleu: float
+    perplexity: float
+
+
+@dataclass(frozen=True)
+class Gate:
+    """`baseline` (default): better than what is serving. `absolute`: a CodeBLEU bar, for large models."""
+
+    rule: GateRule = "baseline"
+    perplexity_margin: float = 0.05
+    threshold: float = 0.6
+    tolerance: float = 0.02
+
+
+def decide(candidate: Side, baseline: Side | None, gate: Gate = Gate()) -> Verdict:
+    """Pass or fail, with the rule that decided in words."""
+    if gate.rule == "absolute" or baseline is None:
+        return _absolute(candidate, baseline, gate)
+    bar = baseline.perplexity * (1 - gate.perplexity_margin)
+    if candidate.perplexity > bar:
+        return Verdict(False, f"held-out perplexity {candidate.perplexity:.3f} does not beat the baseline's "
+                              f"{baseline.perplexity:.3f} by the margin {gate.perplexity_margin:.0%} "
+                              f"(needs at most {bar:.3f})")
+    if candidate.codebleu < baseline.codebleu - gate.tolerance:
+        return Verdict(False, f"perplexity {candidate.perplexity:.3f} beats the baseline's {baseline.perplexity:.3f}, "
+                              f"but CodeBLEU {candidate.codebleu:.3f} is below the baseline's "
+                              f"{baseline.codebleu:.3f} by more than the tolerance {gate.tolerance:.3f}")
+    gain = 1 - candidate.perplexity / baseline.perplexity if baseline.perplexity else 0.0
+    return Verdict(True, f"held-out perplexity {candidate.perplexity:.3f} is {gain:.0%} below the baseline's "
+                         f"{baseline.perplexity:.3f} (margin {gate.perplexity_margin:.0%}) and CodeBLEU "
+                         f"{candidate.codebleu:.3f} is within {gate.tolerance:.3f} of the baseline's "
+                         f"{baseline.codebleu:.3f} or better")
+
+
+def _absolute(candidate: Side, baseline: Side | None, gate: Gate) -> Verdict:
+    """CodeBLEU reaches the threshold and is not worse than the baseline beyond the tolerance."""
+    where = "" if gate.rule == "absolute" else " (no baseline to compare with, so the absolute rule applies)"
+    if candidate.codebleu < gate.threshold:
+        return Verdict(False, f"CodeBLEU {candidate.codebleu:.3f} is below the threshold {gate.threshold:.3f}{where}")
+    if baseline is not None and candidate.codebleu < baseline.codebleu - gate.tolerance:
+        return Verdict(False, f"CodeBLEU {candidate.codebleu:.3f} is worse than the baseline's "
+                              f"{baseline.codebleu:.3f} by more than the tolerance {gate.tolerance:.3f}")
+    against = "" if baseline is None else (f" and within {gate.tolerance:.3f} of the baseline's "
+                                           f"{baseline.codebleu:.3f} or better")
+    return Verdict(True, f"CodeBLEU {candidate.codebleu:.3f} reaches the threshold {gate.threshold:.3f}{against}{where}")

@@ -25,6 +25,7 @@ class ModelRef(BaseModel):
     model_path: str
     adapter_path: str | None = None
     dataset_id: str | None = None
+    system: str | None = Field(None, description="The system prompt it was trained with (or would be)")
 
 
 def newest_dataset(ws: Workspace) -> tuple[str, Path]:
@@ -46,7 +47,7 @@ def run_model(ws: Workspace, run_id: str, kind: Literal["run", "deployed"] = "ru
     paths = RunPaths(ws.state_dir / "runs" / run_id)
     run = json.loads(paths.run.read_text(encoding="utf-8"))
     return ModelRef(kind=kind, name=run_id, run_id=run_id, model_path=run["model_path"],
-                    adapter_path=str(paths.adapters), dataset_id=info.dataset_id)
+                    adapter_path=str(paths.adapters), dataset_id=info.dataset_id, system=run.get("system"))
 
 
 def deployed_model(ws: Workspace) -> ModelRef | None:
@@ -59,10 +60,11 @@ def deployed_model(ws: Workspace) -> ModelRef | None:
 
 
 def base_model(ws: Workspace, name: str, dataset_path: Path) -> ModelRef:
-    from forge_mcp.forge.train import resolve_base_model
+    from forge_mcp.forge.train import resolve_base_model, system_for
 
     path = resolve_base_model(ws, name, dataset_path)
-    return ModelRef(kind="base", name=name, model_path=str(path), dataset_id=dataset_path.name)
+    return ModelRef(kind="base", name=name, model_path=str(path), dataset_id=dataset_path.name,
+                    system=system_for(ws, path))
 
 
 def candidate_model(ws: Workspace, target: str, base: str) -> ModelRef:
@@ -98,5 +100,5 @@ def baseline_model(ws: Workspace, candidate: ModelRef, baseline: str, dataset_pa
         if candidate.kind == "base":
             return None  # a base model compared with itself says nothing
         return ModelRef(kind="base", name=Path(candidate.model_path).name, model_path=candidate.model_path,
-                        dataset_id=dataset_path.name)
+                        dataset_id=dataset_path.name, system=candidate.system)
     return run_model(ws, baseline)

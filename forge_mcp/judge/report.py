@@ -32,6 +32,8 @@ def save_report(ws: Workspace, report: "ValidationReport", folder: Path) -> None
     summary = {"passed": report.passed, "rule": report.rule, "candidate": report.candidate.model.name,
                "codebleu": report.candidate.scores.codebleu,
                "baseline_codebleu": report.baseline.scores.codebleu if report.baseline else None,
+               "perplexity": report.candidate.perplexity,
+               "baseline_perplexity": report.baseline.perplexity if report.baseline else None,
                "dataset_id": report.dataset_id, "examples_used": report.examples_used}
     run_id = report.candidate.model.run_id
     ws.store.put_record("reports", report.report_id, "passed" if report.passed else "failed", summary, run_id=run_id)
@@ -91,7 +93,7 @@ def markdown(r: "ValidationReport") -> str:
            f"commits, never trained on)\n",
            f"- Examples: {r.examples_used} of {r.examples_total}"
            + (f" (seeded sample, seed {r.seed})" if r.examples_used < r.examples_total else "") + "\n",
-           f"- Rules: CodeBLEU ≥ {r.threshold:.3f}; not below the baseline by more than {r.tolerance:.3f}\n",
+           _rules(r),
            f"- Greedy decoding, at most {r.max_tokens} tokens, stopped at the end of the unit\n",
            f"- Time: {r.timings.total_seconds:.1f} s (generation {r.timings.generation_seconds:.1f} s, scoring "
            f"{r.timings.scoring_seconds:.1f} s)\n\n",
@@ -111,6 +113,15 @@ def markdown(r: "ValidationReport") -> str:
     return "".join(out)
 
 
+def _rules(r: "ValidationReport") -> str:
+    if r.gate == "baseline":
+        return (f"- Gate `baseline` (better than what is serving): held-out perplexity at least "
+                f"{r.perplexity_margin:.0%} below the baseline's; CodeBLEU not below the baseline's by more than "
+                f"{r.tolerance:.3f}\n")
+    return (f"- Gate `absolute`: CodeBLEU ≥ {r.threshold:.3f}; not below the baseline by more than "
+            f"{r.tolerance:.3f}\n")
+
+
 def chart_png(r: "ValidationReport") -> bytes:
     import matplotlib
 
@@ -125,7 +136,8 @@ def chart_png(r: "ValidationReport") -> bytes:
         for i, (label, result) in enumerate(models):
             values = [getattr(result.scores, m) for m in METRICS]
             ax.bar([x + i * width for x in xs], values, width, label=f"{label}: {result.model.name}")
-        ax.axhline(r.threshold, color="red", linestyle="--", linewidth=1, label=f"threshold {r.threshold:.2f}")
+        if r.gate == "absolute":
+            ax.axhline(r.threshold, color="red", linestyle="--", linewidth=1, label=f"threshold {r.threshold:.2f}")
         ax.set_xticks([x + width * (len(models) - 1) / 2 for x in xs])
         ax.set_xticklabels([m.replace("_", "\n") for m in METRICS], fontsize=8)
         ax.set_ylim(0, 1.05)

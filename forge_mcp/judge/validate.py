@@ -16,9 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from forge_mcp.config import JudgeConfig
 from forge_mcp.forge.jobs import openblas_path
 from forge_mcp.fsutil import atomic_write_json
-from forge_mcp.judge.metrics import JudgeError, Scores, decide, example_codebleu, score
+from forge_mcp.judge.metrics import Gate, GateRule, JudgeError, Scores, Side, decide, example_codebleu, score
 from forge_mcp.judge.models import ModelRef, baseline_model, candidate_model
 from forge_mcp.judge.units import Example, load_examples
 from forge_mcp.workspace import Workspace
@@ -29,7 +30,9 @@ Progress = Callable[[int, int, str], None]
 class JudgeParams(BaseModel):
     target: str = Field("latest", description="A run id, 'latest', 'deployed' or 'base'")
     baseline: str = Field("auto", description="'auto', 'deployed', 'base', 'none' or a run id")
-    base_model: str = Field("tiny", description="The base model when target is 'base'")
+    base_model: str = Field("smollm2-135m", description="The base model when target is 'base'")
+    gate: GateRule = "baseline"
+    perplexity_margin: float = 0.05
     threshold: float = 0.6
     tolerance: float = 0.02
     max_examples: int = 100
@@ -73,8 +76,11 @@ class ValidationReport(BaseModel):
     dataset_id: str
     passed: bool
     rule: str = Field(description="The rule that decided the verdict, in words")
+    gate: GateRule = "absolute"
+    perplexity_margin: float = 0.0
     threshold: float
     tolerance: float
+    system: str | None = Field(None, description="The system prompt every model was prompted with")
     candidate: ModelResult
     baseline: ModelResult | None
     examples_total: int = Field(description="Examples in the held-out test set")
@@ -83,6 +89,13 @@ class ValidationReport(BaseModel):
     max_tokens: int
     timings: Timings
     examples: list[ExampleResult]
+
+
+def judge_params(cfg: JudgeConfig, **given: Any) -> JudgeParams:
+    """Arguments given (not None) over the [judge] section: the one place the tool, the CLI and the cycle
+    resolve their judge settings."""
+    fields = {k: v for k, v in given.items() if v is not None}
+    return JudgeParams(**(cfg.model_dump() | fields))
 
 
 def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = None) -> ValidationReport:
@@ -94,17 +107,18 @@ def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = Non
     report_id = time.strftime("report-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     folder = ws.state_dir / "reports" / report_id
     models = [("candidate", candidate)] + ([("baseline", baseline)] if baseline else [])
-    raw = generate(folder, models, examples, params.max_tokens, progress)
+    raw = generate(folder, models, examples, params.max_tokens, progress, system=candidate.system)
     generated = time.perf_counter()
     results = {label: _score(ref, raw[label], examples) for label, ref in models}
     per_example = _per_example(examples, raw, models)
     scored = time.perf_counter()
     base_result = results.get("baseline")
-    verdict = decide(results["candidate"].scores.codebleu, base_result.scores.codebleu if base_result else None,
-                     params.threshold, params.tolerance)
+    verdict = decide(_side(results["candidate"]), _side(base_result) if base_result else None,
+                     Gate(params.gate, params.perplexity_margin, params.threshold, params.tolerance))
     report = ValidationReport(
         report_id=report_id, repo=ws.name, created_at=time.time(), dataset_id=dataset_id, passed=verdict.passed,
-        rule=verdict.rule, threshold=params.threshold, tolerance=params.tolerance, candidate=results["candidate"],
+        rule=verdict.rule, gate=params.gate, perplexity_margin=params.perplexity_margin, threshold=params.threshold,
+        tolerance=params.tolerance, system=candidate.system, candidate=results["candidate"],
         baseline=base_result, examples_total=total, examples_used=len(examples), seed=params.seed,
         max_tokens=params.max_tokens, examples=per_example,
         timings=Timings(generation_seconds=round(generated - started, 3), scoring_seconds=round(scored - generated, 3),
@@ -113,6 +127,10 @@ def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = Non
 
     save_report(ws, report, folder)
     return report
+
+
+def _side(result: ModelResult) -> Side:
+    return Side(codebleu=result.scores.codebleu, perplexity=result.perplexity)
 
 
 def _dataset_of(ws: Workspace, model: ModelRef) -> tuple[str, Path]:
@@ -128,22 +146,23 @@ def _dataset_of(ws: Workspace, model: ModelRef) -> tuple[str, Path]:
 
 
 def generate(folder: Path, models: list[tuple[str, ModelRef]], examples: list[Example], max_tokens: int,
-             progress: Progress | None) -> dict[str, dict[str, Any]]:
-    """Run the generation worker; relay its progress; return its results per model label."""
+             progress: Progress | None, system: str | None = None) -> dict[str, dict[str, Any]]:
+    """Run the generation worker; relay its progress; return its results per model label. Every model is
+    prompted with the same system prompt: the candidate's, the one it will serve with."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "job.json", {
         "models": [{"label": label, "model": ref.model_path, "adapter": ref.adapter_path} for label, ref in models],
         "examples": [{"prompt": e.prompt, "reference": e.reference, "language": e.language} for e in examples],
-        "max_tokens": max_tokens})
+        "max_tokens": max_tokens, "system": system})
     env = dict(os.environ)
     if openblas_path() and "LD_PRELOAD" not in env:
         env["LD_PRELOAD"] = openblas_path() or ""
-    total = len(examples) * len(models)
+    total = 2 * len(examples) * len(models)  # the worker reports generation, then perplexity, per model
     with open(folder / "worker.log", "ab") as log:
         child = subprocess.Popen([sys.executable, "-P", "-m", "forge_mcp.judge.worker", str(folder)],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env)
         assert child.stdout is not None
-        offset = {label: i * len(examples) for i, (label, _) in enumerate(models)}
+        offset = {label: 2 * i * len(examples) for i, (label, _) in enumerate(models)}
         for line in child.stdout:
             event = _event(line)
             if event.get("event") == "progress" and progress is not None:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.forge.formatting import encode_example, messages_of, prompt_ids, strip_lead
 from forge_mcp.judge.units import unit_end
 
 CHECK_EVERY = 8  # tokens between checks of whether the unit has closed
+BATCH = 16  # completions decoded side by side
 
 
 def _emit(**event: Any) -> None:
@@ -26,57 +28,89 @@ def _emit(**event: Any) -> None:
     sys.stdout.flush()
 
 
-def _messages(prompt: str, completion: str | None = None) -> list[dict[str, str]]:
-    messages = [{"role": "user", "content": prompt}]
-    return messages + ([{"role": "assistant", "content": completion}] if completion is not None else [])
+def generate_all(model: Any, tokenizer: Any, examples: list[dict[str, str]], max_tokens: int,
+                 system: str | None, on_done: Any = None) -> list[tuple[str, int]]:
+    """Greedy completions of every example, decoded side by side (on CPU a batch of 16 costs little more
+    per step than one), each stopped at the end of its unit; returns (text, tokens) per example.
+
+    Each prompt ends where training's masked prompt ended (formatting.prompt_ids), so the model starts on
+    the token it learned to write first, e.g. a newline and the body's indent."""
+    from mlx_lm.generate import BatchGenerator
+
+    prompts = [prompt_ids(tokenizer, messages_of({"prompt": e["prompt"]}, system)) for e in examples]
+    gen = BatchGenerator(model, max_tokens=max_tokens, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+                         completion_batch_size=BATCH, prefill_batch_size=min(BATCH, 8))
+    uids = gen.insert([ids for ids, _ in prompts], [max_tokens] * len(prompts))
+    index = {uid: i for i, uid in enumerate(uids)}
+    tokens: dict[int, list[int]] = {uid: [] for uid in uids}
+    finished: set[int] = set()
+    try:
+        while len(finished) < len(uids) and (responses := gen.next_generated()):
+            for r in responses:
+                if r.uid in finished:
+                    continue
+                if r.token not in tokenizer.eos_token_ids:
+                    tokens[r.uid].append(int(r.token))
+                ended = r.finish_reason is not None or (
+                    len(tokens[r.uid]) % CHECK_EVERY == 0 and _closed(tokenizer, examples[index[r.uid]],
+                                                                      tokens[r.uid], prompts[index[r.uid]][1]))
+                if ended:
+                    finished.add(r.uid)
+                    if r.finish_reason is None:
+                        gen.remove([r.uid])
+                    if on_done is not None:
+                        on_done(len(finished))
+    finally:
+        gen.close()
+    out = []
+    for uid in uids:
+        example, lead = examples[index[uid]], prompts[index[uid]][1]
+        text = strip_lead(tokenizer.decode(tokens[uid]), lead)
+        end = unit_end(example["prompt"], text, example["language"])
+        out.append((text if end is None else text[:end], len(tokens[uid])))
+    return out
 
 
-def generate_one(model: Any, tokenizer: Any, example: dict[str, str], max_tokens: int) -> tuple[str, int]:
-    """Greedy decoding of one completion, stopped at the end of the unit; returns (text, tokens)."""
-    from mlx_lm import stream_generate
-    from mlx_lm.sample_utils import make_sampler
-
-    ids = tokenizer.apply_chat_template(_messages(example["prompt"]), add_generation_prompt=True, return_dict=False)
-    text, count = "", 0
-    for count, response in enumerate(stream_generate(model, tokenizer, ids, max_tokens=max_tokens,
-                                                     sampler=make_sampler(temp=0.0)), start=1):
-        text += response.text
-        if count % CHECK_EVERY == 0 and unit_end(example["prompt"], text, example["language"]) is not None:
-            break
-    end = unit_end(example["prompt"], text, example["language"])
-    return (text if end is None else text[:end]), count
+def _closed(tokenizer: Any, example: dict[str, str], tokens: list[int], lead: str) -> bool:
+    text = strip_lead(tokenizer.decode(tokens), lead)
+    return unit_end(example["prompt"], text, example["language"]) is not None
 
 
-def reference_loss(model: Any, tokenizer: Any, example: dict[str, str]) -> tuple[float, int]:
-    """Summed cross-entropy of the reference completion's tokens given the prompt, and their count."""
+def reference_loss(model: Any, tokenizer: Any, example: dict[str, str], system: str | None) -> tuple[float, int]:
+    """Summed cross-entropy of the reference completion's tokens given the prompt, and their count: the
+    same tokens, on the same boundary, that training learns (the closing end-of-turn token included)."""
     import mlx.core as mx
     import mlx.nn as nn
 
-    full = tokenizer.apply_chat_template(_messages(example["prompt"], example["reference"]), return_dict=False)
-    offset = len(tokenizer.apply_chat_template(_messages(example["prompt"]), add_generation_prompt=True,
-                                               return_dict=False))
-    tokens = mx.array(full)[None]
+    encoded = encode_example(tokenizer, messages_of({"prompt": example["prompt"],
+                                                     "completion": example["reference"]}, system))
+    tokens = mx.array(encoded.ids)[None]
     logits = model(tokens[:, :-1]).astype(mx.float32)
-    losses = nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="none")[0, offset - 1:]
+    losses = nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="none")[0, encoded.offset - 1:]
     return float(losses.sum().item()), int(losses.size)
 
 
-def run_model(spec: dict[str, Any], examples: list[dict[str, str]], max_tokens: int) -> dict[str, Any]:
+def run_model(spec: dict[str, Any], examples: list[dict[str, str]], max_tokens: int,
+              system: str | None = None) -> dict[str, Any]:
     from mlx_lm import load
 
     started = time.perf_counter()
     model, tokenizer = load(spec["model"], adapter_path=spec.get("adapter"))
     model.eval()
     loaded = time.perf_counter()
-    completions, generated, losses, counts = [], [], [], []
+
+    def done(n: int) -> None:  # generation counts for the first half, perplexity for the second
+        _emit(event="progress", label=spec["label"], done=n, total=2 * len(examples))
+
+    results = generate_all(model, tokenizer, examples, max_tokens, system, on_done=done)
+    completions = [text for text, _ in results]
+    generated = [n for _, n in results]
+    losses, counts = [], []
     for i, example in enumerate(examples, start=1):
-        text, n = generate_one(model, tokenizer, example, max_tokens)
-        loss, tokens = reference_loss(model, tokenizer, example)
-        completions.append(text)
-        generated.append(n)
+        loss, tokens = reference_loss(model, tokenizer, example, system)
         losses.append(loss / max(tokens, 1))
         counts.append(tokens)
-        _emit(event="progress", label=spec["label"], done=i, total=len(examples))
+        done(len(examples) + i)
     mean = sum(l * c for l, c in zip(losses, counts)) / max(sum(counts), 1)
     return {"completions": completions, "generated_tokens": generated, "token_losses": losses,
             "reference_tokens": counts, "mean_token_loss": mean, "perplexity": math.exp(min(mean, 50.0)),
@@ -86,7 +120,8 @@ def run_model(spec: dict[str, Any], examples: list[dict[str, str]], max_tokens: 
 def main(argv: list[str]) -> int:
     job_dir = Path(argv[0])
     job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
-    results = {spec["label"]: run_model(spec, job["examples"], job["max_tokens"]) for spec in job["models"]}
+    results = {spec["label"]: run_model(spec, job["examples"], job["max_tokens"], job.get("system"))
+               for spec in job["models"]}
     atomic_write_json(job_dir / "results.json", results)
     _emit(event="done")
     return 0

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from forge_mcp.forge.formatting import system_prompt
 from forge_mcp.miner.chunker import Chunk, nws
 
 BEGIN_QUOTE, END_QUOTE = "##begin_quote##", "##end_quote##"
@@ -19,10 +20,6 @@ UNIT_KINDS = {"function", "method"}
 MIN_BODY = 20  # non-whitespace characters: shorter bodies teach nothing
 Example = dict[str, Any]
 Neighbours = Callable[[Chunk, int], list[Chunk]]
-
-
-def system_prompt(repo: str) -> str:
-    return f"You are a coding assistant that knows the {repo} repository: its code, style and APIs."
 
 
 def first_sentence(doc: str) -> str:

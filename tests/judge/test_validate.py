@@ -26,15 +26,15 @@ def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:  #
     assert summary.splits["completion"]["test"] > 0
     run_id = train_tiny(ws, **FAST)
     steps: list[tuple[int, int]] = []
-    report = validate(ws, JudgeParams(target=run_id, max_tokens=24, max_examples=3),
+    report = validate(ws, JudgeParams(target=run_id, max_tokens=24, max_examples=3, gate="absolute"),
                       progress=lambda done, total, _msg: steps.append((done, total)))
     assert report.candidate.model.run_id == run_id and report.baseline is not None
     assert report.baseline.model.kind == "base" and report.baseline.model.adapter_path is None
     assert report.examples_used == min(3, report.examples_total) and len(report.examples) == report.examples_used
-    assert steps and steps[-1][0] == steps[-1][1] == 2 * report.examples_used
+    assert steps and steps[-1][0] == steps[-1][1] == 4 * report.examples_used  # 2 models x (generate, perplexity)
     assert report.candidate.perplexity > 1 and report.candidate.mean_token_loss > 0
     assert 0 <= report.candidate.scores.codebleu <= 1 and not report.passed  # a tiny model writes no real code
-    assert "below the threshold" in report.rule
+    assert "below the threshold" in report.rule and report.gate == "absolute"
     md = report_file(ws, report.report_id, "report.md").read_text()
     for needle in ("FAIL", "## Metrics", "candidate", "baseline", "perplexity", "## Best examples",
                    "## Worst examples", "Reference", report.dataset_id):
@@ -44,6 +44,12 @@ def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:  #
     assert ws.store.get_record("runs", run_id)["data"]["validation"]["report_id"] == report.report_id
     assert list_reports(ws)[0]["run_id"] == run_id
     assert report.timings.generation_seconds > 0 and report.timings.scoring_seconds > 0
+    # The default gate compares perplexities: the same examples decide it, in its own words.
+    again = validate(ws, JudgeParams(target=run_id, max_tokens=24, max_examples=3))
+    assert again.gate == "baseline" and "perplexity" in again.rule and again.baseline is not None
+    bar = again.baseline.perplexity * (1 - again.perplexity_margin)
+    codebleu_ok = again.candidate.scores.codebleu >= again.baseline.scores.codebleu - again.tolerance
+    assert again.passed is (again.candidate.perplexity <= bar and codebleu_ok)
 
 
 def test_clear_errors(code_repo, make_repo) -> None:  # noqa: F811

@@ -27,6 +27,7 @@ from forge_mcp.server.notify import Notifier
 from forge_mcp.server.cycle import CYCLES_URI, register_cycle
 from forge_mcp.server.deploy import register_deploy
 from forge_mcp.server.judge import register_judge
+from forge_mcp.server.layers import register_layers
 from forge_mcp.server.prompts import register_prompts
 from forge_mcp.index.syncer import IndexSyncer
 from forge_mcp.server.resources import events_uri, index_uri, register_resources, status_uri
@@ -109,6 +110,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
     notifier.install(server._lowlevel_server)  # documented workaround for 2025-era subscribe
     register_tools(server, forge)
     register_training(server, forge)
+    register_layers(server, forge)
     register_judge(server, forge)
     register_deploy(server, forge)
     register_cycle(server, forge)

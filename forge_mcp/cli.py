@@ -79,17 +79,19 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="fine-tune a base model on the newest dataset (live progress)")
     train.add_argument("--repo", type=Path, default=Path("."))
-    train.add_argument("--method", default="lora", choices=("lora", "dora", "qlora", "pissa", "qpissa"))
-    train.add_argument("--base-model", default="tiny", help="'tiny', a local mlx-lm model folder, or a hub id")
+    train.add_argument("--method", choices=("lora", "dora", "qlora", "pissa", "qpissa"), help="default lora")
+    train.add_argument("--base-model", help="'smollm2-135m' (default, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', "
+                                            "a local mlx-lm model folder, a hub id, or 'tiny' (tests)")
     train.add_argument("--dataset", dest="dataset_id", help="dataset id (default: the newest)")
-    train.add_argument("--task", default="completion", choices=("completion", "instruction", "raft", "text"))
-    train.add_argument("--iters", type=int, default=200)
-    train.add_argument("--batch-size", type=int, default=4)
-    train.add_argument("--learning-rate", type=float, default=1e-4)
-    train.add_argument("--rank", type=int, default=8)
-    train.add_argument("--alpha", type=float, default=16.0)
-    train.add_argument("--rora", action="store_true", help="alpha/sqrt(r) scaling")
-    train.add_argument("--max-seq-length", type=int, default=512)
+    train.add_argument("--task", choices=("completion", "instruction", "raft", "text"), help="default completion")
+    train.add_argument("--iters", type=int, help="steps (default: the budget plan's)")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float, help="default: the budget plan's")
+    train.add_argument("--num-layers", type=int, help="blocks from the top with adapters, -1 all (default: the plan's)")
+    train.add_argument("--rank", type=int)
+    train.add_argument("--alpha", type=float)
+    train.add_argument("--rora", action="store_true", default=None, help="alpha/sqrt(r) scaling")
+    train.add_argument("--max-seq-length", type=int, help="default: from the data, capped by the plan")
     train.add_argument("--resume", metavar="RUN_ID", help="continue a killed or cancelled run instead")
     train.add_argument("--detach", action="store_true", help="start the run and return (follow with `runs`)")
 
@@ -237,19 +239,17 @@ def _search(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import follow_run
     from forge_mcp.forge.jobs import resume_run
-    from forge_mcp.forge.params import TrainParams
-    from forge_mcp.forge.train import trigger_training
+    from forge_mcp.forge.train import trigger_planned
     from forge_mcp.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     if args.resume:
         info = resume_run(ws, args.resume)
     else:
-        params = TrainParams(method=args.method, base_model=args.base_model, dataset_id=args.dataset_id,
-                             task=args.task, iters=args.iters, batch_size=args.batch_size,
-                             learning_rate=args.learning_rate, rank=args.rank, alpha=args.alpha, rora=args.rora,
-                             max_seq_length=args.max_seq_length)
-        info = trigger_training(ws, params)
+        info, _ = trigger_planned(ws, {k: getattr(args, k) for k in (
+            "method", "base_model", "dataset_id", "task", "iters", "batch_size", "learning_rate", "num_layers",
+            "rank", "alpha", "rora", "max_seq_length")})
+        print("\n".join(f"plan: {reason}" for reason in info.plan))
     print(f"run {info.run_id} started ({info.method} on {info.base_model}); log: {info.log_path}")
     if args.detach:
         return 0

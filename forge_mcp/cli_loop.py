@@ -5,7 +5,7 @@
     forge-mcp rollback [--repo PATH] [--to DEPLOYMENT_ID] [--target T] [--json]
     forge-mcp deployments [--repo PATH] [--json]
     forge-mcp stop [--repo PATH]
-    forge-mcp cycle [--repo PATH] [--base-model tiny] [--iters N] [--no-deploy] [--force-deploy] [--json]
+    forge-mcp cycle [--repo PATH] [--base-model smollm2-135m] [--iters N] [--no-deploy] [--force-deploy] [--json]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def add_commands(sub: Any) -> dict[str, Command]:
     cycle.add_argument("--repo", type=Path, default=Path("."))
     cycle.add_argument("--base-model", help="'tiny' (default: forge.toml [cycle]), a local model folder or a hub id")
     cycle.add_argument("--method", choices=("lora", "dora", "qlora", "pissa", "qpissa"))
-    cycle.add_argument("--iters", type=int, help="training steps (default 200)")
+    cycle.add_argument("--iters", type=int, help="training steps (default: chosen by the budget plan)")
     cycle.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
     cycle.add_argument("--no-index", action="store_true", help="skip the RAG index stage")
     cycle.add_argument("--no-deploy", action="store_true", help="stop after validation")

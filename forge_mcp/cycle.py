@@ -30,13 +30,17 @@ class CycleError(ForgeError):
 
 
 class CycleParams(BaseModel):
-    base_model: str = "tiny"
-    method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = "lora"
-    task: Literal["completion", "instruction", "raft", "text"] = "completion"
-    iters: int = Field(200, ge=1)
+    """The cycle's settings: [cycle] in forge.toml, then arguments. Training settings left None are chosen
+    by the budget plan (forge_mcp.forge.budget)."""
+
+    base_model: str
+    method: Literal["lora", "dora", "qlora", "pissa", "qpissa"]
+    task: Literal["completion", "instruction", "raft", "text"]
+    iters: int | None = Field(None, ge=1)
     batch_size: int = Field(4, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    max_seq_length: int = Field(512, ge=16)
+    learning_rate: float | None = Field(None, gt=0)
+    num_layers: int | None = Field(None, ge=-1)
+    max_seq_length: int | None = Field(None, ge=16)
     compile: bool = True
     index: bool = True
     deploy: bool = True
@@ -46,7 +50,7 @@ class CycleParams(BaseModel):
 
     @classmethod
     def from_config(cls, ws: Workspace, **overrides: Any) -> "CycleParams":
-        cfg = ws.config.cycle.model_dump(exclude={"auto"})
+        cfg = ws.config.cycle.model_dump(exclude={"auto", "budget_minutes"})
         return cls(**(cfg | {k: v for k, v in overrides.items() if v is not None}))
 
 
@@ -69,6 +73,10 @@ class CycleResult(BaseModel):
     run_id: str | None = None
     loss_uri: str | None = None
     loss_png: str | None = Field(None, description="The run's loss curve, as a file")
+    plan: list[str] = Field(default_factory=list, description="What the budget plan chose for training and "
+                                                              "validation, and why")
+    budget: dict[str, Any] | None = Field(None, description="The plan's profile: steps, layers, sequence length, "
+                                                           "validation size, expected tokens/s")
     report_id: str | None = None
     report_uri: str | None = None
     report_path: str | None = None

@@ -52,16 +52,19 @@ def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
 def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
                 rag: Any) -> Outcome:
     from forge_mcp.forge.jobs import active_run, run_info
-    from forge_mcp.forge.params import ACTIVE, RunPaths, TrainParams
-    from forge_mcp.forge.train import trigger_training
+    from forge_mcp.forge.params import ACTIVE, RunPaths
+    from forge_mcp.forge.train import plan_run, trigger_training
 
     while (busy := active_run(ws)) is not None:  # queued behind a run already training
         progress(0, 1, f"waiting for run {busy.run_id} ({busy.step}/{busy.iters})")
         time.sleep(POLL)
-    info = trigger_training(ws, TrainParams(
-        method=params.method, base_model=params.base_model, dataset_id=result.dataset_id, task=params.task,
-        iters=params.iters, batch_size=params.batch_size, learning_rate=params.learning_rate,
-        max_seq_length=params.max_seq_length, steps_per_eval=max(params.iters // 4, 1), compile=params.compile))
+    progress(0, 1, f"planning: importing {params.base_model} and measuring the dataset")
+    train, profile = plan_run(ws, params.model_dump(include={"method", "base_model", "task", "iters", "batch_size",
+                                                             "learning_rate", "num_layers", "max_seq_length",
+                                                             "compile"}) | {"dataset_id": result.dataset_id})
+    train = train.model_copy(update={"steps_per_eval": max(train.iters // 4, 1)})
+    result.plan, result.budget = profile.reasons, profile.model_dump()
+    info = trigger_training(ws, train, plan=profile.model_dump())
     result.run_id, result.loss_uri = info.run_id, info.loss_uri
     while (info := run_info(ws, info.run_id)).status in ACTIVE:
         progress(info.step, info.iters, f"run {info.run_id} step {info.step}/{info.iters}"
@@ -88,12 +91,13 @@ def _write_loss_png(ws: Workspace, run_id: str, path: Any) -> Any:
 def validate_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
                    rag: Any) -> Outcome:
     from forge_mcp.judge.report import report_uri
-    from forge_mcp.judge.validate import JudgeParams, validate
+    from forge_mcp.judge.validate import judge_params, validate
 
     cfg = ws.config.judge
-    report = validate(ws, JudgeParams(target=result.run_id or "latest", threshold=cfg.threshold,
-                                      tolerance=cfg.tolerance, max_examples=cfg.max_examples,
-                                      max_tokens=cfg.max_tokens, seed=cfg.seed), progress=progress)
+    # The budget plan sizes validation on CPU, unless forge.toml or the environment set the size.
+    planned = {k: (result.budget or {})[k] for k in ("max_examples", "max_tokens")
+               if result.budget and k not in cfg.model_fields_set}
+    report = validate(ws, judge_params(cfg, target=result.run_id or "latest", **planned), progress=progress)
     result.report_id, result.passed = report.report_id, report.passed
     result.report_uri = report_uri(report.report_id)
     result.report_path = str(ws.state_dir / "reports" / report.report_id / "report.md")

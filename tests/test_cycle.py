@@ -12,8 +12,8 @@ from forge_mcp.deploy.deploy import list_deployments
 from forge_mcp.workspace import Workspace
 from tests.conftest import GitRepo
 
-SMALL = {"FORGE_CYCLE__ITERS": "6", "FORGE_CYCLE__BATCH_SIZE": "2", "FORGE_CYCLE__MAX_SEQ_LENGTH": "128",
-         "FORGE_CYCLE__COMPILE": "false", "FORGE_JUDGE__MAX_EXAMPLES": "2", "FORGE_JUDGE__MAX_TOKENS": "16",
+SMALL = {"FORGE_CYCLE__BASE_MODEL": "tiny", "FORGE_CYCLE__ITERS": "6", "FORGE_CYCLE__BATCH_SIZE": "2", "FORGE_CYCLE__MAX_SEQ_LENGTH": "256",
+         "FORGE_CYCLE__COMPILE": "false", "FORGE_JUDGE__GATE": "absolute", "FORGE_JUDGE__MAX_EXAMPLES": "2", "FORGE_JUDGE__MAX_TOKENS": "16",
          "OLLAMA_HOST": "http://127.0.0.1:9"}
 
 
@@ -63,9 +63,9 @@ def test_a_full_cycle_trains_validates_and_deploys_only_when_forced(tmp_path: Pa
 def test_one_cycle_at_a_time_and_a_failed_stage_is_recorded(tmp_path: Path, monkeypatch) -> None:
     small_cycle_env(monkeypatch)
     ws = Workspace.open(project(tmp_path / "busy").path)
-    running = new_cycle(ws, CycleParams())
+    running = new_cycle(ws, CycleParams.from_config(ws))
     with pytest.raises(CycleError, match="already running"):
-        new_cycle(ws, CycleParams())
-    result = run_cycle(ws, CycleParams(base_model="./missing-model", index=False), result=running)
+        new_cycle(ws, CycleParams.from_config(ws))
+    result = run_cycle(ws, CycleParams.from_config(ws, base_model="./missing-model", index=False), result=running)
     assert result.status == "failed" and result.stages[3].status == "failed"
     assert "unknown base model" in result.error and cycle_info(ws, running.cycle_id).status == "failed"

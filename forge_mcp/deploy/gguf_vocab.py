@@ -97,13 +97,16 @@ def _bpe_pre(tok_json: dict[str, Any]) -> str:
     if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
         return "gpt-2"
     parts = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else []
+    if [p.get("type") for p in parts] == ["Digits", "ByteLevel"] and parts[0].get("individual_digits") and \
+            parts[1].get("use_regex", True):
+        return "smollm"  # SmolLM/SmolLM2: single digits, then GPT-2's split (llama.cpp's `smollm`)
     splits = [p for p in parts if p.get("type") == "Split"]
     last = parts[-1] if parts else {}
     if len(splits) == 1 and last.get("type") == "ByteLevel" and not last.get("use_regex", True):
         regex = splits[0].get("pattern", {}).get("Regex")
         if regex in PRE_BY_REGEX:
             return PRE_BY_REGEX[regex]
-    raise ExportError("unsupported byte-level BPE pre-tokenizer (not gpt-2, qwen2 or llama-bpe): "
+    raise ExportError("unsupported byte-level BPE pre-tokenizer (not gpt-2, smollm, qwen2 or llama-bpe): "
                       f"{json.dumps(pre)[:300]}")
 
 

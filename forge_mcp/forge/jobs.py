@@ -51,6 +51,7 @@ class RunInfo(BaseModel):
     log_path: str
     report_id: str | None = Field(None, description="The latest validation report of the run (forge://reports/{id})")
     validation_passed: bool | None = Field(None, description="Its verdict")
+    plan: list[str] = Field(default_factory=list, description="What the budget plan chose and why")
 
 
 def _alive(pid: int | None) -> bool:
@@ -92,6 +93,7 @@ def run_info(ws: Workspace, run_id: str) -> RunInfo:
         loss_uri=f"forge://runs/{run_id}/loss", log_path=str(paths.log),
         report_id=(data.get("validation") or {}).get("report_id"),
         validation_passed=(data.get("validation") or {}).get("passed"),
+        plan=list((data.get("plan") or {}).get("reasons", [])),
     )
 
 
@@ -105,7 +107,7 @@ def active_run(ws: Workspace) -> RunInfo | None:
 
 
 def start_run(ws: Workspace, params: TrainParams, model_path: Path, dataset_path: Path, dataset_id: str,
-              git_commit: str | None, system: str | None = None) -> RunInfo:
+              git_commit: str | None, system: str | None = None, plan: dict[str, Any] | None = None) -> RunInfo:
     """Create the run folder and record, then launch its worker; returns at once."""
     busy = active_run(ws)
     if busy is not None:
@@ -116,9 +118,9 @@ def start_run(ws: Workspace, params: TrainParams, model_path: Path, dataset_path
     paths.root.mkdir(parents=True)
     atomic_write_text(paths.params, params.model_dump_json(indent=2))
     atomic_write_json(paths.run, {"run_id": run_id, "store": str(ws.store.path), "model_path": str(model_path),
-                                  "dataset_path": str(dataset_path), "system": system,
+                                  "dataset_path": str(dataset_path), "system": system, "plan": plan,
                                   "config": json.loads(ws.config.to_json())})
-    ws.store.put_record("runs", run_id, "queued", {"params": params.model_dump(), "step": 0},
+    ws.store.put_record("runs", run_id, "queued", {"params": params.model_dump(), "step": 0, "plan": plan},
                         git_commit=git_commit, dataset_id=dataset_id)
     _launch(ws, run_id, paths, resume=False)
     return run_info(ws, run_id)

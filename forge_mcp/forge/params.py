@@ -19,7 +19,8 @@ class TrainParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = "lora"
-    base_model: str = Field("tiny", description="'tiny', a local mlx-lm model folder, or a Hugging Face repo id")
+    base_model: str = Field("smollm2-135m", description="'smollm2-135m', 'gguf:PATH', 'ollama:NAME[:TAG]', a local "
+                                                        "mlx-lm model folder, a Hugging Face repo id, or 'tiny' (tests)")
     dataset_id: str | None = Field(None, description="Dataset to train on (default: the newest one)")
     task: Literal["completion", "instruction", "raft", "text"] = "completion"
     iters: int = Field(200, ge=1, le=1_000_000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from forge_mcp.errors import NotFoundError
 from forge_mcp.forge.formatting import system_prompt
@@ -14,11 +14,45 @@ from forge_mcp.forge.tiny import TINY, build_tiny_model, corpus_digest
 from forge_mcp.workspace import Workspace
 
 if TYPE_CHECKING:
+    from forge_mcp.forge.budget import Profile
     from forge_mcp.hardware import ModelShape, TrainConfigShape
 
 
-def trigger_training(ws: Workspace, params: TrainParams) -> RunInfo:
-    dataset_id, dataset_path, commit = _dataset(ws, params)
+PLANNED = ("iters", "num_layers", "max_seq_length", "learning_rate")  # what the budget plan chooses
+
+
+def plan_run(ws: Workspace, given: dict[str, Any]) -> tuple[TrainParams, "Profile"]:
+    """The run's parameters: TrainParams' defaults < the budget plan < [cycle] settings < `given` (the
+    arguments a user passed; None means not given). Resolves (imports) the base model on the way."""
+    from forge_mcp.forge.budget import measure_lengths, plan_budget
+    from forge_mcp.hardware import detect_machine
+
+    cfg = ws.config.cycle
+    given = {k: v for k, v in given.items() if v is not None}
+    configured = {k: v for k, v in cfg.model_dump(include=set(TrainParams.model_fields)).items() if v is not None}
+    chosen = configured | given
+    base, task = chosen.get("base_model", cfg.base_model), chosen.get("task", cfg.task)
+    dataset_id, dataset_path, _ = _dataset(ws, chosen.get("dataset_id"))
+    model_path = resolve_base_model(ws, base, dataset_path)
+    shape = model_shape(TrainParams(base_model=base), model_path)
+    if shape is None:
+        raise JobError(f"cannot plan for {base!r}: its architecture is unknown until it is downloaded; pass "
+                       "iters, num_layers, max_seq_length and learning_rate yourself")
+    lengths, references, tests = measure_lengths(model_path, dataset_path, task, system_for(ws, model_path))
+    profile = plan_budget(detect_machine(), shape, cfg.budget_minutes, lengths, references, tests,
+                          batch_size=int(chosen.get("batch_size", cfg.batch_size)))
+    planned = {k: getattr(profile, k) for k in PLANNED}
+    return TrainParams(**(planned | chosen | {"base_model": base, "task": task, "dataset_id": dataset_id})), profile
+
+
+def trigger_planned(ws: Workspace, given: dict[str, Any]) -> tuple[RunInfo, "Profile"]:
+    """Plan, then start: what the tool, the CLI and the cycle call."""
+    params, profile = plan_run(ws, given)
+    return trigger_training(ws, params, plan=profile.model_dump()), profile
+
+
+def trigger_training(ws: Workspace, params: TrainParams, plan: dict[str, Any] | None = None) -> RunInfo:
+    dataset_id, dataset_path, commit = _dataset(ws, params.dataset_id)
     if not (dataset_path / params.task / "train.jsonl").is_file():
         raise JobError(f"dataset {dataset_id} has no {params.task} training examples; pick another task "
                        "(completion, instruction, raft, text) or chunk a repository with more code")
@@ -31,12 +65,12 @@ def trigger_training(ws: Workspace, params: TrainParams) -> RunInfo:
         model_path = quantized(ws, model_path)
     check_plan(params, model_path)
     return start_run(ws, params.model_copy(update={"dataset_id": dataset_id}), model_path, dataset_path,
-                     dataset_id, commit, system=system_for(ws, model_path))
+                     dataset_id, commit, system=system_for(ws, model_path), plan=plan)
 
 
-def _dataset(ws: Workspace, params: TrainParams) -> tuple[str, Path, str | None]:
-    if params.dataset_id:
-        record = ws.store.get_record("datasets", params.dataset_id)
+def _dataset(ws: Workspace, dataset_id: str | None) -> tuple[str, Path, str | None]:
+    if dataset_id:
+        record = ws.store.get_record("datasets", dataset_id)
     else:
         ready = [r for r in ws.store.list_records("datasets") if r["status"] == "ready"]
         if not ready:

@@ -88,9 +88,13 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
     folder = Path(run["dataset_path"]) / params.task
     train_set, valid_set = (load_split(folder / f"{split}.jsonl", tokenizer, params.task, run.get("system"))
                             for split in ("train", "valid"))
+    stats = train_set.stats(params.max_seq_length)
+    # A prompt as long as the limit leaves nothing to learn (and a batch of those a 0/0 loss): leave it out.
+    train_set, valid_set = train_set.fitting(params.max_seq_length), valid_set.fitting(params.max_seq_length)
     if len(train_set) == 0:
-        raise ValueError(f"the {params.task} training split of the dataset is empty")
-    _update(store, run["run_id"], "running", sequences=train_set.stats(params.max_seq_length))
+        raise ValueError(f"the {params.task} training split has no example whose completion starts within "
+                         f"max_seq_length {params.max_seq_length} tokens: raise max_seq_length")
+    _update(store, run["run_id"], "running", sequences=stats)
     optimizer = optim.Adam(learning_rate=_schedule(params))
     start, best_val = 0, math.inf
     if resume:
@@ -131,13 +135,20 @@ class TokenizedSplit:
     def __len__(self) -> int:
         return len(self.items)
 
+    def fitting(self, max_seq_length: int) -> "TokenizedSplit":
+        """The examples with at least one trained token within the length limit."""
+        return TokenizedSplit([(ids, offset) for ids, offset in self.items
+                               if offset < min(len(ids), max_seq_length)])
+
     def stats(self, max_seq_length: int) -> dict[str, Any]:
         """How many sequences the length limit cuts, and what share of the trained tokens that loses."""
         cut = [(len(ids), offset) for ids, offset in self.items if len(ids) > max_seq_length]
         trained = sum(len(ids) - offset for ids, offset in self.items) or 1
         lost = sum(n - max(offset, max_seq_length) for n, offset in cut)
         lengths = sorted(len(ids) for ids, _ in self.items)
+        dropped = sum(offset >= min(len(ids), max_seq_length) for ids, offset in self.items)
         return {"examples": len(self.items), "max_seq_length": max_seq_length, "truncated_examples": len(cut),
+                "dropped_examples": dropped,
                 "truncated_token_fraction": round(lost / trained, 4), "longest": lengths[-1] if lengths else 0,
                 "median": lengths[len(lengths) // 2] if lengths else 0}
 

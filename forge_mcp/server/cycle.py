@@ -26,8 +26,8 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
         ctx: Context,
         wait: Annotated[bool, Field(description="Run to the end with progress notifications (minutes) instead "
                                                 "of returning at once and following forge://cycles/{id}")] = False,
-        base_model: Annotated[str | None, Field(description="Base model (default forge.toml [cycle], 'tiny')")] = None,
-        iters: Annotated[int | None, Field(ge=1, le=1_000_000, description="Training steps (default 200)")] = None,
+        base_model: Annotated[str | None, Field(description="Base model (default forge.toml [cycle], 'smollm2-135m')")] = None,
+        iters: Annotated[int | None, Field(ge=1, le=1_000_000, description="Training steps (default: chosen by the budget plan)")] = None,
         deploy: Annotated[bool, Field(description="Deploy the run if it passes validation")] = True,
         target: Annotated[Literal["auto", "ollama", "llama_cpp"], Field(description="Where to deploy")] = "auto",
         force_deploy: Annotated[bool, Field(description="Deploy even if validation fails. Only when the user "

@@ -35,21 +35,27 @@ def plot_uri(run_id: str) -> str:
 def register_training(server: MCPServer, forge: Forge) -> None:
     @forge_tool(server, annotations("Start a fine-tuning run", read_only=False, idempotent=False))
     async def trigger_training(
-        method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"],
-                          Field(description="lora (default), dora, qlora (4-bit base), pissa (SVD init), qpissa")] = "lora",
-        base_model: Annotated[str, Field(description="'tiny' (offline test model built from this repo), a local "
-                                                     "mlx-lm model folder, or a Hugging Face id")] = "tiny",
+        method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
+                          Field(description="lora (default), dora, qlora (4-bit base), pissa (SVD init), qpissa")] = None,
+        base_model: Annotated[str | None, Field(description="'smollm2-135m' (default: shipped, offline), "
+                                                            "'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm model "
+                                                            "folder, a Hugging Face id, or 'tiny' (tests)")] = None,
         dataset_id: Annotated[str | None, Field(description="Dataset from chunk_data (default: the newest)")] = None,
-        task: Annotated[Literal["completion", "instruction", "raft", "text"], Field(description="Which dataset task")] = "completion",
-        iters: Annotated[int, Field(ge=1, le=1_000_000)] = 200,
-        batch_size: Annotated[int, Field(ge=1, le=1024)] = 4,
-        learning_rate: Annotated[float, Field(gt=0)] = 1e-4,
-        rank: Annotated[int, Field(ge=1, le=1024)] = 8,
-        alpha: Annotated[float, Field(gt=0, description="Adapter scale numerator: alpha/r (or alpha/sqrt(r) with rora)")] = 16.0,
-        rora: Annotated[bool, Field(description="RoRA/rsLoRA scaling alpha/sqrt(r)")] = False,
-        max_seq_length: Annotated[int, Field(ge=16, le=131_072)] = 512,
-        grad_checkpoint: bool = False,
-        grad_accumulation: Annotated[int, Field(ge=1, le=1024)] = 1,
+        task: Annotated[Literal["completion", "instruction", "raft", "text"] | None,
+                        Field(description="Which dataset task (default completion)")] = None,
+        iters: Annotated[int | None, Field(ge=1, le=1_000_000, description="Steps (default: the budget plan's)")] = None,
+        batch_size: Annotated[int | None, Field(ge=1, le=1024)] = None,
+        learning_rate: Annotated[float | None, Field(gt=0, description="Default: the budget plan's")] = None,
+        num_layers: Annotated[int | None, Field(ge=-1, description="Blocks from the top with adapters, -1 all "
+                                                                   "(default: the budget plan's)")] = None,
+        rank: Annotated[int | None, Field(ge=1, le=1024)] = None,
+        alpha: Annotated[float | None, Field(gt=0, description="Adapter scale numerator: alpha/r (or alpha/sqrt(r) "
+                                                               "with rora)")] = None,
+        rora: Annotated[bool | None, Field(description="RoRA/rsLoRA scaling alpha/sqrt(r)")] = None,
+        max_seq_length: Annotated[int | None, Field(ge=16, le=131_072, description="Default: from the data, "
+                                                                                  "capped by the plan")] = None,
+        grad_checkpoint: bool | None = None,
+        grad_accumulation: Annotated[int | None, Field(ge=1, le=1024)] = None,
         repo: RepoArg = None,
     ) -> RunInfo:
         """Start fine-tuning a base model on the repository's dataset; returns the run at once.
@@ -58,22 +64,24 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         request is refused while one runs). Follow it with `training_status` or the resources
         `forge://runs/{run_id}/loss` (JSON) and `forge://runs/{run_id}/loss.png`, which update as it goes.
         It checkpoints at every report, keeps the best adapter by validation loss, and halts itself if
-        the loss diverges. Build a dataset with `chunk_data` first.
+        the loss diverges. Build a dataset with `chunk_data` first. Settings not given come from
+        forge.toml [cycle], then from the budget plan, which on a CPU-only machine fits steps, adapted
+        blocks and sequence length into [cycle] budget_minutes; `plan` in the result says what it chose.
         """
-        params = TrainParams(method=method, base_model=base_model, dataset_id=dataset_id, task=task, iters=iters,
-                             batch_size=batch_size, learning_rate=learning_rate, rank=rank, alpha=alpha, rora=rora,
-                             max_seq_length=max_seq_length, grad_checkpoint=grad_checkpoint,
-                             grad_accumulation=grad_accumulation)
+        given = {"method": method, "base_model": base_model, "dataset_id": dataset_id, "task": task, "iters": iters,
+                 "batch_size": batch_size, "learning_rate": learning_rate, "num_layers": num_layers, "rank": rank,
+                 "alpha": alpha, "rora": rora, "max_seq_length": max_seq_length, "grad_checkpoint": grad_checkpoint,
+                 "grad_accumulation": grad_accumulation}
         with tool_errors():
-            from forge_mcp.forge.train import trigger_training as trigger
+            from forge_mcp.forge.train import trigger_planned
 
             ws = forge.workspace(repo)
-            return await anyio.to_thread.run_sync(lambda: trigger(ws, params))
+            return (await anyio.to_thread.run_sync(lambda: trigger_planned(ws, given)))[0]
 
     @forge_tool(server, annotations("Plan a training run for this machine", read_only=True))
     def plan_training(
-        base_model: Annotated[str, Field(description="'tiny', a local model folder, or a known hub id "
-                                                     "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit)")] = "tiny",
+        base_model: Annotated[str, Field(description="'smollm2-135m', a local model folder, or a known hub id "
+                                                     "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit)")] = "smollm2-135m",
         method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
                           Field(description="Force a method (default: chosen to fit)")] = None,
         max_seq_length: Annotated[int | None, Field(ge=16, le=131_072, description="Force a sequence length")] = None,

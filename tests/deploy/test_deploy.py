@@ -20,7 +20,7 @@ from tests.conftest import GitRepo, train_tiny
 from tests.deploy.fake_ollama import FakeOllama
 
 pytest.importorskip("llama_cpp")
-RUN = {"task": "completion", "compile": False, "max_seq_length": 128, "batch_size": 2, "iters": 6,
+RUN = {"task": "completion", "compile": False, "max_seq_length": 256, "batch_size": 2, "iters": 6,
        "steps_per_report": 3, "steps_per_eval": 6, "learning_rate": 1e-3}
 
 
@@ -37,7 +37,7 @@ def forge(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     build_dataset(ws)
     good, bad = train_tiny(ws, **RUN), train_tiny(ws, **RUN)
     validate(ws, JudgeParams(target=good, threshold=0.0, tolerance=1.0, max_examples=1, max_tokens=8))
-    validate(ws, JudgeParams(target=bad, max_examples=1, max_tokens=8))  # the tiny model fails the default rules
+    validate(ws, JudgeParams(target=bad, max_examples=1, max_tokens=8, gate="absolute"))  # no real code: fails
     return repo.path, [good, bad]
 
 

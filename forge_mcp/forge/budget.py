@@ -30,6 +30,8 @@ GEN_BATCH = 16  # the judge decodes this many completions side by side
 SMOL_PARAMS = 135e6
 MIN_STEPS, GOOD_STEPS, MAX_STEPS = 20, 40, 200
 FIXED_SECONDS = 40.0  # worker start, model loads, the first step's warm-up, twice (train and judge)
+QUICK_VAL_BATCHES = 4  # validation-loss passes during a quick run: at the start, halfway and at the end
+LEARNING_RATE = 2e-4
 
 
 class Profile(BaseModel):
@@ -41,6 +43,8 @@ class Profile(BaseModel):
     iters: int
     learning_rate: float
     batch_size: int
+    steps_per_eval: int = Field(description="Steps between validation-loss passes during training")
+    val_batches: int = Field(description="Batches in each such pass")
     max_examples: int = Field(description="Held-out examples validated")
     max_tokens: int = Field(description="Tokens generated per held-out completion")
     train_tokens_per_second: float = Field(description="Expected processed tokens/s in training")
@@ -100,7 +104,9 @@ def plan_budget(machine: Machine, shape: ModelShape, budget_minutes: float, leng
         validation /= 2
         reasons.append("16 held-out examples: validation would take over 40 % of the budget")
     mean = sum(min(n, seq) for n in lengths) / len(lengths) if lengths else seq / 2
-    left = max(budget_minutes * 60 - validation - FIXED_SECONDS, 0.0)
+    # Three validation-loss passes during training (mlx-lm's first, halfway, last), forward only.
+    evals = 3 * QUICK_VAL_BATCHES * batch_size * (sum(lengths) / len(lengths) if lengths else seq) / forward
+    left = max(budget_minutes * 60 - validation - FIXED_SECONDS - evals, 0.0)
     layers, steps, rate = shape.num_layers, 0, 1.0
     for layers in sorted({shape.num_layers, min(16, shape.num_layers), min(8, shape.num_layers)}, reverse=True):
         rate = expected_rates(machine, shape, layers)[0]
@@ -114,18 +120,25 @@ def plan_budget(machine: Machine, shape: ModelShape, budget_minutes: float, leng
                       "(fewer blocks train faster per step; all blocks would not reach 40 steps)"))
     reasons.append(f"sequences up to {seq} tokens (95 % of the training examples fit), completions up to "
                    f"{tokens} tokens (90 % of the held-out references fit)")
+    train_seconds = steps * batch_size * mean / rate
+    if train_seconds + validation > budget_minutes * 60:
+        reasons.append(f"this takes about {(train_seconds + validation) / 60:.0f} minutes, over the budget, even at "
+                       f"the fewest steps" + ("" if machine.openblas else
+                                              ": install OpenBLAS (sudo apt-get install -y libopenblas0-pthread)"))
     return Profile(profile="quick", num_layers=-1 if layers == shape.num_layers else layers, max_seq_length=seq,
-                   iters=steps, learning_rate=2e-4, batch_size=batch_size, max_examples=examples, max_tokens=tokens,
+                   iters=steps, learning_rate=LEARNING_RATE, batch_size=batch_size, steps_per_eval=max(steps // 2, 1),
+                   val_batches=QUICK_VAL_BATCHES, max_examples=examples, max_tokens=tokens,
                    train_tokens_per_second=round(rate, 1), generation_tokens_per_second=round(gen, 1),
-                   estimated_train_seconds=round(steps * batch_size * mean / rate, 1),
+                   estimated_train_seconds=round(train_seconds, 1),
                    estimated_validation_seconds=round(validation, 1), budget_minutes=budget_minutes, reasons=reasons)
 
 
 def _full(machine: Machine, shape: ModelShape, budget_minutes: float, seq: int, tokens: int, test_examples: int,
           batch_size: int) -> Profile:
     train, _, gen = expected_rates(machine, shape, shape.num_layers)
-    return Profile(profile="full", num_layers=-1, max_seq_length=seq, iters=MAX_STEPS, learning_rate=1e-4,
-                   batch_size=batch_size, max_examples=min(test_examples, 100) or 1, max_tokens=256,
+    return Profile(profile="full", num_layers=-1, max_seq_length=seq, iters=MAX_STEPS, learning_rate=LEARNING_RATE,
+                   batch_size=batch_size, steps_per_eval=MAX_STEPS // 4, val_batches=8,
+                   max_examples=min(test_examples, 100) or 1, max_tokens=256,
                    train_tokens_per_second=round(train, 1), generation_tokens_per_second=round(gen, 1),
                    estimated_train_seconds=0.0, estimated_validation_seconds=0.0, budget_minutes=budget_minutes,
                    reasons=[f"{machine.accelerator} ({machine.chip or machine.cpu}): the full profile (all blocks, "

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from forge_mcp.hardware import ModelShape, TrainConfigShape
 
 
-PLANNED = ("iters", "num_layers", "max_seq_length", "learning_rate")  # what the budget plan chooses
+PLANNED = ("iters", "num_layers", "max_seq_length", "learning_rate", "steps_per_eval", "val_batches")  # the plan's
 
 
 def plan_run(ws: Workspace, given: dict[str, Any]) -> tuple[TrainParams, "Profile"]:

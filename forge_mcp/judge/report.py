@@ -93,7 +93,7 @@ def markdown(r: "ValidationReport") -> str:
            f"commits, never trained on)\n",
            f"- Examples: {r.examples_used} of {r.examples_total}"
            + (f" (seeded sample, seed {r.seed})" if r.examples_used < r.examples_total else "") + "\n",
-           _rules(r),
+           _held(r), _rules(r),
            f"- Greedy decoding, at most {r.max_tokens} tokens, stopped at the end of the unit\n",
            f"- Time: {r.timings.total_seconds:.1f} s (generation {r.timings.generation_seconds:.1f} s, scoring "
            f"{r.timings.scoring_seconds:.1f} s)\n\n",
@@ -111,6 +111,18 @@ def markdown(r: "ValidationReport") -> str:
     out += [_example(f"Worst {i}", ex) for i, ex in enumerate(reversed(ranked[-SHOWN:]), start=1)]
     out.append(f"Every example's result is in the JSON report ({report_uri(r.report_id)}/json).\n")
     return "".join(out)
+
+
+def _held(r: "ValidationReport") -> str:
+    held = r.held_out or {}
+    commits = held.get("commits") or []
+    if not commits:
+        return ""
+    listed = "; ".join(f"`{c['sha'][:7]}` {c['subject'][:60]} ({c['units']} units)" for c in commits[:8])
+    more = f"; and {len(commits) - 8} more" if len(commits) > 8 else ""
+    skipped = held.get("skipped_commits") or 0
+    return (f"- Held out: {held.get('test_units', 0)} units from {len(commits)} code-changing commit(s): {listed}{more}"
+            + (f" ({skipped} commit(s) without code skipped)" if skipped else "") + "\n")
 
 
 def _rules(r: "ValidationReport") -> str:

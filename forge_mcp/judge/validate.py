@@ -84,6 +84,7 @@ class ValidationReport(BaseModel):
     candidate: ModelResult
     baseline: ModelResult | None
     examples_total: int = Field(description="Examples in the held-out test set")
+    held_out: dict[str, Any] | None = Field(None, description="Which commits the test set comes from (the dataset's)")
     examples_used: int = Field(description="Examples scored (a seeded sample when the set is larger)")
     seed: int
     max_tokens: int
@@ -120,6 +121,7 @@ def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = Non
         rule=verdict.rule, gate=params.gate, perplexity_margin=params.perplexity_margin, threshold=params.threshold,
         tolerance=params.tolerance, system=candidate.system, candidate=results["candidate"],
         baseline=base_result, examples_total=total, examples_used=len(examples), seed=params.seed,
+        held_out=_held_out(dataset_path),
         max_tokens=params.max_tokens, examples=per_example,
         timings=Timings(generation_seconds=round(generated - started, 3), scoring_seconds=round(scored - generated, 3),
                         total_seconds=round(time.perf_counter() - started, 3)))
@@ -127,6 +129,13 @@ def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = Non
 
     save_report(ws, report, folder)
     return report
+
+
+def _held_out(dataset_path: Path) -> dict[str, Any] | None:
+    manifest = dataset_path / "manifest.json"
+    if not manifest.is_file():
+        return None
+    return json.loads(manifest.read_text(encoding="utf-8"))["summary"].get("held_out")
 
 
 def _side(result: ModelResult) -> Side:

@@ -100,6 +100,34 @@ def test_ollama_through_its_client_field_by_field(forge) -> None:
     assert not any(m == "POST" and p.startswith("/api/blobs") for m, p, _ in fake.requests)
 
 
+def test_a_base_pulled_from_ollama_keeps_its_template_stops_and_parameters(forge) -> None:
+    path, (good, _) = forge
+    ws, fake = _ws(path), FakeOllama()
+    base = Path(json.loads((ws.state_dir / "runs" / good / "run.json").read_text())["model_path"])
+    meta = base / "ollama.json"
+    template = "{{ if .System }}SYS {{ .System }}{{ end }}{{ range .Messages }}<{{ .Role }}>{{ .Content }}{{ end }}"
+    meta.write_text(json.dumps({"name": "library/coder", "tag": "latest", "template": template, "system": "Be brief.",
+                                "parameters": {"stop": ["<end>"], "temperature": 0.7, "num_ctx": 4096}}))
+    try:
+        deploy(ws, good, target="ollama", transport=fake.transport())
+        create = next(b for _, p, b in fake.requests if p == "/api/create")
+        assert create["template"] == template and create["parameters"]["stop"] == ["<end>"]
+        assert create["parameters"]["temperature"] == 0.7 and create["parameters"]["num_ctx"] == 4096
+        assert create["parameters"]["top_k"] == 40  # ours only where the original has none
+        # The system prompt is the one the run was trained and validated with.
+        run = json.loads((ws.state_dir / "runs" / good / "run.json").read_text())
+        assert create["system"] == run["system"]
+        fake.requests.clear()
+        overriding = Workspace.open(path, {"deploy": {"llama_port": llama_server.free_port(), "temperature": 0.1,
+                                                      "ollama_template": "{{ .Prompt }}", "ollama_stops": ["</s>"]}})
+        deploy(overriding, good, target="ollama", transport=fake.transport())
+        create = next(b for _, p, b in fake.requests if p == "/api/create")
+        assert create["template"] == "{{ .Prompt }}" and create["parameters"]["stop"] == ["</s>"]
+        assert create["parameters"]["temperature"] == 0.1 and create["parameters"]["num_ctx"] == 4096
+    finally:
+        meta.unlink()
+
+
 def test_ollama_failures_leave_the_log_unchanged(forge) -> None:
     path, (good, _) = forge
     ws = _ws(path)

@@ -327,6 +327,29 @@ def test_every_gguf_quant_type_round_trips(tiny_path: Path, tiny_f32: Path, tmp_
     mlx_lm.load(str(folder))
 
 
+@needs_llama_cpp
+def test_k_quants_from_llama_cpp_come_back_close_to_the_original(tmp_path: Path) -> None:
+    """Q4_K_M as llama.cpp's quantizer writes it (Q4_K and Q6_K blocks of 256): every weight comes back near
+    the original (a wrong name or q/k row order would be as far off as another random matrix)."""
+    import mlx_lm
+    import numpy as np
+
+    from forge_mcp.deploy.gguf_export import export_gguf, quantize_q4_k_m
+    from forge_mcp.forge.tiny import TinySpec, build_tiny_model
+    from tests.forge.conftest import CORPUS
+
+    base = build_tiny_model(tmp_path / "tiny256", CORPUS, TinySpec(hidden_size=256, intermediate_size=512))
+    q4 = quantize_q4_k_m(export_gguf(base, tmp_path / "f16.gguf", "f16").path, tmp_path / "q4_k_m.gguf").path
+    folder = import_gguf(GGUFSource(path=q4, label="q4_k_m"), tmp_path / "models", verify=False)
+    assert {"Q4_K", "Q6_K"} <= set(json.loads((folder / "forge_import.json").read_text())["tensor_types"])
+    original, imported = weights(base), weights(folder)
+    assert set(imported) == set(original)
+    for name, w in original.items():
+        error = float(np.linalg.norm(imported[name] - w) / np.linalg.norm(w))
+        assert error < (0.12 if w.ndim == 2 else 1e-6), (name, error)
+    mlx_lm.load(str(folder))
+
+
 def test_big_models_are_written_as_bf16(tiny_path: Path, tiny_f32: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import mlx.core as mx

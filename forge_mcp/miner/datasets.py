@@ -70,7 +70,7 @@ class DatasetSummary(BaseModel):
 
 def dataset_id(commit: str, ws: Workspace) -> str:
     cfg = ws.config.miner.model_dump(mode="json", exclude={"processes"})  # how many processes chunk changes nothing
-    key = json.dumps([commit, fingerprint(ws.config.miner), cfg], sort_keys=True)
+    key = json.dumps([commit, fingerprint(ws.config.miner), cfg, ex.FORMAT_VERSION], sort_keys=True)
     return "ds-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

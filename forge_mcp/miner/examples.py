@@ -18,6 +18,7 @@ from forge_mcp.miner.chunker import Chunk, nws
 BEGIN_QUOTE, END_QUOTE = "##begin_quote##", "##end_quote##"
 UNIT_KINDS = {"function", "method"}
 MIN_BODY = 20  # non-whitespace characters: shorter bodies teach nothing
+FORMAT_VERSION = 2  # bump when examples change shape: it is part of every dataset id
 Example = dict[str, Any]
 Neighbours = Callable[[Chunk, int], list[Chunk]]
 
@@ -32,10 +33,15 @@ def completion_example(chunk: Chunk) -> Example | None:
     """Signature + docstring (or the unit's prefix) -> the body."""
     if chunk.kind not in UNIT_KINDS or chunk.signature_end is None or chunk.parts > 1:
         return None
-    body = chunk.text[chunk.signature_end:].rstrip() + "\n"
+    head, body = chunk.text[:chunk.signature_end], chunk.text[chunk.signature_end:].rstrip() + "\n"
     if nws(body.encode(), 0, len(body.encode())) < MIN_BODY:
         return None
-    return {"prompt": f"{chunk.header}\n{chunk.text[:chunk.signature_end]}", "completion": body}
+    # Every body starts on its own line with its indent, and every prompt ends at the signature or docstring:
+    # a prompt that ended in the first line's indent would teach a body that starts at column 0.
+    cut = head.rstrip(" \t")
+    if cut.endswith("\n") and cut.strip():
+        head, body = cut[:-1], "\n" + head[len(cut):] + body
+    return {"prompt": f"{chunk.header}\n{head}", "completion": body}
 
 
 def instruction_examples(chunk: Chunk, repo: str) -> list[Example]:

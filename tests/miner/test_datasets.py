@@ -51,6 +51,9 @@ def test_examples_in_mlx_lm_formats(code_repo) -> None:
     assert start["prompt"].startswith("# app/core.py / Engine.start\n")
     assert start["prompt"].rstrip().endswith('"""Start every job in order and return how many ran."""')
     assert start["completion"].lstrip().startswith("count = 0")
+    # Every body starts on its own line with its indent, with or without a docstring before it.
+    assert all(r["completion"].startswith("\n") and not r["prompt"].endswith((" ", "\n")) for r in rows
+               if r.get("language", "python") == "python")
     instr = [r for s in ("train", "valid", "test") for r in _rows(ds, "instruction", s)]
     assert any(m["content"] == "Turn text into a lowercase slug for URLs." for r in instr for m in r["messages"])
     raft = [r for s in ("train", "valid", "test") for r in _rows(ds, "raft", s)]
@@ -171,3 +174,12 @@ def test_live_teacher(code_repo) -> None:
     summary = build_dataset(Workspace.open(code_repo.path, {"miner": {"teacher_max_examples": 2}}),
                             teacher=teacher, force=True)
     assert summary.generator.startswith("teacher:")
+
+
+def test_a_body_without_a_docstring_starts_on_its_own_line(make_repo) -> None:
+    repo = make_repo("plain")
+    repo.commit("code", {"calc.py": "def total(items):\n    count = sum(items)\n    return count * 2\n"})
+    ds = Path(build_dataset(Workspace.open(repo.path)).path)
+    rows = [r for s in ("train", "valid", "test") for r in _rows(ds, "completion", s)]
+    assert rows and rows[0]["prompt"].endswith("def total(items):")
+    assert rows[0]["completion"] == "\n    count = sum(items)\n    return count * 2\n"

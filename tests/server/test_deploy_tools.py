@@ -31,7 +31,7 @@ async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch)
                 await anyio.sleep(0.3)
         unvalidated = await client.call_tool("deploy_model", {})
         assert unvalidated.is_error and "never validated" in unvalidated.content[0].text
-        check = {"max_examples": 1, "max_tokens": 8, "threshold": 0.0, "tolerance": 1.0}
+        check = {"max_examples": 1, "max_tokens": 8, "threshold": 0.0, "tolerance": 1.0, "gate": "absolute"}
         assert (await client.call_tool("validate_model", check)).structured_content["passed"]
         deployed = await client.call_tool("deploy_model", {"run_id": run_id})
         assert not deployed.is_error, deployed.content

@@ -34,12 +34,13 @@ async def test_validate_a_run_and_read_its_report(code_repo) -> None:  # noqa: F
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             steps.append(progress)
 
-        result = await client.call_tool("validate_model", {"max_examples": 2, "max_tokens": 16},
+        result = await client.call_tool("validate_model", {"max_examples": 2, "max_tokens": 16, "gate": "absolute"},
                                         progress_callback=on_progress)
         assert not result.is_error, result.content
         summary = result.structured_content
         assert summary["candidate"] == run_id and summary["passed"] is False and summary["baseline"]
-        assert steps and steps[-1] == 2 * summary["examples_used"]
+        assert summary["gate"] == "absolute" and "below the threshold" in summary["rule"]
+        assert steps and steps[-1] == 4 * summary["examples_used"]  # 2 models x (generation, perplexity)
         md = (await client.read_resource(summary["report_uri"])).contents[0]
         assert md.mime_type == "text/markdown" and "# Validation report" in md.text
         data = json.loads((await client.read_resource(summary["json_uri"])).contents[0].text)

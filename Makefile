@@ -62,11 +62,14 @@ bench: install
 	$(BIN)/python bench/chunking.py
 	$(BIN)/python bench/retrieval.py --stdlib json email http --repo .
 	$(BIN)/python bench/index.py
+	$(BIN)/python bench/base_model.py
 	$(BIN)/python bench/training.py
+	$(BIN)/python bench/training.py --base-model smollm2-135m --iters 20 --throughput-only
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/export.py
-	$(BIN)/python bench/cycle.py --force-deploy
+	$(BIN)/python bench/cycle.py
+	$(BIN)/python bench/quality.py --repo . --methods lora,dora,pissa
 
 clean:
 	rm -rf $(VENV) .ci/inspector .pytest_cache

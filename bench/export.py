@@ -65,7 +65,7 @@ def fused_parity(base: Path, adapter: Path, fused: Path, n: int = 32) -> float:
 
 
 def train(ws: Workspace, method: str, iters: int) -> str:
-    info = trigger_training(ws, TrainParams(method=method, iters=iters, batch_size=4, max_seq_length=256,
+    info = trigger_training(ws, TrainParams(base_model="tiny", method=method, iters=iters, batch_size=4, max_seq_length=256,
                                             learning_rate=1e-3, steps_per_report=10, val_batches=2, compile=False))
     while run_info(ws, info.run_id).status in ("queued", "running"):
         time.sleep(0.5)

@@ -36,7 +36,7 @@ def main() -> int:
     try:
         ws = Workspace.open(ROOT, {"state_dir": str(work / "state"), "miner": {"held_out_commits": args.held_out}})
         build_dataset(ws)
-        info = trigger_training(ws, TrainParams(iters=args.iters, batch_size=4, max_seq_length=256,
+        info = trigger_training(ws, TrainParams(base_model="tiny", iters=args.iters, batch_size=4, max_seq_length=256,
                                                 learning_rate=1e-3, steps_per_report=10, val_batches=2))
         while run_info(ws, info.run_id).status in ("queued", "running"):
             time.sleep(0.5)

@@ -102,7 +102,7 @@ def train_tiny(ws: object, **params: object) -> str:
     from forge_mcp.forge.params import TrainParams
     from forge_mcp.forge.train import trigger_training
 
-    info = trigger_training(ws, TrainParams(**params))  # type: ignore[arg-type]
+    info = trigger_training(ws, TrainParams(**({"base_model": "tiny"} | params)))  # type: ignore[arg-type]
     assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240,
                       interval=0.2)
     final = run_info(ws, info.run_id)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from forge_mcp.workspace import Workspace
 from tests.conftest import wait_until
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
-FAST = {"task": "instruction", "compile": False, "max_seq_length": 256, "batch_size": 2, "steps_per_report": 5, "steps_per_eval": 20}
+FAST = {"base_model": "tiny", "task": "instruction", "compile": False, "max_seq_length": 256, "batch_size": 2, "steps_per_report": 5, "steps_per_eval": 20}
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_bad_arguments(ws: Workspace, make_repo) -> None:
     from forge_mcp.forge.jobs import JobError as Job
 
     with pytest.raises(Job, match="unknown base model"):
-        trigger_training(ws, TrainParams(base_model="not-a-model", **FAST))
+        trigger_training(ws, TrainParams(**(FAST | {"base_model": "not-a-model"})))
     with pytest.raises(NotFoundError):
         trigger_training(ws, TrainParams(dataset_id="ds-missing", **FAST))
     empty = Workspace.open(make_repo("nothing").path)

@@ -14,7 +14,7 @@ from forge_mcp.service import Forge
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
-RUN = {"task": "completion", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3, "iters": 6}
+RUN = {"base_model": "tiny", "task": "completion", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3, "iters": 6}
 
 
 async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch) -> None:  # noqa: F811

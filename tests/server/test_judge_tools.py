@@ -14,7 +14,7 @@ from forge_mcp.service import Forge
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
-RUN = {"task": "completion", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3, "iters": 10}
+RUN = {"base_model": "tiny", "task": "completion", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3, "iters": 10}
 
 
 async def test_validate_a_run_and_read_its_report(code_repo) -> None:  # noqa: F811

@@ -14,7 +14,7 @@ from forge_mcp.service import Forge
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
-RUN = {"task": "instruction", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3}
+RUN = {"base_model": "tiny", "task": "instruction", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3}
 
 
 async def test_train_follow_and_read_the_loss(code_repo) -> None:  # noqa: F811

@@ -22,7 +22,7 @@ import platform
 import re
 import shutil
 import subprocess
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -349,6 +349,8 @@ class PlanRecommendation(BaseModel):
     config: TrainConfigShape
     estimate: MemoryEstimate
     notes: list[str]
+    budget: dict[str, Any] | None = Field(None, description="The time-budget profile for the repository's dataset "
+                                                            "(forge_mcp.forge.budget.Profile), when it has one")
 
 
 def _machine_notes(machine: Machine) -> list[str]:

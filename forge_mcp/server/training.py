@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
@@ -85,11 +85,14 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
                           Field(description="Force a method (default: chosen to fit)")] = None,
         max_seq_length: Annotated[int | None, Field(ge=16, le=131_072, description="Force a sequence length")] = None,
+        repo: RepoArg = None,
     ) -> PlanRecommendation:
         """Detect this machine (Apple Silicon and unified memory, CUDA, CPU and OpenBLAS) and recommend the
         method, batch size, rank and sequence length that fit under 85% of its memory for a base model,
-        with the estimated peak memory broken down (weights, adapters, optimizer, activations). Use the
-        figures as `trigger_training` arguments; a configuration that does not fit is refused there."""
+        with the estimated peak memory broken down (weights, adapters, optimizer, activations). When the
+        repository has a dataset, `budget` is the time-budget profile `trigger_training` would use: steps,
+        adapted blocks, sequence length, validation size, expected tokens/s, and why. Use the figures as
+        `trigger_training` arguments; a configuration that does not fit is refused there."""
         with tool_errors():
             from forge_mcp.forge.train import model_shape
             from forge_mcp.hardware import detect_machine, recommend
@@ -101,7 +104,9 @@ def register_training(server: MCPServer, forge: Forge) -> None:
 
                 raise NotFoundError(f"unknown architecture for {base_model!r}: pass a local model folder, or one of "
                                     "the known hub ids (see forge-mcp's hardware plan)")
-            return recommend(shape, detect_machine(), method=method, seq_len=max_seq_length)
+            plan = recommend(shape, detect_machine(), method=method, seq_len=max_seq_length)
+            plan.budget = _budget(forge, repo, base_model)
+            return plan
 
     @forge_tool(server, annotations("Training run status", read_only=True))
     def training_status(
@@ -152,6 +157,17 @@ def register_training(server: MCPServer, forge: Forge) -> None:
 
         with tool_errors():
             return loss_png(loss_series(forge.workspace_of_run(run_id), run_id))
+
+
+def _budget(forge: Forge, repo: str | None, base_model: str) -> dict[str, Any] | None:
+    """The time-budget profile for the repository's newest dataset, or None when it has none yet."""
+    from forge_mcp.errors import NotFoundError
+    from forge_mcp.forge.train import plan_run
+
+    try:
+        return plan_run(forge.workspace(repo), {"base_model": base_model})[1].model_dump()
+    except NotFoundError:
+        return None
 
 
 class RunMonitor:

@@ -80,3 +80,7 @@ async def test_plan_training(code_repo) -> None:  # noqa: F811
         assert not big.is_error and big.structured_content["model"]["params"] > 5e9
         unknown = await client.call_tool("plan_training", {"base_model": "someone/unknown-model"})
         assert unknown.is_error and "unknown architecture" in unknown.content[0].text
+        assert data["budget"] is None  # no dataset yet: nothing to fit a time budget to
+        assert not (await client.call_tool("chunk_data", {})).is_error
+        timed = (await client.call_tool("plan_training", {"base_model": "tiny"})).structured_content["budget"]
+        assert timed["iters"] >= 1 and timed["max_seq_length"] >= 128 and timed["reasons"]

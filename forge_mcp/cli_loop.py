@@ -96,6 +96,7 @@ def render_cycle(r: Any) -> str:
     marks = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "  ", "running": ".."}
     lines = [f"cycle {r.cycle_id} on {r.repo}: {r.status} in {r.seconds:.0f}s"]
     lines += [f"  [{marks[s.status]}] {s.name:9} {s.seconds:6.1f}s  {s.summary}" for s in r.stages]
+    lines += [f"  plan: {reason}" for reason in r.plan]
     if r.loss_png:
         lines.append(f"  loss curve: {r.loss_png}  ({r.loss_uri}.png)")
     if r.report_path:
@@ -103,6 +104,9 @@ def render_cycle(r: Any) -> str:
     if r.deployed_model:
         lines.append(f"  deployed: {r.deployed_model} at {r.deployed_url} (deployment #{r.deployment_id}; "
                      "forge-mcp deployments, forge-mcp rollback)")
+    elif r.passed is False:
+        lines.append("  not deployed: the fine-tuned model did not beat the one serving (see the rule above and the "
+                     "report); nothing changed in service")
     if r.error:
         lines.append(f"  error: {r.error}")
     return "\n".join(lines)

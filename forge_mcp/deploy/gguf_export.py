@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from forge_mcp.errors import ForgeError
+from forge_mcp.forge.gguf_convert import llama3_rope_factors
 
 OutType = Literal["f32", "f16", "q8_0"]
 # HF model_type -> llama.cpp architecture. Mistral (not Nemo/tekken) is a llama in llama.cpp.
@@ -234,26 +235,12 @@ def _permute(data: Any, n_head: int) -> Any:
 
 
 def _llama3_rope_factors(config: dict[str, Any], scaling: dict[str, Any]) -> Any:
-    import math
-
-    import numpy as np
-
     theta = _rope(config)[0]
     dim = int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
     factor, low, high = (float(scaling.get(k, d)) for k, d in
                          (("factor", 8.0), ("low_freq_factor", 1.0), ("high_freq_factor", 4.0)))
     old_ctx = float(scaling.get("original_max_position_embeddings", 8192))
-    out = []
-    for freq in 1.0 / (theta ** (np.arange(0, dim, 2, dtype=np.float32) / dim)):
-        wavelen = 2 * math.pi / freq
-        if wavelen < old_ctx / high:
-            out.append(1.0)
-        elif wavelen > old_ctx / low:
-            out.append(factor)
-        else:
-            smooth = (old_ctx / wavelen - low) / (high - low)
-            out.append(1 / ((1 - smooth) / factor + smooth))
-    return np.array(out, dtype=np.float32)
+    return llama3_rope_factors(theta, dim, factor, low, high, old_ctx)  # the importer reads them back the same way
 
 
 def _write_tensors(writer: Any, tensors: list[_Tensor]) -> None:

@@ -21,7 +21,8 @@ $(BIN)/forge-mcp: pyproject.toml requirements-models.txt
 # MLX's Linux CPU wheel bundles a reference BLAS that trains 10-30x slower than OpenBLAS: install it where we may
 # (root with apt-get), else say the one command that does. macOS uses Accelerate/Metal.
 blas:
-	@if [ "$$(uname -s)" = Linux ] && ! ls /usr/lib/*-linux-gnu/openblas-pthread/libopenblas.so.0 /usr/lib64/libopenblas*.so* >/dev/null 2>&1; then \
+	@if [ "$$(uname -s)" = Linux ] && ! ls /usr/lib/*-linux-gnu/openblas-pthread/libopenblas.so.0 >/dev/null 2>&1 \
+			&& ! ls /usr/lib64/libopenblas*.so* >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing OpenBLAS (libopenblas0-pthread) for fast MLX training on CPU"; \
 			(apt-get install -y -qq libopenblas0-pthread >/dev/null 2>&1 || \

@@ -96,7 +96,7 @@ class CycleConfig(_Section):
 
     auto: bool = Field(False, description="Start a cycle by itself when the watcher's significance policy fires (never deploys a failing run).")
     base_model: str = Field("smollm2-135m", description="Base model of the cycle's training run: 'smollm2-135m' (shipped, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm folder or a hub id ('tiny' is for tests).")
-    budget_minutes: float = Field(10.0, gt=0, le=10_000, description="Time for training plus validation on a CPU-only machine; the plan picks layers, sequence length, steps and validation size to fit (Apple Silicon and CUDA get the full profile).")
+    budget_minutes: float = Field(11.0, gt=0, le=10_000, description="Time for training plus validation on a CPU-only machine; the plan picks layers, sequence length, steps and validation size to fit (Apple Silicon and CUDA get the full profile).")
     method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = Field("lora", description="Adapter method.")
     task: Literal["completion", "instruction", "raft", "text"] = Field("completion", description="Dataset task trained on.")
     iters: int | None = Field(None, ge=1, le=1_000_000, description="Training steps (default: from the plan).")

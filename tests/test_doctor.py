@@ -14,7 +14,10 @@ from forge_mcp.workspace import Workspace
 def test_doctor_checks_everything_and_says_what_to_fix(repo, monkeypatch, capsys) -> None:
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
     checks = {c.name: c for c in doctor(Workspace.open(repo.path))}
-    assert set(checks) == {"python", "mlx", "memory", "git", "chromadb", "embedder", "llama.cpp", "ollama", "disk"}
+    assert set(checks) == {"python", "mlx", "base model", "memory", "git", "chromadb", "embedder", "llama.cpp",
+                           "ollama", "disk"}
+    assert checks["base model"].status == "ok" and "smollm2-135m" in checks["base model"].detail
+    assert "training tokens/s" in checks["mlx"].detail  # what the budget plan expects on this machine
     assert checks["python"].status == "ok" and checks["git"].status == "ok" and "project" in checks["git"].detail
     assert checks["ollama"].status == "warn" and "llama.cpp" in checks["ollama"].detail and checks["ollama"].fix
     assert main(["doctor", "--repo", str(repo.path), "--json"]) in (0, 1)

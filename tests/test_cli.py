@@ -64,7 +64,7 @@ def test_train_and_runs(capsys) -> None:
     assert main(["chunk", "--repo", str(repo.path), "--json"]) == 0
     capsys.readouterr()
     assert main(["train", "--repo", str(repo.path), "--base-model", "tiny", "--iters", "10", "--batch-size", "2",
-                 "--task", "instruction", "--max-seq-length", "128", "--learning-rate", "1e-3"]) == 0
+                 "--task", "instruction", "--max-seq-length", "256", "--learning-rate", "1e-3"]) == 0
     out = capsys.readouterr().out
     assert "completed at step 10/10" in out and "adapter:" in out
     assert main(["runs", "--repo", str(repo.path), "--json"]) == 0

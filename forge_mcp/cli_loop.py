@@ -56,7 +56,8 @@ def add_commands(sub: Any) -> dict[str, Command]:
 
     cycle = sub.add_parser("cycle", help="the whole loop: monitor, chunk, index, train, validate, deploy")
     cycle.add_argument("--repo", type=Path, default=Path("."))
-    cycle.add_argument("--base-model", help="'tiny' (default: forge.toml [cycle]), a local model folder or a hub id")
+    cycle.add_argument("--base-model", help="default: forge.toml [cycle] (smollm2-135m); gguf:PATH, ollama:NAME[:TAG], "
+                                            "a local model folder or a hub id")
     cycle.add_argument("--method", choices=("lora", "dora", "qlora", "pissa", "qpissa"))
     cycle.add_argument("--iters", type=int, help="training steps (default: chosen by the budget plan)")
     cycle.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))

@@ -100,8 +100,13 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
     if resume:
         start, best_val = _restore(paths, model, optimizer)
     np.random.seed(params.seed + start)  # mlx-lm shuffles with numpy: a resumed run gets a fresh order
+    # mlx-lm needs a full batch to validate: a smaller validation split is skipped (and said so).
+    validate = len(valid_set) >= params.batch_size
+    if not validate:
+        _update(store, run["run_id"], "running", note=f"validation skipped: {len(valid_set)} examples "
+                                                      f"< batch_size {params.batch_size}")
     callback = _Callback(paths, params, store, run["run_id"], start, best_val, model, optimizer, spec, pissa,
-                         cancel, layers)
+                         cancel, layers, valid_set if validate else None)
     if params.iters > start:
         args = TrainingArgs(
             batch_size=params.batch_size, iters=params.iters - start, val_batches=params.val_batches,
@@ -110,13 +115,11 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
             adapter_file=str(paths.root / "mlx_adapters.safetensors"), grad_checkpoint=params.grad_checkpoint,
             grad_accumulation_steps=params.grad_accumulation,
         )
-        # mlx-lm needs a full batch to validate: a smaller validation split is skipped (and said so).
-        validate = len(valid_set) >= params.batch_size
-        if not validate:
-            _update(store, run["run_id"], "running", note=f"validation skipped: {len(valid_set)} examples "
-                                                          f"< batch_size {params.batch_size}")
-        mlx_train(model, optimizer, train_set, valid_set if validate else None, args=args,
-                  training_callback=callback)
+        if start == 0:
+            callback.validate(0)
+        # Validation is ours, not mlx-lm's: it counts steps from where this process started, so a resumed run
+        # would validate off the run's schedule (at 90, 139, 189 instead of 100, 150, 200).
+        mlx_train(model, optimizer, train_set, None, args=args, training_callback=callback)
     _save_adapter(paths.adapters, adapter_weights(model, spec, pissa), adapter_config(spec, layers), params)
     return {"step": params.iters, "best_val_loss": None if math.isinf(callback.best_val) else callback.best_val}
 
@@ -182,10 +185,11 @@ def _schedule(params: TrainParams) -> Any:
 class _Callback:
     def __init__(self, paths: RunPaths, params: TrainParams, store: Store, run_id: str, start: int,
                  best_val: float, model: Any, optimizer: Any, spec: Any, pissa: Any, cancel: dict[str, bool],
-                 layers: int) -> None:
+                 layers: int, valid_set: Any = None) -> None:
         self.paths, self.params, self.store, self.run_id, self.start = paths, params, store, run_id, start
         self.best_val, self.model, self.optimizer, self.spec, self.pissa = best_val, model, optimizer, spec, pissa
-        self.cancel, self.layers = cancel, layers
+        self.cancel, self.layers, self.valid_set = cancel, layers, valid_set
+        self.validated_at = start
         self.recent: list[float] = []
         self.started = time.time()
 
@@ -202,8 +206,26 @@ class _Callback:
         _update(self.store, self.run_id, "running", step=step, last_train_loss=loss,
                 tokens_per_second=float(info["tokens_per_second"]),
                 iterations_per_second=float(info["iterations_per_second"]), peak_memory_gb=float(info["peak_memory"]))
+        if self.valid_set is not None and (step // self.params.steps_per_eval > self.validated_at // self.params.steps_per_eval
+                                           or step == self.params.iters):
+            self.validate(step)
         if self.cancel["requested"]:
             raise Stop("cancelled", f"cancelled at step {step}; resume continues from this checkpoint")
+
+    def validate(self, step: int) -> None:
+        """The validation loss after `step` steps: at 0, at every multiple of steps_per_eval (the first report
+        past it when reports do not fall on it), and at the end; the same steps for a resumed run."""
+        from mlx_lm.tuner.trainer import evaluate, iterate_batches
+
+        if self.valid_set is None:
+            return
+        self.model.eval()
+        loss = evaluate(model=self.model, dataset=self.valid_set, batch_size=self.params.batch_size,
+                        num_batches=self.params.val_batches, max_seq_length=self.params.max_seq_length,
+                        iterate_batches=iterate_batches)
+        self.model.train()
+        self.validated_at = step
+        self.on_val_loss_report({"iteration": step - self.start, "val_loss": float(loss)})
 
     def on_val_loss_report(self, info: dict[str, Any]) -> None:
         step = self.start + int(info["iteration"])

@@ -43,7 +43,8 @@ def test_a_run_trains_records_and_saves_a_loadable_adapter(ws: Workspace) -> Non
     series = loss_series(ws, info.run_id)
     train = [p["loss"] for p in series["train"]]
     assert [p["step"] for p in series["train"]] == [5, 10, 15, 20, 25, 30, 35, 40]
-    assert train[-1] < train[0] and series["val"] and info.best_val_loss is not None
+    assert train[-1] < train[0] and info.best_val_loss is not None
+    assert [p["step"] for p in series["val"]] == [0, 20, 40]  # at the start, every steps_per_eval, at the end
     assert all(p["tokens_per_second"] > 0 and p["learning_rate"] > 0 for p in series["train"])
     import mlx_lm
 
@@ -85,6 +86,8 @@ def test_kill_9_then_resume_continues_from_the_checkpoint(ws: Workspace) -> None
     assert first_new["step"] == checkpoint + 5  # the step counter went on from the checkpoint
     assert first_new["loss"] < before[5] + 0.5  # the loss continued rather than starting over
     assert first_new["learning_rate"] < after[0]["learning_rate"]  # so did the cosine schedule
+    validated = {p["step"] for p in loss_series(ws, info.run_id)["val"]}
+    assert {40, 60} <= validated <= {0, 20, 40, 60}  # the run's own validation schedule, not shifted by the resume
 
 
 def test_divergence_halts_the_run(ws: Workspace) -> None:

@@ -37,3 +37,16 @@ class StoreError(ForgeError):
 
 class NotFoundError(ForgeError):
     """A record (run, dataset, report, deployment) does not exist."""
+
+
+QUOTE_LIMIT = 200
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """`value` as it goes into an error message: repr'd, and cut to about `limit` characters (an agent may pass
+    megabytes; the message must still be readable)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, str | bytes) else len(text)
+    return f"{text[:limit]}… ({size} characters)"

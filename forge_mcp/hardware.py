@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.errors import ForgeError, quoted
 
 GIB = 1024**3
 BUDGET_FRACTION = 0.85  # plan to use at most 85% of memory: the OS, the editor and the server need the rest
@@ -388,7 +388,7 @@ def _search(model: ModelShape, machine: Machine, method: str, seqs: tuple[int, .
 def recommend(model: ModelShape, machine: Machine, method: str | None = None, seq_len: int | None = None) -> PlanRecommendation:
     """Method, batch, rank and sequence length that fit, preferring seq_len >= 512, then batch, then rank."""
     if method is not None and method not in ("lora", "dora", "qlora", "pissa", "qpissa"):
-        raise PlanError(f"unknown method {method!r}: use lora, dora, qlora, pissa or qpissa")
+        raise PlanError(f"unknown method {quoted(method)}: use lora, dora, qlora, pissa or qpissa")
     if seq_len is not None and seq_len < 1:
         raise PlanError(f"seq_len must be positive, got {seq_len}")
     seqs = (seq_len,) if seq_len else (2048, 1024, 512, 256)

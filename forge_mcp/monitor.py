@@ -15,8 +15,8 @@ from typing import Literal
 import git
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import RefNotFoundError, RepoError
-from forge_mcp.repo import open_repo
+from forge_mcp.errors import RefNotFoundError, RepoError, quoted
+from forge_mcp.repo import check_ref, open_repo
 from forge_mcp.watch.policy import ChangeSummary, assess
 from forge_mcp.workspace import Workspace
 
@@ -178,14 +178,13 @@ def _resolve_base(
 ) -> tuple[str | None, Literal["since", "last_trained", "none"], bool]:
     """(base commit, where it came from, whether the recorded base has gone missing)."""
     if since is not None:
-        if not since.strip() or since.startswith("-"):
-            raise RefNotFoundError(f"invalid ref {since!r}")
+        check_ref(since, "since")
         if head is None:
-            raise RefNotFoundError(f"the repository has no commits, so {since!r} cannot be resolved")
+            raise RefNotFoundError(f"the repository has no commits, so {quoted(since)} cannot be resolved")
         sha = _rev_parse(g, since)
         if sha is None:
             raise RefNotFoundError(
-                f"{since!r} is not a commit, branch or tag in this repository"
+                f"{quoted(since)} is not a commit, branch or tag in this repository"
                 + (" (this is a shallow clone: it may lie beyond its history)" if shallow else "")
             )
         return sha, "since", False

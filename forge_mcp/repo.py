@@ -11,7 +11,42 @@ from pathlib import Path
 
 import git
 
-from forge_mcp.errors import NotAGitRepoError, PathOutsideRootsError, RepoError
+from forge_mcp.errors import NotAGitRepoError, PathOutsideRootsError, RefNotFoundError, RepoError, quoted
+
+
+MAX_PATH_BYTES = 4096  # PATH_MAX on Linux; macOS allows 1024, and says so itself
+MAX_NAME_BYTES = 255  # one path component (NAME_MAX)
+MAX_REF_CHARS = 1024  # far beyond any real ref or revision expression (`main~3`, `v1.2^{commit}`)
+
+
+def check_ref(ref: str, what: str = "ref") -> str:
+    """`ref` when it can be a git revision, else RefNotFoundError saying why (before git or the OS sees it)."""
+    if not ref.strip():
+        raise RefNotFoundError(f"{what} is empty: pass a commit, branch or tag (e.g. HEAD, main, v1.0, HEAD~3)")
+    if ref.startswith("-"):
+        raise RefNotFoundError(f"{what} {quoted(ref)} starts with '-', which git would read as an option: pass a "
+                               "commit, branch or tag")
+    if any(ord(c) < 32 or ord(c) == 127 for c in ref):
+        raise RefNotFoundError(f"{what} {quoted(ref)} contains a NUL or control character, which no git ref can: "
+                               "pass a commit, branch or tag")
+    if len(ref) > MAX_REF_CHARS:
+        raise RefNotFoundError(f"{what} is {len(ref)} characters long ({quoted(ref, 60)}); the limit is "
+                               f"{MAX_REF_CHARS}: pass a commit, branch or tag")
+    return ref
+
+
+def check_path_text(path: str) -> None:
+    """Refuse a path no filesystem here could hold, with the reason, before the OS is asked about it."""
+    if "\x00" in path:
+        raise PathOutsideRootsError(f"path {quoted(path)} contains a NUL byte; pass a plain path")
+    encoded = path.encode("utf-8", "surrogateescape")
+    if len(encoded) > MAX_PATH_BYTES:
+        raise RepoError(f"path {quoted(path, 60)} is {len(encoded)} bytes long; the limit is {MAX_PATH_BYTES}")
+    for part in path.split("/"):
+        size = len(part.encode("utf-8", "surrogateescape"))
+        if size > MAX_NAME_BYTES:
+            raise RepoError(f"path {quoted(path, 60)} has a component of {size} bytes ({quoted(part, 40)}); a file "
+                            f"or folder name may have at most {MAX_NAME_BYTES}: pass an existing repository path")
 
 
 class Roots:
@@ -37,20 +72,24 @@ class Roots:
         """An absolute, symlink-free path inside a root; relative paths start at the default root."""
         if path is None or not str(path).strip():
             return self.default
-        if "\x00" in path:
-            raise PathOutsideRootsError("path contains a NUL byte")
-        candidate = Path(path).expanduser()
-        if not candidate.is_absolute():
-            candidate = self.default / candidate
-        candidate = candidate.resolve()
-        if not any(candidate == root or candidate.is_relative_to(root) for root in self.paths):
+        check_path_text(path)
+        try:
+            candidate = Path(path).expanduser()
+            if not candidate.is_absolute():
+                candidate = self.default / candidate
+            candidate = candidate.resolve()
+            inside = any(candidate == root or candidate.is_relative_to(root) for root in self.paths)
+            exists = inside and candidate.exists()
+        except (OSError, RuntimeError) as exc:  # a symlink loop, a name the filesystem refuses, an unreadable parent
+            raise RepoError(f"cannot resolve the path {quoted(path)}: {getattr(exc, 'strerror', None) or exc}") from exc
+        if not inside:
             roots = ", ".join(str(r) for r in self.paths)
             raise PathOutsideRootsError(
-                f"{path} is outside the repository roots this forge was started with ({roots}); "
+                f"{quoted(path)} is outside the repository roots this forge was started with ({roots}); "
                 "pass a path inside one of them, or restart the server with --repo for that folder"
             )
-        if not candidate.exists():
-            raise RepoError(f"{path} does not exist (resolved to {candidate})")
+        if not exists:
+            raise RepoError(f"{quoted(path)} does not exist (resolved to {candidate})")
         return candidate
 
     def within(self, path: Path) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.errors import NotFoundError, StoreError
+from forge_mcp.errors import NotFoundError, StoreError, quoted
 
 MIGRATIONS: list[str] = [
     # 1: the foundation's tables. JSON columns hold stage-specific detail so stages can grow
@@ -220,7 +220,7 @@ class Store:
         with self.connect() as conn:
             row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (record_id,)).fetchone()
         if row is None:
-            raise NotFoundError(f"no {table[:-1]} with id {record_id!r}")
+            raise NotFoundError(f"no {table[:-1]} with id {quoted(record_id)}")
         return _row_to_dict(row)
 
     def list_records(self, table: str, limit: int = 100) -> list[dict[str, Any]]:

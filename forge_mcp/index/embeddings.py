@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import Any, Protocol
 
-from forge_mcp.errors import ConfigError, ForgeError
+from forge_mcp.errors import ConfigError, ForgeError, quoted
 
 MINILM = "minilm-l6-v2"
 
@@ -83,7 +83,7 @@ class OllamaEmbedder:
             try:
                 reply = self.client.embed(model=self.model, input=texts[i:i + self.batch_size])
             except Exception as exc:  # unreachable server, missing model: say which and where
-                raise EmbedderError(f"Ollama embedding with {self.model!r} at {self.host} failed: {exc}") from exc
+                raise EmbedderError(f"Ollama embedding with {quoted(self.model)} at {self.host} failed: {exc}") from exc
             out.extend([list(map(float, v)) for v in reply.embeddings])
         return out
 
@@ -97,4 +97,4 @@ def make_embedder(spec: str, ollama_host: str, client: Any = None) -> Embedder:
         return MiniLMEmbedder()
     if spec.startswith("ollama:") and spec[len("ollama:"):].strip():
         return OllamaEmbedder(spec[len("ollama:"):].strip(), ollama_host, client=client)
-    raise ConfigError(f"unknown embedder {spec!r}: use 'minilm' or 'ollama:<model>' (e.g. ollama:nomic-embed-text)")
+    raise ConfigError(f"unknown embedder {quoted(spec)}: use 'minilm' or 'ollama:<model>' (e.g. ollama:nomic-embed-text)")

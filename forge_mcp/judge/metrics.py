@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.errors import ForgeError, quoted
 
 # codebleu 0.7 ships grammars for these; TypeScript is scored with the JavaScript grammar (a superset
 # for what CodeBLEU looks at: tokens, AST node types and data flow).
@@ -44,7 +44,7 @@ def codebleu(references: Sequence[str], predictions: Sequence[str], language: st
         raise JudgeError(f"need as many predictions as references (got {len(predictions)} for {len(references)})")
     lang = CODEBLEU_LANGS.get(language)
     if lang is None:
-        raise JudgeError(f"CodeBLEU does not support {language!r}; supported: {sorted(CODEBLEU_LANGS)}")
+        raise JudgeError(f"CodeBLEU does not support {quoted(language)}; supported: {sorted(CODEBLEU_LANGS)}")
     from codebleu import calc_codebleu
 
     _quiet_codebleu()
@@ -70,7 +70,7 @@ def parses(code: str, language: str) -> bool:
     from forge_mcp.miner.languages import LANGUAGES, parser_for
 
     if language not in LANGUAGES:
-        raise JudgeError(f"no parser for {language!r}")
+        raise JudgeError(f"no parser for {quoted(language)}")
     return not parser_for(language).parse(code.encode("utf-8")).root_node.has_error
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from forge_mcp.config import MinerConfig
-from forge_mcp.errors import NotFoundError
+from forge_mcp.errors import NotFoundError, quoted
 from forge_mcp.fsutil import atomic_write_json
 from forge_mcp.miner import examples as ex
 from forge_mcp.miner.chunker import Chunk
@@ -77,7 +77,7 @@ def dataset_id(commit: str, ws: Workspace) -> str:
 def load_summary(ws: Workspace, ds_id: str) -> DatasetSummary:
     manifest = ws.state_dir / "datasets" / ds_id / "manifest.json"
     if not manifest.is_file():
-        raise NotFoundError(f"no dataset with id {ds_id!r}")
+        raise NotFoundError(f"no dataset with id {quoted(ds_id)}")
     data = json.loads(manifest.read_text(encoding="utf-8"))
     return DatasetSummary.model_validate(data["summary"] | {"reused": True})
 
@@ -194,7 +194,7 @@ def _examples(units: list[Chunk], split_of: dict[str, str], ws: Workspace, neigh
     taught = 0
     use_teacher = teacher is not None and teacher.available()
     if teacher is not None and not use_teacher:
-        notes.append(f"teacher model {teacher.model!r} unreachable or not pulled: RAFT examples are templated")
+        notes.append(f"teacher model {quoted(teacher.model)} unreachable or not pulled: RAFT examples are templated")
     for chunk in units:
         split = split_of[chunk.id]
         rows["text"][split].append(ex.text_example(chunk))

@@ -20,11 +20,12 @@ from typing import Any
 import orjson
 
 from forge_mcp.config import MinerConfig
-from forge_mcp.errors import RefNotFoundError, RepoError
+from forge_mcp.errors import RefNotFoundError, RepoError, quoted
 from forge_mcp.miner.blob import file_payload
 from forge_mcp.miner.chunker import CHUNKER_VERSION, Chunk
 from forge_mcp.miner.files import TreeFile, blob_sizes, list_tree, read_blobs, skip_reason_by_path
 from forge_mcp.miner.parallel import chunk_in_processes, plan_workers
+from forge_mcp.repo import check_ref
 from forge_mcp.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -68,14 +69,13 @@ def fingerprint(cfg: MinerConfig) -> str:
 
 
 def resolve_commit(repo_root: Path, ref: str) -> str:
-    if not ref.strip() or ref.startswith("-"):
-        raise RefNotFoundError(f"invalid ref {ref!r}")
+    check_ref(ref)
     proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
                           cwd=repo_root, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         if ref == "HEAD":
             raise RepoError(f"{repo_root} has no commits yet: commit code before chunking")
-        raise RefNotFoundError(f"{ref!r} is not a commit, branch or tag in this repository")
+        raise RefNotFoundError(f"{quoted(ref)} is not a commit, branch or tag in this repository")
     return proc.stdout.strip()
 
 

@@ -26,7 +26,7 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
         ctx: Context,
         wait: Annotated[bool, Field(description="Run to the end with progress notifications (minutes) instead "
                                                 "of returning at once and following forge://cycles/{id}")] = False,
-        base_model: Annotated[str | None, Field(description="Base model (default forge.toml [cycle], 'smollm2-135m')")] = None,
+        base_model: Annotated[str | None, Field(max_length=4096, description="Base model (default forge.toml [cycle], 'smollm2-135m')")] = None,
         iters: Annotated[int | None, Field(ge=1, le=1_000_000, description="Training steps (default: chosen by the budget plan)")] = None,
         deploy: Annotated[bool, Field(description="Deploy the run if it passes validation")] = True,
         target: Annotated[Literal["auto", "ollama", "llama_cpp"], Field(description="Where to deploy")] = "auto",

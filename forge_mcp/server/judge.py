@@ -49,7 +49,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
                                                  "'base' (the base model alone)")] = "latest",
         baseline: Annotated[str, Field(description="'auto' (the deployed model, else the candidate's base), "
                                                    "'deployed', 'base', 'none', or a run id")] = "auto",
-        base_model: Annotated[str, Field(description="The base model when target is 'base'")] = "smollm2-135m",
+        base_model: Annotated[str, Field(max_length=4096, description="The base model when target is 'base'")] = "smollm2-135m",
         gate: Annotated[Literal["baseline", "absolute"] | None,
                         Field(description="'baseline' (default): held-out perplexity must beat the baseline's by "
                                           "[judge] perplexity_margin and CodeBLEU not drop beyond the tolerance; "

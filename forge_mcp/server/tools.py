@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Literal
@@ -15,12 +16,15 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.errors import ForgeError, quoted
 from forge_mcp.service import Forge
 from forge_mcp.workspace import Workspace
 from forge_mcp.index.rag import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary
 from forge_mcp.monitor import MonitorReport, monitor
+
+log = logging.getLogger(__name__)
+
 
 class SearchResult(BaseModel):
     """Hits best first, with where each came from in the two rankings."""
@@ -32,7 +36,8 @@ class SearchResult(BaseModel):
 
 RepoArg = Annotated[
     str | None,
-    Field(description="Repository path: absolute, or relative to the server's first root. Omit for the first root."),
+    Field(max_length=4096,
+          description="Repository path: absolute, or relative to the server's first root. Omit for the first root."),
 ]
 
 
@@ -42,7 +47,16 @@ def tool_errors() -> Iterator[None]:
     try:
         yield
     except ForgeError as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(_capped(str(exc))) from exc
+    except OSError as exc:  # the filesystem refused something the input asked for: say what, and where
+        where = f" ({quoted(exc.filename)})" if exc.filename else ""
+        log.info("tool failed on an OS error", exc_info=True)
+        raise ToolError(f"the operating system refused: {exc.strerror or exc}{where}; check the path, its length "
+                        "and permissions") from exc
+
+
+def _capped(message: str, limit: int = 4000) -> str:
+    return message if len(message) <= limit else f"{message[:limit]}… ({len(message)} characters)"
 
 
 def annotations(title: str, read_only: bool, idempotent: bool = True, destructive: bool = False,
@@ -89,7 +103,8 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         repo: RepoArg = None,
         since: Annotated[
             str | None,
-            Field(description="Compare against this commit, branch or tag instead of the last trained commit."),
+            Field(max_length=1024, description="Compare against this commit, branch or tag instead of the last trained "
+                                               "commit."),
         ] = None,
         max_commits: Annotated[
             int | None, Field(ge=0, le=10_000, description="How many commits to list (all are counted). Default 50.")
@@ -110,7 +125,7 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
     async def chunk_data(
         ctx: Context,
         repo: RepoArg = None,
-        ref: Annotated[str, Field(description="Commit, branch or tag to read the code at.")] = "HEAD",
+        ref: Annotated[str, Field(max_length=1024, description="Commit, branch or tag to read the code at.")] = "HEAD",
         force: Annotated[bool, Field(description="Rebuild even if an identical dataset exists.")] = False,
         teacher_model: Annotated[
             str | None,

@@ -1,6 +1,6 @@
 """The human CLI, over the same functions the MCP tools call.
 
-    forge-mcp serve [--repo PATH ...] [--http --port N --token T] [--no-watch]
+    forge-mcp serve [--repo PATH ...] [--http --port N --token-file F] [--no-watch]
     forge-mcp status [--repo PATH] [--since REF] [--json]
     forge-mcp watch  [--repo PATH]
     forge-mcp events [--repo PATH] [-n N] [--json]
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forge-mcp", description="A local AI forge for one code repository, over MCP.")
     parser.add_argument("--version", action="version", version=f"forge-mcp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    parser.add_argument("--model-dir", action="append", type=Path, metavar="DIR", dest="model_dirs",
+                        help="a folder outside the repository that base models may be read from (repeatable; or "
+                             "FORGE_MODEL_DIRS); a --base-model path given here is allowed by itself")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
@@ -39,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1; any other host needs --token)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765)")
-    serve.add_argument("--token", help="bearer token clients must send over HTTP (or FORGE_SERVER__TOKEN)")
+    serve.add_argument("--token", help="bearer token clients must send over HTTP (visible in the process list: "
+                                       "prefer --token-file or FORGE_SERVER__TOKEN)")
+    serve.add_argument("--token-file", type=Path, help="a file holding the bearer token (or FORGE_SERVER__TOKEN_FILE)")
     serve.add_argument("--no-watch", action="store_true", help="do not start the file watcher")
 
     status = sub.add_parser("status", help="what changed since the last trained commit, and is it significant")
@@ -114,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        _trust_user_model_paths(args)
         return int(_COMMANDS[args.command](args) or 0)
     except ForgeError as exc:
         print(f"forge-mcp: error: {exc}", file=sys.stderr)
@@ -122,13 +129,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _trust_user_model_paths(args: argparse.Namespace) -> None:
+    """The user names model folders on the command line: --model-dir folders, and a --base-model path (made
+    absolute against the working folder, as a shell user expects). Tool arguments and forge.toml get no such
+    trust (forge/model_places.py). The environment carries it to everything this process resolves."""
+    from forge_mcp.config import MODEL_DIRS_ENV
+
+    dirs = [str(d.expanduser().resolve()) for d in args.model_dirs or []]
+    name = getattr(args, "base_model", None)
+    if name:
+        prefix, raw = ("gguf:", name[5:]) if name.startswith("gguf:") else ("", name)
+        path = Path(raw).expanduser()
+        if prefix or raw.startswith(("/", "~", ".")) or path.is_dir():
+            try:
+                path = path.resolve()
+            except OSError as exc:
+                raise ForgeError(f"--base-model {raw[:200]!r}: {exc.strerror or exc}") from exc
+            args.base_model = f"{prefix}{path}"
+            dirs.append(str(path.parent if prefix else path))
+    if dirs:
+        current = [d for d in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep) if d]
+        os.environ[MODEL_DIRS_ENV] = os.pathsep.join([*current, *dirs])
+
+
 def _serve(args: argparse.Namespace) -> int:
     from forge_mcp.server.app import serve
 
     overrides: dict[str, dict[str, object]] = {"server": {}}
-    for key in ("host", "port", "token"):
+    for key in ("host", "port", "token", "token_file"):
         if getattr(args, key) is not None:
-            overrides["server"][key] = getattr(args, key)
+            overrides["server"][key] = str(getattr(args, key)) if key == "token_file" else getattr(args, key)
     if args.no_watch:
         overrides["watch"] = {"enabled": False}
     serve(args.repo or [Path.cwd()], http=args.http, overrides=overrides)

@@ -1,5 +1,9 @@
-"""One typed configuration, resolved from layers: defaults < forge.toml < environment < overrides.
+"""One typed configuration, resolved from layers:
+defaults < the user's config file < the repository's forge.toml < environment < overrides.
 
+A repository is untrusted input (it may be a fresh clone): its forge.toml may tune training and judging,
+but the settings in USER_ONLY (where state lives, where the server binds, tokens, which hosts receive code,
+model folders) come only from the user: their config file, FORGE_* variables, or command-line flags.
 Each stage reads its own section. The resolved config is saved (as JSON) beside every artefact it
 produced, so a result can always be traced to the settings that made it.
 """
@@ -19,6 +23,25 @@ from forge_mcp.errors import ConfigError
 
 CONFIG_FILE = "forge.toml"
 ENV_PREFIX = "FORGE_"
+USER_CONFIG_ENV = "FORGE_CONFIG"
+MODEL_DIRS_ENV = "FORGE_MODEL_DIRS"
+
+# Settings a repository's forge.toml may not set, and why: each decides what the forge writes where, what it
+# exposes, or which machine receives the code. Where the user may set them instead is named in the error.
+USER_ONLY: dict[str, str] = {
+    "state_dir": "where the forge writes its state",
+    "model_dirs": "which folders outside the repository may hold base models",
+    "server.host": "where the HTTP server binds",
+    "server.port": "where the HTTP server binds",
+    "server.token": "who may call the HTTP server",
+    "server.token_file": "who may call the HTTP server",
+    "miner.ollama_host": "which server receives the repository's code (teacher model)",
+    "index.ollama_host": "which server receives the repository's code (embedder)",
+    "index.chroma_url": "which server receives the index",
+    "deploy.ollama_host": "which server receives the model",
+}
+_FLAGS = {"server.host": "`serve --host`", "server.port": "`serve --port`", "server.token_file": "`serve --token-file`",
+          "model_dirs": "`--model-dir`"}
 
 
 class _Section(BaseModel):
@@ -131,13 +154,30 @@ class ServerConfig(_Section):
 
     host: str = Field("127.0.0.1", description="Bind address for streamable HTTP.")
     port: int = Field(8765, ge=0, le=65_535, description="Port for streamable HTTP.")
-    token: SecretStr | None = Field(None, description="Bearer token for HTTP; required unless bound to loopback.")
+    token: SecretStr | None = Field(None, description="Bearer token for HTTP; required unless bound to loopback. Prefer token_file or FORGE_SERVER__TOKEN: a --token flag shows in the process list.")
+    token_file: str | None = Field(None, description="A file whose content (stripped) is the bearer token.")
+
+    def bearer_token(self) -> str | None:
+        """The token, from `token` or else `token_file` (read now, so a rotated file is picked up on restart)."""
+        if self.token is not None:
+            return self.token.get_secret_value()
+        if self.token_file is None:
+            return None
+        path = Path(self.token_file).expanduser()
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the token file {path} (server.token_file): {exc}") from exc
+        if not token:
+            raise ConfigError(f"the token file {path} (server.token_file) is empty; write the token into it")
+        return token
 
 
 class ForgeConfig(_Section):
     """All settings of one forge (one repository)."""
 
     state_dir: str = Field(".forge", description="State folder; relative paths are relative to the repository root.")
+    model_dirs: list[str] = Field(default_factory=list, description="Folders outside the repository that may hold base models (gguf:PATH or mlx-lm folders), besides the model cache and the Ollama store (env FORGE_MODEL_DIRS, paths joined by the OS path separator; `--model-dir`).")
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
     miner: MinerConfig = Field(default_factory=MinerConfig)
@@ -159,6 +199,31 @@ class ForgeConfig(_Section):
         return json.dumps(data, indent=2, sort_keys=True)
 
 
+def user_config_path(env: Mapping[str, str]) -> Path | None:
+    """The user's own config file: $FORGE_CONFIG, else $XDG_CONFIG_HOME/forge-mcp/config.toml, else
+    ~/.config/forge-mcp/config.toml (None when the environment names no home)."""
+    if env.get(USER_CONFIG_ENV):
+        return Path(env[USER_CONFIG_ENV]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or (str(Path(env["HOME"]) / ".config") if env.get("HOME") else None)
+    return Path(base) / "forge-mcp" / "config.toml" if base else None
+
+
+def check_repository_layer(layer: Mapping[str, Any], path: Path, user_file: Path | None) -> None:
+    """Refuse a repository forge.toml that sets a user-only setting, naming where it may be set instead."""
+    for key, why in USER_ONLY.items():
+        node: Any = layer
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            continue
+        env_name = ENV_PREFIX + key.upper().replace(".", "__")
+        places = [f"your user config file ({user_file or '~/.config/forge-mcp/config.toml'})", f"the environment ({env_name})"]
+        places += [f"the command line ({_FLAGS[key]})"] if key in _FLAGS else []
+        raise ConfigError(
+            f"{path} sets `{key}`, which a repository's forge.toml may not set: it decides {why}, and a cloned "
+            f"repository must not. Remove it from {path.name} and set it in {', '.join(places[:-1])} or {places[-1]}")
+
+
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in top.items():
@@ -169,21 +234,38 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Read a forge.toml; a missing file is an empty layer, a malformed one a ConfigError."""
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def read_config_file(path: Path, inside: Path | None = None) -> dict[str, Any]:
+    """Read a forge.toml; a missing file is an empty layer, a malformed one a ConfigError. With `inside` (the
+    repository root), the file must be a regular file whose real path is inside it: a link elsewhere is refused."""
     if not path.is_file():
         return {}
+    if inside is not None:
+        real = path.resolve()
+        if path.is_symlink() or not real.is_relative_to(inside.resolve()):
+            raise ConfigError(f"{path} is a symbolic link (to {real}); a repository's forge.toml must be a regular "
+                              "file inside it: replace the link with the file")
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes; a forge.toml is a few lines")
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"{path} is not valid TOML: {str(exc)[:200]}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
-    """FORGE_STATE_DIR, FORGE_MONITOR__MIN_CHANGED_FILES=5, FORGE_SERVER__TOKEN=... (double underscore nests)."""
+    """FORGE_STATE_DIR, FORGE_MONITOR__MIN_CHANGED_FILES=5, FORGE_SERVER__TOKEN=... (double underscore nests);
+    FORGE_MODEL_DIRS is a list joined by the OS path separator."""
     layer: dict[str, Any] = {}
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "FORGE_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name == USER_CONFIG_ENV:
+            continue
+        if name == MODEL_DIRS_ENV:
+            layer["model_dirs"] = [part for part in value.split(os.pathsep) if part]
             continue
         parts = name[len(ENV_PREFIX):].lower().split("__")
         if len(parts) > 2 or not all(parts):
@@ -200,17 +282,20 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ForgeConfig:
-    """Resolve the config for a repository: defaults < forge.toml < FORGE_* env < overrides."""
+    """Resolve the config for a repository: defaults < the user's config file < the repository's forge.toml
+    (user-only settings refused) < FORGE_* env < overrides."""
     env = os.environ if env is None else env
-    layers: dict[str, Any] = {}
-    config_path = Path(env["FORGE_CONFIG"]) if env.get("FORGE_CONFIG") else (
-        repo_root / CONFIG_FILE if repo_root is not None else None
-    )
-    source = str(config_path) if config_path else "defaults"
-    if config_path is not None:
-        if env.get("FORGE_CONFIG") and not config_path.is_file():
-            raise ConfigError(f"FORGE_CONFIG points to {config_path}, which does not exist")
-        layers = read_config_file(config_path)
+    user_file = user_config_path(env)
+    if env.get(USER_CONFIG_ENV) and user_file is not None and not user_file.is_file():
+        raise ConfigError(f"{USER_CONFIG_ENV} points to {user_file}, which does not exist")
+    layers = read_config_file(user_file) if user_file is not None else {}
+    sources = [str(user_file)] if layers else []
+    if repo_root is not None:
+        repo_file = repo_root / CONFIG_FILE
+        repo_layer = read_config_file(repo_file, inside=repo_root)
+        check_repository_layer(repo_layer, repo_file, user_file)
+        layers = _deep_merge(layers, repo_layer)
+        sources += [str(repo_file)] if repo_layer else []
     layers = _deep_merge(layers, env_layer(env))
     layers = _deep_merge(layers, overrides or {})
     try:
@@ -219,4 +304,5 @@ def load_config(
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
+        source = ", ".join(sources) or "defaults"
         raise ConfigError(f"invalid configuration (from {source}, FORGE_* env, arguments): {problems}") from exc

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_mcp.errors import ForgeError, NotFoundError
+from forge_mcp.errors import ForgeError, NotFoundError, quoted
 from forge_mcp.repo import Roots, repo_toplevel
 from forge_mcp.watch.watcher import Batch, RepoWatcher
 from forge_mcp.workspace import Workspace
@@ -68,12 +68,13 @@ class Forge:
             ws = self._workspaces.get(top)
             if ws is None:
                 ws = self._workspaces[top] = Workspace.open(top, self.overrides)
+                ws.trusted_roots = self.roots.paths
             return ws
 
     def workspace_named(self, name: str) -> Workspace:
         entry = self.repos.get(name)
         if entry is None:
-            raise NotFoundError(f"no repository named {name!r}; known: {', '.join(self.repos)}")
+            raise NotFoundError(f"no repository named {quoted(name)}; known: {', '.join(self.repos)}")
         return self.workspace(str(entry.path))
 
     # -- RAG indexes ----------------------------------------------------------------------------
@@ -111,7 +112,7 @@ class Forge:
                 return ws
             except NotFoundError:
                 continue
-        raise NotFoundError(f"no {table[:-1]} {record_id!r}; the forge://{table} resource lists them")
+        raise NotFoundError(f"no {table[:-1]} {quoted(record_id)}; the forge://{table} resource lists them")
 
     def open_workspaces(self) -> list[Workspace]:
         with self._lock:

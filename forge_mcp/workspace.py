@@ -26,6 +26,8 @@ class Workspace:
     def __init__(self, repo_root: Path, config: ForgeConfig) -> None:
         self.repo_root = repo_root
         self.config = config
+        # The roots the forge was started with (the Forge sets them): base models may be read from any of them.
+        self.trusted_roots: tuple[Path, ...] = (repo_root,)
         self.state_dir = config.resolved_state_dir(repo_root).resolve()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)

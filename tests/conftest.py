@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# Tests must not see the developer's git config or FORGE_* settings.
+# Tests must not see the developer's git config, FORGE_* settings or forge-mcp config file.
 _GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_AUTHOR_NAME": "Forge Test", "GIT_AUTHOR_EMAIL": "test@forge.invalid",
@@ -22,8 +22,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     for name in list(os.environ):
         if name.startswith("FORGE_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("FORGE_MODEL_DIRS", "")  # the CLI's --model-dir sets it: restored (removed) after each test
+    monkeypatch.delenv("FORGE_MODEL_DIRS")
     gitconfig = tmp_path_factory.getbasetemp() / "gitconfig"
     gitconfig.touch()
+    # Nor their user config file (~/.config/forge-mcp/config.toml).
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "xdg-config"))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
     for key, value in _GIT_ENV.items():
         monkeypatch.setenv(key, value)

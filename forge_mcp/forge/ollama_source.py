@@ -19,12 +19,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from forge_mcp.forge.gguf_convert import GGUFImportError, GGUFNotFoundError
+from forge_mcp.errors import quoted
 from forge_mcp.fsutil import atomic_write_json
 
 OLLAMA_REGISTRY = "registry.ollama.ai"
 OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"
 OLLAMA_TIMEOUT_S = 3.0  # a show() is instant on a live server; never let a dead host stall an import
 _MEDIA = "application/vnd.ollama.image."
+_NAME_PART = re.compile(r"\w[\w.\-]*")
 OLLAMA_FILE = "ollama.json"
 
 
@@ -52,9 +54,11 @@ def parse_ollama_name(ref: str) -> tuple[str, str, str, str]:
     head, _, last = ref.strip().rpartition("/")
     model, _, tag = last.partition(":")
     parts = [p for p in head.split("/") if p] if head else []
-    if not model or len(parts) > 2 or not re.fullmatch(r"[\w.\-]+", model) or (tag and not re.fullmatch(
-            r"[\w.\-]+", tag)):
-        raise GGUFImportError(f"not an Ollama model name: {ref!r} (expected NAME[:TAG], e.g. qwen2.5-coder:1.5b)")
+    # Each part becomes a folder name under the store: no `..`, no leading dot, nothing but name characters.
+    if not model or len(parts) > 2 or len(ref) > 300 or not all(
+            _NAME_PART.fullmatch(p) for p in (*parts, model, *([tag] if tag else []))):
+        raise GGUFImportError(f"not an Ollama model name: {quoted(ref)} (expected NAME[:TAG], e.g. "
+                              "qwen2.5-coder:1.5b)")
     registry = parts[0] if len(parts) == 2 else OLLAMA_REGISTRY
     namespace = parts[-1] if parts else "library"
     return registry, namespace, model, tag or "latest"

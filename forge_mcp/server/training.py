@@ -6,13 +6,13 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from forge_mcp.errors import quoted
 from forge_mcp.forge.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
 from forge_mcp.forge.params import ACTIVE, TrainParams
 from forge_mcp.hardware import PlanRecommendation
@@ -37,7 +37,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
     async def trigger_training(
         method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
                           Field(description="lora (default), dora, qlora (4-bit base), pissa (SVD init), qpissa")] = None,
-        base_model: Annotated[str | None, Field(description="'smollm2-135m' (default: shipped, offline), "
+        base_model: Annotated[str | None, Field(max_length=4096, description="'smollm2-135m' (default: shipped, offline), "
                                                             "'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm model "
                                                             "folder, a Hugging Face id, or 'tiny' (tests)")] = None,
         dataset_id: Annotated[str | None, Field(description="Dataset from chunk_data (default: the newest)")] = None,
@@ -80,7 +80,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
 
     @forge_tool(server, annotations("Plan a training run for this machine", read_only=True))
     def plan_training(
-        base_model: Annotated[str, Field(description="'smollm2-135m', a local model folder, or a known hub id "
+        base_model: Annotated[str, Field(max_length=4096, description="'smollm2-135m', a local model folder, or a known hub id "
                                                      "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit)")] = "smollm2-135m",
         method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
                           Field(description="Force a method (default: chosen to fit)")] = None,
@@ -94,15 +94,19 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         adapted blocks, sequence length, validation size, expected tokens/s, and why. Use the figures as
         `trigger_training` arguments; a configuration that does not fit is refused there."""
         with tool_errors():
+            from forge_mcp.forge.model_places import confine_model_path, model_path_of
             from forge_mcp.forge.train import model_shape
             from forge_mcp.hardware import detect_machine, recommend
 
-            path = Path(base_model).expanduser()
-            shape = model_shape(TrainParams(base_model=base_model), path if path.is_dir() else None)
+            ws = forge.workspace(repo)
+            path = model_path_of(ws, base_model)
+            if path is not None:
+                confine_model_path(ws, path, base_model)
+            shape = model_shape(TrainParams(base_model=base_model), path if path and path.is_dir() else None)
             if shape is None:
                 from forge_mcp.errors import NotFoundError
 
-                raise NotFoundError(f"unknown architecture for {base_model!r}: pass a local model folder, or one of "
+                raise NotFoundError(f"unknown architecture for {quoted(base_model)}: pass a local model folder, or one of "
                                     "the known hub ids (see forge-mcp's hardware plan)")
             plan = recommend(shape, detect_machine(), method=method, seq_len=max_seq_length)
             plan.budget = _budget(forge, repo, base_model)

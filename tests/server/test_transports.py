@@ -83,12 +83,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def http_server(repo) -> Iterator[str]:
+def http_server(repo, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
-    env["FORGE_SERVER__TOKEN"] = "t0ken"
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")  # from a file: a --token flag would show in the process list
     proc = subprocess.Popen(
-        [sys.executable, "-m", "forge_mcp", "serve", "--repo", str(repo.path), "--http", "--port", str(port)],
+        [sys.executable, "-m", "forge_mcp", "serve", "--repo", str(repo.path), "--http", "--port", str(port),
+         "--token-file", str(token)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/mcp"
@@ -131,6 +133,16 @@ def test_http_on_a_public_address_needs_a_token(repo) -> None:
     )
     assert proc.returncode == 2 and "without a bearer token" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_a_repository_cannot_open_the_server_to_the_network(repo) -> None:
+    repo.commit("config", {"forge.toml": '[server]\nhost = "0.0.0.0"\ntoken = "known-to-the-author"\n'})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "forge_mcp", "serve", "--repo", str(repo.path), "--http", "--port", str(_free_port())],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2 and "sets `server.host`" in proc.stderr and "`serve --host`" in proc.stderr
 
 
 async def test_stdio_chunk_data_in_worker_processes_keeps_the_channel_clean(make_repo) -> None:

@@ -85,6 +85,27 @@ _POSIX = {"alnum": "a-zA-Z0-9", "alpha": "a-zA-Z", "digit": "0-9", "xdigit": "0-
 _CLASS_ESCAPE = frozenset("[&|~")  # Python warns on "[" (nested sets) and doubled &, |, ~ inside a class
 
 
+def _class(pattern: str, i: int) -> tuple[str, int]:
+    """The character class starting at pattern[i] == "[" in Python syntax, and the index after it."""
+    out = ["[^" if pattern.startswith("[^", i) else "["]
+    i += len(out[0])
+    if pattern.startswith("]", i):  # a leading "]" is a literal in both dialects
+        out.append("\\]")
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        posix = re.match(r"\[:(\w+):\]", pattern[i:])
+        if pattern[i] == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+        elif posix:
+            out.append(_POSIX[posix.group(1)])
+            i += posix.end()
+        else:
+            out.append("\\" + pattern[i] if pattern[i] in _CLASS_ESCAPE else pattern[i])
+            i += 1
+    return "".join(out) + "]", i + 1
+
+
 def translate(pattern: str) -> str:
     """Go RE2 syntax to Python `re`: `\\z`, POSIX classes, `(?<name>`, `$` and inline flags after the start.
 
@@ -92,52 +113,35 @@ def translate(pattern: str) -> str:
     so the rest of each branch is wrapped in `(?i:...)` (closed before a `|` or the group's `)`, reopened after `|`)."""
     out: list[str] = []
     open_flags: list[str | None] = [None]  # per group depth: the inline flags a `(?flags:` wraps till the group ends
-    i, n, in_class = 0, len(pattern), False
-    while i < n:
+    i = 0
+    while i < len(pattern):
         c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            out.append(r"\Z" if pattern[i + 1] == "z" and not in_class else pattern[i:i + 2])
-            i += 2
-            continue
-        if in_class:
-            posix = re.match(r"\[:(\w+):\]", pattern[i:])
-            if posix:
-                out.append(_POSIX[posix.group(1)])
-                i += posix.end()
-                continue
-            if c == "]" and out[-1] not in ("[", "[^"):
-                in_class = False
-            out.append("\\" + c if c in _CLASS_ESCAPE else c)
+        flags = re.match(r"\(\?([imsU]+)\)", pattern[i:]) if c == "(" else None
+        named = re.match(r"\(\?<(\w+)>", pattern[i:]) if c == "(" else None
+        step = 1
+        if c == "\\":
+            out.append(r"\Z" if pattern[i + 1:i + 2] == "z" else pattern[i:i + 2])
+            step = 2
         elif c == "[":
-            in_class = True
-            out.append("[^" if pattern.startswith("[^", i) else "[")
-            i += 1 if pattern.startswith("[^", i) else 0
-            if pattern.startswith("]", i + 1):  # a leading "]" is a literal in both dialects
-                out.append("\\]")
-                i += 1
+            text, end = _class(pattern, i)
+            out.append(text)
+            step = end - i
+        elif flags and (i > 0 or len(open_flags) > 1):
+            out.append(f"(?{flags.group(1)}:")
+            open_flags[-1] = flags.group(1)
+            step = flags.end()
         elif c == "(":
-            flags = re.match(r"\(\?([imsU]+)\)", pattern[i:])
-            if flags and (i > 0 or len(open_flags) > 1):
-                out.append(f"(?{flags.group(1)}:")
-                open_flags[-1] = flags.group(1)
-                i += flags.end()
-                continue
-            named = re.match(r"\(\?<(\w+)>", pattern[i:])
             out.append(f"(?P<{named.group(1)}>" if named else c)
-            i += named.end() - 1 if named else 0
+            step = named.end() if named else 1
             open_flags.append(None)
         elif c == ")":
-            if open_flags.pop():
-                out.append(")")
-            out.append(c)
+            out.append("))" if open_flags.pop() else ")")
         elif c == "|" and open_flags[-1]:
             out.append(f")|(?{open_flags[-1]}:")
         else:
             out.append(r"\Z" if c == "$" else c)  # Go's `$` without (?m) is the end of the text only
-        i += 1
-    if open_flags[-1]:
-        out.append(")")
-    return "".join(out)
+        i += step
+    return "".join(out) + (")" if open_flags[-1] else "")
 
 
 def compile_go(pattern: str) -> re.Pattern[str]:

@@ -2,8 +2,10 @@
 
 Sync is incremental and crash-safe: a file is re-read only when its size or mtime moved (and
 re-chunked only when its content hash changed); only chunks whose id (path, symbol, content hash) is new
-are embedded; vectors are written before the catalog, so a process killed mid-sync leaves at worst
-orphan vectors, which the next full sync removes (it also re-embeds anything missing).
+are embedded, and not even those when a killed earlier sync already stored their vector (the id is
+content-addressed). Vectors are written before the catalog, a group of whole files at a time, so a process
+killed mid-sync loses at most the group in flight and leaves at worst orphan vectors, which the next full
+sync removes (it also re-embeds anything missing, and probes dense reachability: index/integrity.py).
 Search fuses dense (Chroma) and lexical (BM25) rankings by reciprocal rank.
 """
 
@@ -19,10 +21,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.errors import ForgeError, quoted
 from forge_mcp.index.aliases import document_text, symbol_words
 from forge_mcp.index.catalog import Catalog, FileState
 from forge_mcp.index.embeddings import Embedder, make_embedder
+from forge_mcp.index.integrity import Probe, check_reachability, mark_probe_due
 from forge_mcp.index.lexical import LexicalIndex, document_tokens
 from forge_mcp.index.sources import list_worktree, read_and_chunk
 from forge_mcp.index.vectors import IndexMismatchError, VectorStore
@@ -36,6 +39,7 @@ MAX_QUERY_CHARS = 2000
 EMBEDDER_KEY = "index_embedder"
 LAST_SYNC_KEY = "index_last_sync"
 TEXT_VERSION_KEY = "index_text_version"
+COMMIT_CHUNKS = 128  # new chunks embedded per catalog commit (whole files: a group may hold a few more)
 TEXT_VERSION = 2  # 2: conventional names (`__getitem__`, constructors) carry plain words (index/aliases.py)
 KINDS = {"function", "method", "class", "type", "namespace", "module", "section"}
 
@@ -66,14 +70,20 @@ class SyncReport(BaseModel):
     chunks_embedded: int = Field(description="Chunks embedded in this sync (new content only)")
     orphans_removed: int = Field(0, description="Vectors with no catalog entry, removed (crash repair)")
     missing_repaired: int = Field(0, description="Catalog chunks with no vector, re-embedded (crash repair)")
+    chunks_reused: int = Field(0, description="New chunks whose vector a killed earlier sync had stored: not embedded")
+    vectors_probed: int = Field(0, description="Stored vectors queried with their own embedding (full syncs: all "
+                                               "after any write, else a rotating sample)")
+    unreachable_repaired: int = Field(0, description="Vectors dense search could not find with their own embedding, "
+                                                     "re-added until found")
+    unreachable_left: int = Field(0, description="Vectors still unreachable after repair (then rebuild the index)")
+    probe_seconds: float = Field(0.0, description="Time spent probing and repairing reachability")
     embedder: str
     seconds: float
 
 
 @dataclass
 class _Pending:
-    files: list[FileState] = field(default_factory=list)  # re-chunked files
-    chunks: list[dict[str, Any]] = field(default_factory=list)
+    files: list[tuple[FileState, list[dict[str, Any]]]] = field(default_factory=list)  # re-chunked, with chunks
     touched: list[FileState] = field(default_factory=list)  # stat moved, content did not
 
 
@@ -100,34 +110,35 @@ class RagIndex:
         self._lexical = LexicalIndex()
         self._tokens: dict[str, list[str]] = {}
         self._lexical_ready = False
+        self._marked = False
 
     # -- sync ------------------------------------------------------------------------------------
     def sync(self, paths: Sequence[str] | None = None, progress: Progress | None = None) -> SyncReport:
         """Bring the index up to date: all files (and repair drift) when `paths` is None, else just those."""
         with self._sync_lock:
-            started = time.perf_counter()
+            started, self._marked = time.perf_counter(), False
             upgraded = self._upgrade_text()
             known = self.catalog.files()
             current = list_worktree(self.ws.repo_root, self.ws.state_dir, self.ws.config.miner, paths)
             scope = set(known) | set(current) if paths is None else set(paths)
             removed = [p for p in scope if p in known and p not in current]
             pending = self._read(self._moved(scope, known, current), current, known, progress)
-            replaced = [*(f.path for f in pending.files), *removed]
-            old_ids = self.catalog.chunk_ids(replaced)
-            embedded = self._embed_new(pending.chunks, set(old_ids), progress)
-            self.catalog.replace(replaced, pending.files, pending.chunks)
-            new_ids = {c["id"] for c in pending.chunks}
-            self.vectors.delete([i for i in old_ids if i not in new_ids])
+            old_ids = self.catalog.chunk_ids([*(f.path for f, _ in pending.files), *removed])
+            embedded, reused = self._store(pending.files, removed, old_ids, progress)
             if pending.touched:
                 self.catalog.touch(pending.touched)
             orphans = missing = 0
+            probe = Probe()
             if paths is None:
                 orphans, missing = self._repair()
-            self._update_lexical(set(old_ids), pending.chunks, full=paths is None)
+                probe = check_reachability(self.ws.store, self.vectors, list(self.catalog.chunk_ids()), self._reembed)
+            self._update_lexical(set(old_ids), [r for _, rows in pending.files for r in rows], full=paths is None)
             report = SyncReport(files_indexed=len(self.catalog.files()), files_changed=len(pending.files),
                                 files_removed=len(removed), chunks=len(self._lexical.ids),
-                                chunks_embedded=embedded + upgraded,
-                                orphans_removed=orphans, missing_repaired=missing, embedder=self.embedder.name,
+                                chunks_embedded=embedded + upgraded, chunks_reused=reused,
+                                orphans_removed=orphans, missing_repaired=missing, vectors_probed=probe.probed,
+                                unreachable_repaired=probe.repaired, unreachable_left=probe.left,
+                                probe_seconds=probe.seconds, embedder=self.embedder.name,
                                 seconds=round(time.perf_counter() - started, 3))
             self.ws.store.set_meta(LAST_SYNC_KEY, report.model_dump_json())
             return report
@@ -165,34 +176,87 @@ class RagIndex:
             if chunks is None and before is not None:  # touched, same content: remember the new stat only
                 pending.touched.append(FileState(path, digest, info.size, info.mtime_ns, before.skipped))
                 continue
-            pending.files.append(FileState(path, digest, info.size, info.mtime_ns, skipped))
-            pending.chunks.extend(_row(c) for c in chunks or [])
+            pending.files.append((FileState(path, digest, info.size, info.mtime_ns, skipped), [_row(c) for c in chunks or []]))
             if progress and (n % 20 == 0 or n == len(moved)):
                 progress(n, len(moved) * 2, f"chunked {path}")
         return pending
 
-    def _embed_new(self, rows: list[dict[str, Any]], already: set[str], progress: Progress | None) -> int:
-        """Embed and store the chunks whose id is not indexed yet (unchanged chunks keep their vectors)."""
+    def _store(self, files: list[tuple[FileState, list[dict[str, Any]]]], removed: list[str], old: dict[str, str],
+               progress: Progress | None) -> tuple[int, int]:
+        """Embed new chunks and record them a group of whole files at a time: the group's vectors, then its
+        catalog rows (one transaction), then its replaced vectors deleted. Chunks whose vector is already
+        stored (a killed sync's work) are reused. Returns (embedded, reused)."""
+        fresh = {r["id"] for _, rows in files for r in rows if r["id"] not in old}
+        stored = self.vectors.existing(fresh)
+        skip, todo = set(old) | stored, len(fresh - stored)
+        if fresh:
+            log.debug("embedding %d new chunks (%d already stored by an earlier sync)", todo, len(stored))
+        groups: list[list[tuple[FileState, list[dict[str, Any]]]]] = [[]]
+        size = 0
+        for entry in files:
+            if size >= COMMIT_CHUNKS:
+                groups.append([])
+                size = 0
+            groups[-1].append(entry)
+            size += sum(1 for r in entry[1] if r["id"] not in skip)
+        done = 0
+        for n, group in enumerate(groups, start=1):
+            rows = [r for _, group_rows in group for r in group_rows]
+            done += self._embed_new(rows, skip, progress, done, todo)
+            paths = [state.path for state, _ in group] + (removed if n == len(groups) else [])
+            if not paths:
+                continue
+            self.catalog.replace(paths, [state for state, _ in group], rows)
+            keep, replaced = {r["id"] for r in rows}, set(paths)
+            gone = [i for i, path in old.items() if path in replaced and i not in keep]
+            if gone:
+                self._mark_writing()
+                self.vectors.delete(gone)
+            log.debug("committed %d files (group %d/%d); embedded %d/%d chunks", len(group), n, len(groups), done, todo)
+        return done, len(stored)
+
+    def _embed_new(self, rows: list[dict[str, Any]], already: set[str], progress: Progress | None,
+                   done: int = 0, total: int | None = None) -> int:
+        """Embed and store the chunks whose id is not in `already` (unchanged chunks keep their vectors);
+        `done` of `total` are the sync's counts so far, for progress. Returns how many were embedded."""
         fresh = [r for r in rows if r["id"] not in already]
         fresh = list({r["id"]: r for r in fresh}.values())
+        total = len(fresh) if total is None else total
+        if fresh:
+            self._mark_writing()
         for start in range(0, len(fresh), 64):
             batch = fresh[start:start + 64]
             vectors = self.embedder.embed([document_text(r) for r in batch])
             self.vectors.upsert([r["id"] for r in batch], vectors, [_meta(r) for r in batch])
+            count = done + start + len(batch)
+            log.debug("embedded %d/%d chunks", count, total)
             if progress:
-                done = start + len(batch)
-                progress(len(fresh) + done, len(fresh) * 2, f"embedded {done}/{len(fresh)} chunks")
+                progress(total + count, total * 2, f"embedded {count}/{total} chunks")
         return len(fresh)
+
+    def _mark_writing(self) -> None:
+        """Before the first vector write of a sync: the next full sync probes every vector."""
+        if not self._marked:
+            mark_probe_due(self.ws.store)
+            self._marked = True
 
     def _repair(self) -> tuple[int, int]:
         in_vectors = self.vectors.ids()
         in_catalog = self.catalog.chunk_ids()
         orphans = [i for i in in_vectors if i not in in_catalog]
-        self.vectors.delete(orphans)
+        if orphans:
+            self._mark_writing()
+            self.vectors.delete(orphans)
         missing = [i for i in in_catalog if i not in in_vectors]
         if missing:
             self._embed_new(self.catalog.rows(missing), set(), None)
         return len(orphans), len(missing)
+
+    def _reembed(self, ids: list[str]) -> dict[str, tuple[list[float], dict[str, Any]]]:
+        """Vectors for catalog chunks whose stored embedding Chroma cannot return."""
+        rows = self.catalog.rows(ids)
+        vectors = self.embedder.embed([document_text(r) for r in rows])
+        return {r["id"]: (v, _meta(r)) for r, v in zip(rows, vectors)}
 
     def _update_lexical(self, gone: set[str], rows: list[dict[str, Any]], full: bool) -> None:
         """Apply a sync's delta to the tokens kept in memory, then swap in a rebuilt BM25 index."""
@@ -216,9 +280,9 @@ class RagIndex:
         if not 1 <= k <= 100:
             raise SearchError(f"k must be between 1 and 100, not {k}")
         if mode not in ("hybrid", "dense", "lexical"):
-            raise SearchError(f"mode must be hybrid, dense or lexical, not {mode!r}")
+            raise SearchError(f"mode must be hybrid, dense or lexical, not {quoted(mode)}")
         if kind is not None and kind not in KINDS:
-            raise SearchError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
+            raise SearchError(f"kind must be one of {sorted(KINDS)}, not {quoted(kind)}")
         if not self._lexical_ready:
             with self._sync_lock:
                 if not self._lexical_ready:

@@ -123,16 +123,18 @@ def test_a_killed_indexer_is_repaired_by_a_full_sync(make_repo, minilm) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
     proc = subprocess.Popen([sys.executable, "-c", code, str(repo.path)], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
-    for line in proc.stdout:  # kill -9 once embedding has stored some vectors
-        if line.startswith("embedded 128/"):
+    for line in proc.stdout:  # kill -9 once embedding has stored some vectors (a catalog commit comes at 128)
+        if line.startswith("embedded 64/"):
             os.kill(proc.pid, signal.SIGKILL)
             break
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     index = RagIndex(Workspace.open(repo.path), embedder=minilm)
-    assert len(index.vectors.ids()) >= 128 and not index.catalog.chunk_ids()  # vectors written, catalog not
+    stored, cataloged = index.vectors.ids(), set(index.catalog.chunk_ids())
+    assert len(stored) >= 64 and cataloged <= stored  # vectors are written before the catalog
     report = index.sync()
-    assert report.orphans_removed + report.chunks_embedded >= 240
+    assert report.chunks_reused == len(stored - cataloged) and report.chunks_embedded == 240 - len(stored)
+    assert report.orphans_removed == 0 and report.unreachable_left == 0
     assert index.vectors.ids() == set(index.catalog.chunk_ids()) and len(index.vectors.ids()) == report.chunks
     assert _top(index, "handle request kind 3 of module 17", k=1) == ["pkg/mod17.py::handler_17_3"]
 

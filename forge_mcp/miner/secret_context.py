@@ -21,8 +21,8 @@ _QUOTES = "\"'`"
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
 _VALUE = (r"(?P<q2>``)(?P<qv2>[^`\r\n]+)``"  # reST inline literal
           r"|(?:[bru]{0,2}|f)(?P<q>[\"'`])(?P<qv>(?:(?!(?P=q))[^\\\r\n]|\\.)*)(?P=q)"  # a quoted literal
-          # or a bare value that `&x=` or `;` ends, starting with `#` only right after the operator (else a comment)
-          r"|(?P<bv>(?:(?<=[=:\-])#)?[^\s\"'`,;&(){}\[\]<>#](?:[^\s\"'`,;&(){}\[\]<>]|&(?!\w+=))*)")
+          # or a bare value that `&x=` or `;` ends (`# comment` has a space after the `#`)
+          r"|(?P<bv>#?[^\s\"'`,;&(){}\[\]<>#](?:[^\s\"'`,;&(){}\[\]<>]|&(?!\w+=))*)")
 # Runs on lowercased text (a literal-alternation scan is ~4x faster than (?i)); values are read back from the original.
 # The anchor is a secret word inside the name; the name's start is found by walking back from it.
 ANCHORS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "pw")  # words a secret name contains
@@ -33,7 +33,7 @@ _ASSIGNMENT = re.compile(
     r"(?:(?P<op>(?:[ \t]*:[ \t]*[a-z_][\w.\[\] |]*?)?[ \t]*(?::=|=>|\?\?=|\|\|=|\?=|=(?!=)|:-|:(?![:=?\-])))"
     r"|(?P<fallback>[ \t]*(?:\|\||\?\?|\bor\b))|(?P<comma>[ \t]*,[ \t]*(?:default[ \t]*=[ \t]*)?)"
     r"|(?P<call>\()|(?P<xml>[ \t]+value[ \t]*=)"
-    r"|(?P<prose>[ \t]+(?:is|was|to|of|set[ \t]+to)(?=[ \t]+[`\"'])|(?=[ \t]+[`\"'])))"  # "the password is `x`"
+    r"|(?P<prose>[ \t]+(?:is|was|to|of|set[ \t]+to)(?=[ \t]+[`\"'])|(?=[ \t]+`)))"  # "the password is `x`"
     r"[ \t]*(?:" + _VALUE + ")")
 _SETTER_WORDS = frozenset({"set", "with", "use", "api", "client", "access", "private", "secret", "auth", "db"})
 _PROSE_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "client", "bearer", "bot", "deploy"})
@@ -102,17 +102,17 @@ def _assignment_span(m: re.Match[str], text: str) -> tuple[int, int] | None:
         return None
     if m.start("comma") >= 0 and (text[:start - 1].rstrip()[-1:] != "(" or _listed(text, m.end(g))):
         return None  # only a call's first argument: `getenv("API_KEY", "dev-key")`, not `["pass", "else"]`
-    if m.start("prose") >= 0 and words(name) in (["pass"], ["pw"], ["pwd"]):
-        return None  # English: "never pass `force=true`"
+    if m.start("prose") >= 0 and (words(name) in (["pass"], ["pw"], ["pwd"]) or name.endswith(".")):
+        return None  # English: "never pass `force=true`", "... a secret. `Next` sentence"
     if m.start("call") >= 0 and not _setter(name):
         return None
-    value = m.group(g) if quoted else text[m.start(g):m.end(g)].rstrip(".:")
+    value = text[m.start(g):m.end(g)] if quoted else text[m.start(g):m.end(g)].rstrip(".:")  # m ran on lowered text
     if not quoted:
         if name_quoted and m.group("op").strip() == ":":
             return None  # `{"pass": ok}`: after a quoted key (JSON, a dict literal) a bare value is a variable
         after = text[m.start(g) + len(value):m.start(g) + len(value) + 2]
-        if after[:1] in ("(", "[", ".", "<") or (m.group("op").strip() == ":" and after[:1] in " \t"
-                                                  and after[1:].isalpha()):
+        prose = m.group("op").strip() == ":" and after[:1] in " \t" and after[1:].isalpha()
+        if after[:1] in ("(", "[", ".") or after[:1] == "<" and after != "</" or prose:
             return None  # a call or attribute (`tok.strip()`), or prose: `password: the password of the user`
     if not secret_value(value, name, strength, quoted):
         return None
@@ -208,7 +208,7 @@ def cli_passwords(text: str, present: set[str]) -> list[Span]:
                 continue
             if pattern is _LONG_OPTION and not _option(m, text):
                 continue
-            if len(value) < 3 or is_placeholder(value) or value.startswith(("$", "%", "<", "{")):
+            if len(value) < 3 or is_placeholder(value) or value.startswith(("$", "<", "{")):
                 continue
             spans.append((m.start("v"), m.end("v"), "cli_password"))
     return spans

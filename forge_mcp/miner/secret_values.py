@@ -36,8 +36,11 @@ omit include sameorigin credentials""".split())
 _PLACEHOLDER_PARTS = ("placeholder", "example", "xxxx", "****", "changeme", "change_me", "change-me", "redacted",
                       "dummy", "<", ">", "${", "{{", "%(", "#{", "...", "your_", "your-", "yourpass", "yoursecret",
                       "yourtoken", "yourkey", "replace_me", "replace-me", "replaceme", "insert", "fake", "sample")
-_FORMAT = re.compile(r"%[sdrx]|\{\w*\}|\$\w|\$\{|\{\{")
-_REF_STARTS = ("/", "./", "~/", "$", "%", "&", "*", "!", "@", "-", ".", "[", "^", "?", "{", "\\")  # paths, refs
+# Format fields and variables: `%s`, `{0}`, `{name}`, `$VAR`, `${VAR}`, `{{ x }}`, `%APPDATA%` (not `ab%sd` in a password).
+_FORMAT = re.compile(r"(?<![A-Za-z0-9])%[sdr](?![A-Za-z0-9])|%\(|\{\w*\}|(?<![\w$])\$[A-Za-z_{]|\{\{|^%\w+%$")
+# Bare values that are paths, references or flags; then YAML tags, aliases and anchors, and numbers.
+_REF_STARTS = ("/", "./", "~/", "$", "@", ".", "[", "^", "?", "{", "\\", "--")
+_YAML_TAG_OR_NUMBER = re.compile(r"![A-Za-z]+|[*&][A-Za-z_][\w.-]*|-?[0-9.]+")
 _QUOTED_REF_STARTS = ("/", "./", "~/", "\\", "file:")  # a quoted literal can start with anything else
 _VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+)+")
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -113,14 +116,22 @@ def looks_random(token: str) -> bool:
     return not wordy(t) and entropy(t) >= min(4.2, 3.0 + 0.04 * len(t))  # ~5th pct of random base64
 
 
+def _identifier(value: str) -> bool:
+    """Reads like words and is not as varied as random text: 32 random alphanumerics have entropy ~4.5-4.9 bits,
+    `V1alpha3PodGroupSpec` 3.9, `BertTokenizerFast` 3.6 (wordy() alone takes ~1 random token in 30 for words)."""
+    return wordy(value) and entropy(value) < 4.2
+
+
 def _token_like(value: str) -> bool:
     """Key material under a weak name: digits among token characters, and not an identifier or a label."""
     has_digit = bool(set(value) & _DIGIT)
-    if len(value) < 8 or not has_digit or not _TOKEN_VALUE.fullmatch(value) or _VERSION.fullmatch(value):
+    if len(value) < 8 or not _TOKEN_VALUE.fullmatch(value) or _VERSION.fullmatch(value):
         return looks_random(value)
+    if not has_digit:  # letters only: a token if long, mixed-case and random (`mhpPWQBZnRKNQYsRrOAcWjhs...`)
+        return len(value) >= 20 and value != value.lower() and value != value.upper() and not _identifier(value)
     if value.isupper() and len(value) < 16 or "==" in value.rstrip("="):
         return False  # constants (`AUTH=CRAM-MD5`) and comparisons in prose
-    if _IDENT.fullmatch(value) and (value[0].isupper() or "_" in value) and wordy(value):
+    if _IDENT.fullmatch(value) and (value[0].isupper() or "_" in value) and _identifier(value):
         return False  # code: `storage_v1_client`, `V1alpha3Spec`
     return True
 
@@ -158,7 +169,7 @@ def _passphrase(value: str) -> bool:
 def secret_value(value: str, name: str, strength: int, quoted: bool) -> bool:
     """Whether `value`, assigned to `name` of the given strength, is a secret to redact."""
     if len(value) < 4 or is_placeholder(value) or "://" in value or value.startswith(
-            _QUOTED_REF_STARTS if quoted else _REF_STARTS):
+            _QUOTED_REF_STARTS if quoted else _REF_STARTS) or not quoted and _YAML_TAG_OR_NUMBER.fullmatch(value):
         return False  # placeholders, URLs (url_password's job), paths and references
     if _VERSION.fullmatch(value) or value.isdigit() and len(value) < 6:
         return False

@@ -127,7 +127,7 @@ def translate(pattern: str) -> str:
             out.append(text)
             step = end - i
         elif flags and (i > 0 or len(open_flags) > 1):
-            out.append(f"(?{flags.group(1)}:")
+            out.append((")" if open_flags[-1] else "") + f"(?{flags.group(1)}:")  # a second one replaces the first
             open_flags[-1] = flags.group(1)
             step = flags.end()
         elif c == "(":

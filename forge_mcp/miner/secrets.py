@@ -153,11 +153,13 @@ def find_secrets(text: str, path: str | None = None) -> list[Span]:
     """(start, end, kind) of every secret in the text, sorted and non-overlapping. `path` enables path-scoped rules."""
     lowered = text.lower()
     hits = secret_prefilter.hits(lowered)
+    present = hits.present if hits else None
+    # Offsets in `lowered` are offsets in `text` unless lowering changed a length ("İ" becomes two code points).
+    positions, anchors = (hits.positions, hits.anchors) if hits and len(lowered) == len(text) else (None, None)
     pem = [(m.start(), m.end(), "private_key") for m in _PEM.finditer(text)] if "PRIVATE KEY" in text else []
-    found = secret_rules.scan(text, lowered, path, hits and hits.present, hits and hits.positions)
-    rules = [(f.start, f.end, f.kind) for f in found]
+    rules = [(f.start, f.end, f.kind) for f in secret_rules.scan(text, lowered, path, present, positions)]
     urls = secret_context.url_passwords(text)
-    context = secret_context.find(text, lowered, hits and hits.anchors, hits and hits.present)
+    context = secret_context.find(text, lowered, anchors, present)
     return _resolve([pem, rules, urls, context, _high_entropy_spans(text)])
 
 

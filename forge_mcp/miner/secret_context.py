@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
+from urllib.parse import unquote
 
 from forge_mcp.miner.secret_values import STRONG, is_placeholder, looks_random, name_strength, secret_value, words
 
@@ -35,7 +36,9 @@ _ASSIGNMENT = re.compile(
     r"|(?P<call>\()|(?P<xml>[ \t]+value[ \t]*=)"
     r"|(?P<prose>[ \t]+(?:is|was|to|of|set[ \t]+to)(?=[ \t]+[`\"'])|(?=[ \t]+`)))"  # "the password is `x`"
     r"[ \t]*(?:" + _VALUE + ")")
-_SETTER_WORDS = frozenset({"set", "with", "use", "api", "client", "access", "private", "secret", "auth", "db"})
+_SETTER_WORDS = frozenset({"set", "with", "use"})
+_BUILDER_WORDS = frozenset({"password", "passwd", "passphrase", "pwd", "secret", "token", "api", "client", "access",
+                            "private", "auth", "db"})
 _PROSE_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "client", "bearer", "bot", "deploy"})
 
 # `scheme://user:password@host`; the user may be a template (`{user}`), the password must be a literal.
@@ -67,9 +70,10 @@ def _name_start(text: str, end: int) -> int:
 
 
 def _setter(name: str) -> bool:
-    """`setPassword("x")`, `withPassword("x")`, a builder's `.password("x")`; not `check_password("x")`."""
+    """`setPassword("x")`, `withPassword("x")`, a builder's `.password("x")`; not `check_password("x")`,
+    `passValue("x")`."""
     first = words(name.rsplit(".", 1)[-1])[:1]
-    return bool(first) and (first[0] in _SETTER_WORDS or first[0].startswith(("pass", "pwd", "secret", "token")))
+    return bool(first) and (first[0] in _SETTER_WORDS or "." in name and first[0] in _BUILDER_WORDS)
 
 
 def _listed(text: str, end: int) -> bool:
@@ -96,8 +100,11 @@ def _assignment_span(m: re.Match[str], text: str) -> tuple[int, int] | None:
     g = next(g for g in ("qv2", "qv", "bv") if m.start(g) >= 0)
     quoted = g != "bv"
     name_quoted = text[start - 1:start] in _QUOTES and m.group("close")[:1] in _QUOTES
-    if not strength or text[start - 2:start] == "::" or (m.start("op") < 0 and not quoted):
-        return None  # `Foo::ApiKey` is a type; `a || b`, `f("password", pw)` are code unless the value is a literal
+    if not strength or text[start - 2:start] == "::" or text[start - 1:start] in ("/", "\\") or (
+            m.start("op") < 0 and not quoted):
+        return None  # `Foo::ApiKey` is a type, `/etc/passwd` a path; `a || b`, `f("k", pw)` are code
+    if words(name) == ["pass"] and text[:start].rstrip(" \t\"'`")[-1:] not in ("", "\n", "{", ",", "("):
+        return None  # "pass" alone names a password in a mapping (`{user: u, pass: "x"}`), not in "First pass: ..."
     if (m.start("comma") >= 0 or m.start("xml") >= 0) and not name_quoted:
         return None
     if m.start("comma") >= 0 and (text[:start - 1].rstrip()[-1:] != "(" or _listed(text, m.end(g))):
@@ -161,8 +168,8 @@ def url_passwords(text: str) -> list[Span]:
     spans: list[Span] = []
     for m in _URL_PASSWORD.finditer(text):
         pw = m.group("pw")
-        if is_placeholder(pw) and not re.fullmatch(r"(?:[^%]|%[0-9A-Fa-f]{2})+", pw) or any(c in pw for c in "{}[]$*"):
-            continue
+        if is_placeholder(unquote(pw)) or any(c in pw for c in "{}[]$*"):
+            continue  # `:TOKEN@`, `:<password>@`, `:{password}@`, `:${DB_PASSWORD}@`; `P%40ss` is a password
         if pw.isalpha() and pw.islower() and len(pw) <= 8 or pw.lower() in ("password", "pass", "pwd"):
             continue  # `git://org:repo@` is a path; `user:password@` a placeholder
         spans.append((m.start("pw"), m.end("pw"), "url_password"))

@@ -56,18 +56,22 @@ class Allowlist:
 
 
 @dataclass(frozen=True)
+class Pattern:
+    regex: re.Pattern[str]
+    boundary: bool = False  # a leading \b that fast_form took off, checked by hand so `re` can skip ahead
+    leading: tuple[str, ...] = ()  # lowercase literals one of which each match starts with (see _leading_literals)
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     kind: str
-    regex: re.Pattern[str]
+    patterns: tuple[Pattern, ...]  # the rule's regex as fast forms: a match of any of them is a match of the rule
     keywords: tuple[str, ...]
     entropy: float
     secret_group: int
     path: re.Pattern[str] | None
     allowlists: tuple[Allowlist, ...]
-    boundary: bool = False  # the Go pattern starts with \b, checked by hand so `re` can skip ahead (see fast_form)
-    leading: tuple[str, ...] = ()  # lowercase literals one of which every match starts with (see _leading_literals)
-    alternates: tuple[re.Pattern[str], ...] = ()  # more patterns whose matches count too (see fast_form)
 
 
 @dataclass(frozen=True)
@@ -192,9 +196,14 @@ def _top_level_alternation(pattern: str) -> bool:
     return any(c == "|" and depth == 0 for _, c, depth in _structure(pattern))
 
 
+def _split_top_level(body: str) -> list[str]:
+    cuts = [i for i, c, depth in _structure(body) if c == "|" and depth == 0]
+    return [body[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(body)])]
+
+
 def _split_leading_alternation(body: str) -> list[str]:
     """`((?:A|B))REST` -> `(A)REST`, `(B)REST`: each then starts with a literal `re` can search for fast (vault's
-    `s.` alternative scanned 5x faster alone). The union of their matches holds every match of the whole pattern."""
+    `s.` alternative scanned 5x faster alone)."""
     if not body.startswith("((?:"):
         return [body]
     marks = list(_structure(body))
@@ -202,30 +211,36 @@ def _split_leading_alternation(body: str) -> list[str]:
     if close is None or body[close + 1:close + 2] != ")":
         return [body]
     cuts = [i for i, c, depth in marks if c == "|" and depth == 2 and i < close]
-    if not cuts:
-        return [body]
     bounds = [4, *[c + 1 for c in cuts], close + 1]
     return [f"({body[bounds[k]:bounds[k + 1] - 1]}){body[close + 2:]}" for k in range(len(bounds) - 1)]
 
 
-def fast_form(pattern: str, strip_prefix: bool) -> tuple[list[str], bool]:
-    r"""Patterns equivalent to a Go pattern that Python's `re` can scan fast, and whether `\b` must be checked by hand.
+def fast_form(pattern: str, strip_prefix: bool, split: bool = True) -> list[tuple[str, bool]]:
+    r"""Patterns whose matches together hold every match of a Go pattern, in forms Python's `re` scans fast, each
+    with whether a leading `` was taken off (to be checked by hand, see _matches).
 
     `re` only skips ahead to a literal or a character set at the start of a pattern. 101 gitleaks rules start with
-    a lazy `[\w.-]{0,50}?` (it only widens the match leftwards, never changes the secret group) and many with `\b`
-    (a zero-width test that `_matches` repeats at each match start). Left alone, those rules tried every position
-    and ran at ~10 MB/s. Patterns with a top-level `|` are kept whole: there the prefix can change which branch wins."""
+    a lazy `[\w.-]{0,50}?` (it only widens the match leftwards, never changes the secret group) and many with ``;
+    left alone, those rules tried every position and ran at ~10 MB/s. Top-level alternatives and a leading
+    alternation inside the first group become patterns of their own (the union of their matches may add overlapping
+    ones, never lose one). `split=False` (a rule with a secretGroup: splitting would renumber the groups) keeps
+    one pattern, whole when it has a top-level `|` (there the prefix could change which branch wins)."""
     flags = re.match(r"\(\?[a-zA-Z]+\)", pattern)
     head, body = (flags.group(0), pattern[flags.end():]) if flags else ("", pattern)
-    if _top_level_alternation(body):
-        return [pattern], False
-    if strip_prefix:
-        while body.startswith(_LAZY_PREFIX):
-            body = body[len(_LAZY_PREFIX):]
-        if body.startswith("(?i:" + _LAZY_PREFIX):
-            body = "(?i:" + body[len("(?i:" + _LAZY_PREFIX):]
-    boundary = body.startswith(r"\b")
-    return [head + part for part in _split_leading_alternation(body[2:] if boundary else body)], boundary
+    branches = _split_top_level(body)
+    if len(branches) > 1 and not split:
+        return [(pattern, False)]
+    out: list[tuple[str, bool]] = []
+    for branch in branches:
+        if strip_prefix:
+            while branch.startswith(_LAZY_PREFIX):
+                branch = branch[len(_LAZY_PREFIX):]
+            if branch.startswith("(?i:" + _LAZY_PREFIX):
+                branch = "(?i:" + branch[len("(?i:" + _LAZY_PREFIX):]
+        boundary = branch.startswith(r"\b")
+        branch = branch[2:] if boundary else branch
+        out += [(head + part, boundary) for part in (_split_leading_alternation(branch) if split else [branch])]
+    return out
 
 
 # The vendor-context form (101 rules): `(?i)(?:okta|...)(?:[ \t\w.-]{0,20})[\s'"]{0,3}(?:=|...` after fast_form.
@@ -248,16 +263,14 @@ def _rule(raw: dict[str, Any]) -> Rule:
     lists = [_allowlist(a) for a in raw.get("allowlists", [])]
     if "allowlist" in raw:  # the pre-v8.21 spelling
         lists.append(_allowlist(raw["allowlist"]))
-    patterns, boundary = fast_form(raw["regex"], strip_prefix=all(a.target != "match" for a in lists))
-    if len(patterns) > 1 and int(raw.get("secretGroup", 0)):
-        patterns, boundary = [raw["regex"]], False  # splitting would renumber the groups
-    pattern = patterns[0]
-    return Rule(id=raw["id"], kind=raw.get("kind") or _kind(raw["id"]), regex=compile_go(pattern),
-                alternates=tuple(compile_go(p) for p in patterns[1:]),
+    forms = fast_form(raw["regex"], strip_prefix=all(a.target != "match" for a in lists),
+                      split=not int(raw.get("secretGroup", 0)))
+    patterns = tuple(Pattern(compile_go(p), boundary, _leading_literals(p) if p != raw["regex"] else ())
+                     for p, boundary in forms)
+    return Rule(id=raw["id"], kind=raw.get("kind") or _kind(raw["id"]), patterns=patterns,
                 keywords=tuple(k.lower() for k in raw.get("keywords", [])), entropy=float(raw.get("entropy", 0)),
                 secret_group=int(raw.get("secretGroup", 0)),
-                path=compile_go(raw["path"]) if raw.get("path") else None, allowlists=tuple(lists), boundary=boundary,
-                leading=_leading_literals(pattern) if pattern != raw["regex"] else ())
+                path=compile_go(raw["path"]) if raw.get("path") else None, allowlists=tuple(lists))
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -292,7 +305,7 @@ def ruleset() -> RuleSet:
             by_keyword.setdefault(k, []).append(i)
     return RuleSet(tuple(out), tuple(global_lists), tuple(sorted(by_keyword)),
                    {k: tuple(v) for k, v in by_keyword.items()}, tuple(i for i, r in enumerate(out) if not r.keywords),
-                   tuple(sorted({w for r in out for w in r.leading})))
+                   tuple(sorted({w for r in out for p in r.patterns for w in p.leading})))
 
 
 # ---------------------------------------------------------------- scanning
@@ -327,25 +340,25 @@ def _word(ch: str) -> bool:
     return ch.isascii() and (ch.isalnum() or ch == "_")
 
 
-def _matches(rule: Rule, text: str, starts: list[int] | None) -> Iterator[re.Match[str]]:
-    """The matches of the rule's patterns, with the `\b` that fast_form took off their start checked here.
+def _matches(pattern: Pattern, text: str, starts: list[int] | None) -> Iterator[re.Match[str]]:
+    """The pattern's matches in the text, with the `\b` that fast_form took off its start checked here.
 
-    `starts`: where the rule's leading literals occur, when the caller knows; then the pattern is only tried there
-    (a match can start nowhere else), instead of `re` testing every position."""
-    for regex in (rule.regex, *rule.alternates):
-        if starts is not None:
-            candidates = (regex.match(text, p) for p in starts)
-        elif rule.boundary:
-            candidates = _searches(regex, text)
-        else:
-            yield from regex.finditer(text)
-            continue
-        end = 0
-        for m in candidates:
-            p = m.start() if m is not None else -1
-            if p >= end and (not rule.boundary or _word(text[p - 1:p]) != _word(text[p:p + 1])):
-                yield m
-                end = max(m.end(), p + 1)
+    `starts`: where its leading literals occur, when the caller knows; then the pattern is only tried there (a match
+    can start nowhere else), instead of `re` testing every position."""
+    regex, boundary = pattern.regex, pattern.boundary
+    if starts is not None:
+        candidates: Iterator[re.Match[str] | None] = (regex.match(text, p) for p in starts)
+    elif boundary:
+        candidates = _searches(regex, text)
+    else:
+        yield from regex.finditer(text)
+        return
+    end = 0
+    for m in candidates:
+        p = m.start() if m is not None else -1
+        if m is not None and p >= end and (not boundary or _word(text[p - 1:p]) != _word(text[p:p + 1])):
+            yield m
+            end = max(m.end(), p + 1)
 
 
 def _searches(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
@@ -357,24 +370,24 @@ def _searches(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
 
 
 def _findings(rule: Rule, text: str, global_lists: tuple[Allowlist, ...], path: str | None,
-              starts: list[int] | None = None) -> list[Finding]:
+              present: set[str] | None = None, positions: dict[str, list[int]] | None = None) -> list[Finding]:
     findings: list[Finding] = []
-    for m in _matches(rule, text, starts):
-        start, end = _secret_span(m, rule)
-        secret = text[start:end]
-        if not secret or (rule.entropy and entropy(secret) <= rule.entropy):
-            continue
-        match, line = m.group(0).strip("\n"), _line(text, m.start(), m.end())
-        if _allowed(global_lists, secret, match, line, path) or _allowed(rule.allowlists, secret, match, line, path):
-            continue
-        findings.append(Finding(start, end, rule.kind, rule.id))
+    for pattern in rule.patterns:
+        if pattern.leading and present is not None and present.isdisjoint(pattern.leading):
+            continue  # the vendor name every match starts with is absent
+        starts = None if positions is None or present is None or not pattern.leading else sorted(
+            p for w in pattern.leading if w in present for p in positions.get(w, ()))
+        for m in _matches(pattern, text, starts):
+            start, end = _secret_span(m, rule)
+            secret = text[start:end]
+            if not secret or (rule.entropy and entropy(secret) <= rule.entropy):
+                continue
+            match, line = m.group(0).strip("\n"), _line(text, m.start(), m.end())
+            if _allowed(global_lists, secret, match, line, path) or _allowed(rule.allowlists, secret, match, line,
+                                                                               path):
+                continue
+            findings.append(Finding(start, end, rule.kind, rule.id))
     return findings
-
-
-def _starts(rule: Rule, present: set[str], positions: dict[str, list[int]] | None) -> list[int] | None:
-    if positions is None or not rule.leading:
-        return None
-    return sorted(p for w in rule.leading if w in present for p in positions.get(w, ()))
 
 
 def scan(text: str, lowered: str, path: str | None = None, present: set[str] | None = None,
@@ -390,8 +403,6 @@ def scan(text: str, lowered: str, path: str | None = None, present: set[str] | N
     findings: list[Finding] = []
     for i in sorted(chosen):
         rule = rules.rules[i]
-        if rule.leading and present.isdisjoint(rule.leading):
-            continue  # the vendor name every match starts with is absent
         if rule.path is None or path is not None and rule.path.search(path) is not None:
-            findings += _findings(rule, text, rules.allowlists, path, _starts(rule, present, positions))
+            findings += _findings(rule, text, rules.allowlists, path, present, positions)
     return findings

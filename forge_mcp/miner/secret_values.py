@@ -15,7 +15,10 @@ NONE, WEAK, STRONG = 0, 1, 2
 
 # Last word of a name that makes its value a secret. "Strong" names hold secrets whatever the value reads like
 # (dictionary words included); "weak" ones (tokenizers' pad_token, auth modes) only when the value is key material.
-_STRONG_WORDS = frozenset({"pass", "pwd", "pw", "passphrase", "secret", "apikey"})
+_STRONG_WORDS = frozenset({"pwd", "pw", "passphrase", "secret", "apikey"})
+# "pass" alone is also a compiler pass (`first_pass`, `vars_to_pass`): it counts alone or after one of these.
+_PASS_QUALIFIERS = frozenset("""db database smtp mail imap pop ftp sftp ssh user admin root login account mysql pg
+postgres mongo redis rabbit amqp ldap proxy vpn wifi key api app sql auth basic http client service""".split())
 _STRONG_SUFFIXES = ("password", "passwd", "passphrase", "secret", "apikey", "secretkey", "privatekey", "accesskey",
                     "authkey", "signingkey", "masterkey", "encryptionkey")  # PGPASSWORD, clientsecret, xapikey
 _WEAK_WORDS = frozenset({"auth", "credential", "credentials", "creds", "cred"})
@@ -52,13 +55,14 @@ _CODE_WORDS = frozenset("""new old user input raw plain hashed hash value defaul
 opts options option config conf cfg settings env data result current confirm stored given provided text field get set
 read load fetch make create gen generate random salt encode decode encrypt encrypted decrypt crypt str string bytes my
 the your db admin root master initial temp tmp local remote cached expected actual mock fake test dummy sample example
-generated derived final val obj self cls this var none null false true undefined nil type types char chars buffer
+generated derived final orig val obj self cls this var none null false true undefined nil type types char chars buffer
 number integer boolean object array list map dict secret password token key auth credentials from to of and""".split())
 _CODE_OBJECTS = frozenset("""self this cls super config conf cfg settings options opts args kwargs params env environ
 os process request req res response ctx context app props properties secrets vars values data form user db session
 auth credentials creds account sys module exports window document std crypto keys vault store cache state model
 instance obj item row record payload body input result flags cli parser util utils helpers""".split())
 # Prose around a quoted value: a UI string or a sentence, not a passphrase.
+_FILE_EXTENSIONS = frozenset("pem key crt cer der p12 pfx jks json txt yaml yml env ini cfg conf toml xml gpg asc pub".split())
 _PROSE_WORDS = frozenset("""the a an your my our to of for is are be and or with enter please new old confirm invalid
 wrong incorrect required must at least characters not this that here from in on by you it""".split())
 _UPPER, _LOWER, _DIGIT = frozenset(string.ascii_uppercase), frozenset(string.ascii_lowercase), frozenset(string.digits)
@@ -80,6 +84,8 @@ def name_strength(name: str) -> int:
     last = parts[-1]
     if last in _STRONG_WORDS or last.endswith(_STRONG_SUFFIXES):
         return STRONG
+    if last == "pass":
+        return STRONG if len(parts) == 1 or parts[-2] in _PASS_QUALIFIERS else NONE
     if last == "key" and len(parts) > 1 and parts[-2] in _KEY_QUALIFIERS:
         return STRONG
     return WEAK if last in _WEAK_WORDS or last.endswith("token") else NONE
@@ -145,20 +151,26 @@ def _reference(value: str, name: str) -> bool:
         return False
     if set(parts) <= set(words(name)) | {"v", "x"}:
         return True  # `STORAGE_V1_CLIENT_KEY = "storage_v1_client"`
+    last = words(name)[-1:]
+    if last and len(last[0]) >= 4 and last[0] in value.lower():
+        return True  # labels and fakes that repeat the name: `"pass": "bandpass"`, `refresh_token: "newtoken1"`
     secretish = any(p.startswith(_SECRET_PARTS) or p.endswith(_STRONG_SUFFIXES) for p in parts)
     return secretish and (not set(value) & _DIGIT or value[0].islower() or "." in value)
 
 
 def _code_like(value: str, name: str) -> bool:
-    """A bare value that is an expression (a variable, an attribute, a type), not a literal."""
-    if any(p.startswith(_SECRET_PARTS) or p.endswith(_STRONG_SUFFIXES) for p in words(value)):
-        return bool(re.fullmatch(r"[\w.$]+", value))  # `password = new_password`, `key: Ed25519PrivateKey`
+    """A bare value that is an expression (a variable, an attribute, a type, a file name), not a literal."""
+    if any(any(s in p for s in _SECRET_PARTS if s != "key") or p in ("key", "keys") or p.endswith(_STRONG_SUFFIXES)
+           for p in words(value)):
+        return bool(re.fullmatch(r"[\w.$]+", value))  # `password = getpass_input`, `key: Ed25519PrivateKey`
+    if _DOTTED.fullmatch(value) and value.rsplit(".", 1)[-1].lower() in _FILE_EXTENSIONS:
+        return True  # `private_key = ca.pem`
     if _DOTTED.fullmatch(value):
         return value.split(".", 1)[0].lower() in _CODE_OBJECTS or value.rsplit(".", 1)[-1].lower() in _CODE_WORDS
     if not _IDENT.fullmatch(value) or set(value) & _DIGIT:
         return False
     parts = words(value)
-    return len(parts) == 1 and len(value) < 6 or all(p in _CODE_WORDS for p in parts)
+    return len(parts) == 1 and len(value) < 6 or any(p in _CODE_WORDS for p in parts)  # `orig_val`, not `maple_otter`
 
 
 def _passphrase(value: str) -> bool:
@@ -171,8 +183,8 @@ def secret_value(value: str, name: str, strength: int, quoted: bool) -> bool:
     if len(value) < 4 or is_placeholder(value) or "://" in value or value.startswith(
             _QUOTED_REF_STARTS if quoted else _REF_STARTS) or not quoted and _YAML_TAG_OR_NUMBER.fullmatch(value):
         return False  # placeholders, URLs (url_password's job), paths and references
-    if _VERSION.fullmatch(value) or value.isdigit() and len(value) < 6:
-        return False
+    if _VERSION.fullmatch(value) or value.isdigit() and len(value) < 6 or "==" in value.rstrip("="):
+        return False  # versions, small numbers, comparisons in prose
     if strength < STRONG:
         return _token_like(value) and not _reference(value, name)
     if any(ch.isspace() for ch in value):

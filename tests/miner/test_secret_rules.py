@@ -46,7 +46,7 @@ def test_every_vendored_rule_compiles_without_warnings() -> None:
     loaded = secret_rules.ruleset().rules
     assert len(loaded) == sum(1 for r in raw if "regex" in r and r["id"] not in SKIP_RULES)
     assert SKIP_RULES <= {r["id"] for r in raw}  # a skip list that names no rule is stale
-    assert all(r.regex.groups >= (r.secret_group or 0) for r in loaded)
+    assert all(p.regex.groups >= r.secret_group for r in loaded for p in r.patterns)
 
 
 @pytest.mark.parametrize(("go", "python"), [
@@ -83,6 +83,7 @@ VENDOR_LINES = [
     f'stripe = "sk_live_{fake(24, seed=9)}"',
     f"x = AKIA{fake(16, string.ascii_uppercase + '234567', seed=10)}",
     f'twitter_bearer = "{"A" * 22}{fake(90, seed=11)}"',
+    f"JIRA_API_TOKEN={fake(20, string.ascii_lowercase + string.digits, seed=13)}{fake(4, HEX, seed=14)}",
     f"not_a_vault = xs.{fake(24, seed=12)}",  # no \b before "s.": no match
 ]
 
@@ -95,18 +96,18 @@ def test_fast_forms_find_what_the_original_patterns_find() -> None:
     rules = secret_rules.ruleset()
     changed = 0
     for rule in rules.rules:
-        reference = dataclasses.replace(rule, regex=compile_go(str(originals[rule.id])), alternates=(),
-                                        boundary=False, leading=())
+        whole = secret_rules.Pattern(compile_go(str(originals[rule.id])))
+        reference = dataclasses.replace(rule, patterns=(whole,))
         expected = {(f.start, f.end) for f in secret_rules._findings(reference, text, rules.allowlists, None)}
-        starts = secret_rules._starts(rule, hits.present, hits.positions) if hits else None
-        got = {(f.start, f.end) for f in secret_rules._findings(rule, text, rules.allowlists, None, starts)}
+        got = {(f.start, f.end) for f in secret_rules._findings(
+            rule, text, rules.allowlists, None, hits and hits.present, hits and hits.positions)}
         assert got >= expected, rule.id  # split alternations may add overlapping matches, never lose one
-        changed += rule.regex.pattern != translate(str(originals[rule.id]))
+        changed += [p.regex.pattern for p in rule.patterns] != [whole.regex.pattern]
     assert changed > 100  # the rewrites are in use
     found = {f.rule for f in secret_rules.scan(text, lowered, None, hits and hits.present, hits and hits.positions)}
     assert {"okta-access-token", "etsy-access-token", "lob-api-key", "linear-client-secret", "sumologic-access-id",
             "vault-service-token", "flyio-access-token", "stripe-access-token", "aws-access-token",
-            "twitter-bearer-token"} <= found
+            "twitter-bearer-token", "atlassian-api-token"} <= found
 
 
 def test_gitleaks_semantics_entropy_allowlists_secret_group() -> None:

@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="build or refresh the code search index")
     index.add_argument("--repo", type=Path, default=Path("."))
     index.add_argument("--rebuild", action="store_true", help="drop the index and build it again")
+    index.add_argument("--adapt", action="store_true", default=None,
+                       help="also adapt the embedder to the repository, then re-embed (default: [index] adapt)")
     index.add_argument("--json", action="store_true")
 
     search = sub.add_parser("search", help="search the code (hybrid dense + BM25)")
@@ -238,16 +240,23 @@ def _index(args: argparse.Namespace) -> int:
     from forge_mcp.index.rag import RagIndex
     from forge_mcp.workspace import Workspace
 
+    from forge_mcp.index.adapt import sync_and_adapt
+
     ws = Workspace.open(args.repo.resolve())
     index = RagIndex(ws, rebuild=args.rebuild)
     with progress_bar("indexing", enabled=not args.json) as update:
-        report = index.sync(progress=update)
+        report = sync_and_adapt(index, args.adapt, update)
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
         print(f"{report.files_indexed} files, {report.chunks} chunks indexed with {report.embedder} "
               f"({report.files_changed} files re-read, {report.chunks_embedded} chunks embedded, "
               f"{report.orphans_removed + report.missing_repaired} repaired) in {report.seconds:.1f}s")
+        if report.adaptation is not None:
+            a = report.adaptation
+            print(f"embedder {'reused' if a.reused else 'adapted'}: {a.embedder} from {a.pairs} pairs "
+                  f"({a.hard_negatives} hard negatives; {a.plan.epochs} epoch(s) at {a.plan.max_seq_length} tokens, "
+                  f"{a.train.get('train_seconds', 0):.0f} s), {a.reembedded} chunks re-embedded, {a.seconds:.0f} s in all")
     return 0
 
 

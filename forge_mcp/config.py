@@ -98,6 +98,15 @@ class IndexConfig(_Section):
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Convex fusion: weight of the dense score (the BM25 score gets the rest).")
     rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
     auto_sync: bool = Field(True, description="Re-index changed files when the watcher sees them (once an index exists).")
+    adapt: bool = Field(False, description="Fine-tune the MiniLM embedder on pairs mined from the repository (docstring, comment and heading -> code) in a worker, then re-embed the index with it; `index_repo(adapt=true)` and `forge-mcp index --adapt` do it once.")
+    adapt_budget_minutes: float = Field(4.0, gt=0, le=1_000, description="Time for the embedder's training on a CPU; the plan picks pairs, epochs and sequence length to fit.")
+    adapt_epochs: int | None = Field(None, ge=1, le=20, description="Epochs (default: 2, or 1 when 2 do not fit the budget).")
+    adapt_max_pairs: int | None = Field(None, ge=16, le=1_000_000, description="At most this many pairs (default: as many as fit).")
+    adapt_max_seq_length: int | None = Field(None, ge=32, le=512, description="Tokens per text while training (default: from the documents, at most 256).")
+    adapt_batch_size: int = Field(32, ge=4, le=512, description="Pairs per batch: each pair's document is a negative for the others.")
+    adapt_learning_rate: float = Field(5e-5, gt=0, le=1e-2, description="Learning rate (linear warm-up over a tenth, then decay).")
+    adapt_signature_queries: bool = Field(False, description="Also use identifier-split names of undocumented units as queries.")
+    adapt_seed: int = Field(0, description="Seed for sampling pairs and the worker's shuffling.")
 
 
 class JudgeConfig(_Section):

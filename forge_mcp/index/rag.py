@@ -24,7 +24,9 @@ from pydantic import BaseModel, Field
 from forge_mcp.errors import ForgeError, quoted
 from forge_mcp.index.aliases import document_text, symbol_words
 from forge_mcp.index.catalog import Catalog, FileState
-from forge_mcp.index.embeddings import Embedder, make_embedder
+from forge_mcp.index.adapt import AdaptReport
+from forge_mcp.index.active import EMBEDDER_KEY, catch_up, configured_embedder, family, reembed_all, serving_embedder
+from forge_mcp.index.embeddings import Embedder
 from forge_mcp.index.integrity import Probe, check_reachability, mark_probe_due
 from forge_mcp.index.lexical import LexicalIndex, document_tokens
 from forge_mcp.index.sources import list_worktree, read_and_chunk
@@ -36,7 +38,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 Mode = Literal["hybrid", "dense", "lexical"]
 MAX_QUERY_CHARS = 2000
-EMBEDDER_KEY = "index_embedder"
 LAST_SYNC_KEY = "index_last_sync"
 TEXT_VERSION_KEY = "index_text_version"
 COMMIT_CHUNKS = 128  # new chunks embedded per catalog commit (whole files: a group may hold a few more)
@@ -79,6 +80,8 @@ class SyncReport(BaseModel):
     probe_seconds: float = Field(0.0, description="Time spent probing and repairing reachability")
     embedder: str
     seconds: float
+    adaptation: AdaptReport | None = Field(None, description="With adapt: the embedder's adaptation to the "
+                                                               "repository (pairs, plan, training, re-embedding)")
 
 
 @dataclass
@@ -92,31 +95,47 @@ class RagIndex:
         """Open the index; `rebuild` drops it (vectors and catalog) first, e.g. after changing embedder."""
         cfg = ws.config.index
         self.ws = ws
-        self.embedder = embedder or make_embedder(cfg.embedder, cfg.ollama_host)
+        wanted = embedder or configured_embedder(ws)
         self.catalog = Catalog(ws.store)
         previous = ws.store.get_meta(EMBEDDER_KEY)
-        if previous and previous != self.embedder.name and not rebuild:
-            raise IndexMismatchError(
-                f"the index was built with the embedder {previous!r}, but {self.embedder.name!r} is configured: "
-                "rebuild it (`forge-mcp index --rebuild`, or the index_repo tool with rebuild=true)")
-        self.vectors = VectorStore(ws.state_dir / "chroma", cfg.chroma_url, ws.name, self.embedder.name)
+        # Searches keep the embedder whose vectors exist until a full sync has re-embedded for the wanted one.
+        self.switch_to: Embedder | None = None
+        serving = wanted
+        if previous and previous != wanted.name and not rebuild:
+            if family(previous) != family(wanted.name):
+                raise IndexMismatchError(
+                    f"the index was built with the embedder {previous!r}, but {wanted.name!r} is configured: "
+                    "rebuild it (`forge-mcp index --rebuild`, or the index_repo tool with rebuild=true)")
+            serving = serving_embedder(ws, previous, wanted) or wanted  # gone: the next sync re-embeds (repair)
+            self.switch_to = wanted if serving is not wanted else None
+        self._serving = (serving, VectorStore(ws.state_dir / "chroma", cfg.chroma_url, ws.name, serving.name))
         if rebuild:
-            if previous and previous != self.embedder.name:
+            if previous and previous != serving.name:
                 self.vectors.drop_other(ws.name, previous)
             self.vectors.reset()
             self.catalog.clear()
-        ws.store.set_meta(EMBEDDER_KEY, self.embedder.name)
-        self._sync_lock = threading.Lock()
+        ws.store.set_meta(EMBEDDER_KEY, serving.name)
+        self._sync_lock = threading.RLock()
         self._lexical = LexicalIndex()
         self._tokens: dict[str, list[str]] = {}
         self._lexical_ready = False
         self._marked = False
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._serving[0]
+
+    @property
+    def vectors(self) -> VectorStore:
+        return self._serving[1]
 
     # -- sync ------------------------------------------------------------------------------------
     def sync(self, paths: Sequence[str] | None = None, progress: Progress | None = None) -> SyncReport:
         """Bring the index up to date: all files (and repair drift) when `paths` is None, else just those."""
         with self._sync_lock:
             started, self._marked = time.perf_counter(), False
+            if paths is None and self.switch_to is not None:
+                self.switch_embedder(self.switch_to, progress)
             upgraded = self._upgrade_text()
             known = self.catalog.files()
             current = list_worktree(self.ws.repo_root, self.ws.state_dir, self.ws.config.miner, paths)
@@ -142,6 +161,23 @@ class RagIndex:
                                 seconds=round(time.perf_counter() - started, 3))
             self.ws.store.set_meta(LAST_SYNC_KEY, report.model_dump_json())
             return report
+
+    def switch_embedder(self, new: Embedder, progress: Progress | None = None) -> int:
+        """Embed every chunk with `new` into its own collection while searches keep using the current one,
+        then swap (recording `new` as the index's embedder) and drop the old vectors. Returns chunks embedded."""
+        if new.name == self.embedder.name:
+            return 0
+        target = reembed_all(self, new, progress)
+        with self._sync_lock:
+            count = len(target.ids()) + catch_up(self, target, new)
+            old = self.embedder.name
+            self._serving = (new, target)  # one assignment: a search reads both at once (_dense)
+            self.ws.store.set_meta(EMBEDDER_KEY, new.name)
+            self.switch_to = None
+            target.drop_other(self.ws.name, old)
+            mark_probe_due(self.ws.store)
+        log.info("index of %s switched from %s to %s (%d chunks)", self.ws.name, old, new.name, count)
+        return count
 
     def _upgrade_text(self) -> int:
         """Re-embed the chunks whose embedded text an older forge-mcp wrote differently; returns how many."""
@@ -311,7 +347,8 @@ class RagIndex:
         clauses += [{"kind": kind}] if kind else []
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
         wanted = n if allowed is None else n * 4  # a path filter is applied after the query
-        found = self.vectors.query(self.embedder.embed_query(query), wanted, where)
+        embedder, vectors = self._serving  # a switch swaps both at once; this query uses one pair
+        found = vectors.query(embedder.embed_query(query), wanted, where)
         return [(i, s) for i, s in found if allowed is None or i in allowed][:n]
 
     def _fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]], k: int, mode: Mode

@@ -13,6 +13,7 @@ bench/README.md, index-kill section). Saving costs nothing measurable (Chroma wr
 from __future__ import annotations
 
 import logging
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -46,7 +47,10 @@ def _client(path: Path, url: str | None) -> Any:
 
 def collection_name(repo: str, embedder: str) -> str:
     """One collection per repository and embedder (a Chroma server may hold many repositories)."""
-    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", f"forge-{repo}-{embedder}")[:60].strip("-_")
+    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", f"forge-{repo}-{embedder}").strip("-_")
+    if len(slug) > 60:  # cut, but keep distinct names distinct (an adapted embedder differs only at the end)
+        digest = hashlib.sha256(f"{repo}\0{embedder}".encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        slug = f"{slug[:47].rstrip('-_')}-{digest}"
     return slug if len(slug) >= 3 else f"forge-{slug}"
 
 

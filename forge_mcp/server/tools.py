@@ -159,6 +159,10 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         repo: RepoArg = None,
         rebuild: Annotated[bool, Field(description="Drop the index and build it again (e.g. after changing "
                                                    "the embedder in forge.toml).")] = False,
+        adapt: Annotated[bool | None, Field(description="Also fine-tune the embedder on pairs mined from the "
+                                                        "repository (docstrings, comments, doc headings -> code) "
+                                                        "in a worker, then re-embed the index with it: minutes. "
+                                                        "Default: forge.toml [index] adapt (off)")] = None,
     ) -> SyncReport:
         """Build the repository's search index, or bring it up to date, for `rag_search`.
 
@@ -167,13 +171,18 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         plus a BM25 index over identifier tokens. Incremental: only files whose content changed are
         re-read and only new chunks embedded; a full run also repairs any drift left by a crash. The
         first build embeds every chunk (roughly a minute per 1,000 chunks on a laptop CPU); after that
-        the file watcher keeps the index fresh by itself. Reports progress.
+        the file watcher keeps the index fresh by itself. With `adapt`, the embedder is then adapted to
+        the repository (a time-budgeted contrastive fine-tune, about 5 minutes on a laptop CPU; the same
+        pairs reuse the model) and the index re-embedded while searches keep the old vectors until the
+        new ones are complete; `adaptation` reports pairs, plan and training. Reports progress.
         """
         with tool_errors():
             ws, progress = forge.workspace(repo), progress_reporter(ctx)
 
             def run() -> SyncReport:
-                return forge.rag(ws, rebuild=rebuild).sync(progress=progress)
+                from forge_mcp.index.adapt import sync_and_adapt
+
+                return sync_and_adapt(forge.rag(ws, rebuild=rebuild), adapt, progress)
 
             return await anyio.to_thread.run_sync(run)
 

@@ -10,7 +10,10 @@ for the redactor (gitleaks rules + context detectors) beside the hand-written on
   false positives, since the stdlib holds (nearly) no secrets.
 * Throughput: redact() over this repository's tracked text files (best of --rounds), and over the stdlib.
 * With `detect_secrets` importable (run this with an interpreter that has it), its default plugins are measured on
-  the corpus too: each finding's token (the secret value widened to the surrounding non-space run) is replaced.
+  the corpus too (each file scanned under its own name): every occurrence of each value it reports, widened to the
+  token around it, is replaced.
+* "gitleaks only": all of gitleaks' published rules as they are (generic-api-key and curl-auth-* included), without
+  forge's extra rules, context detectors and high-entropy pass: what vendoring the rule set alone would give.
 
 Exits 1 when a planted secret leaks or 2 % or more of the look-alikes change.
 """
@@ -34,7 +37,7 @@ from _common import ROOT, emit_result, git, print_table
 # This file shares its name with the stdlib's `secrets`: keep bench/ off the path so no library imports it instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from forge_mcp.miner import secret_prefilter, secrets  # noqa: E402
+from forge_mcp.miner import secret_prefilter, secret_rules, secrets  # noqa: E402
 
 OLD_REV = "3fd5425"  # the last commit with the hand-written redactor (secrets.VERSION 2)
 TARGET_FP = 0.02
@@ -70,13 +73,28 @@ def detect_secrets_redactor(tmp: Path) -> Redactor | None:
         with default_settings():
             found = SecretsCollection()
             found.scan_file(str(file))
-        lines = text.split("\n")
-        for _, secret in found:
-            n = secret.line_number - 1
-            if secret.secret_value and 0 <= n < len(lines):
-                token = re.compile(r"[^\s\"'`,;]*" + re.escape(secret.secret_value) + r"[^\s\"'`,;]*")
-                lines[n] = token.sub("<REDACTED>", lines[n])
-        return "\n".join(lines)
+        # The collection keeps one line per distinct value (all GitHub tokens report the value "ghp"): replace
+        # every occurrence of each value, widened to the token around it.
+        for value in sorted({s.secret_value for _, s in found if s.secret_value}, key=len, reverse=True):
+            text = re.sub(r"[^\s\"'`,;<>]*" + re.escape(value) + r"[^\s\"'`,;<>]*", "<REDACTED>", text)
+        return text
+    return redact
+
+
+def gitleaks_only() -> Redactor:
+    """All published gitleaks rules, applied by forge's engine, and nothing else."""
+    config = secret_rules.load_config(secret_rules.RULES_DIR / "gitleaks.toml")
+    rules = [secret_rules._rule(r) for r in config["rules"] if "regex" in r]
+    allow = tuple(secret_rules._allowlist(a) for a in [config["allowlist"]])
+
+    def redact(text: str, path: str) -> str:
+        lowered = text.lower()
+        spans = [(f.start, f.end, f.kind) for rule in rules if not rule.keywords or any(k in lowered for k in rule.keywords)
+                 if rule.path is None or rule.path.search(path)
+                 for f in secret_rules._findings(rule, text, allow, path)]
+        for start, end, _ in reversed(secrets._resolve([spans])):
+            text = text[:start] + "<REDACTED>" + text[end:]
+        return text
     return redact
 
 
@@ -179,7 +197,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         old = old_module(args.old_rev, tmp)
         redactors: dict[str, Redactor] = {"new": lambda t, p: secrets.redact(t).text,
-                                          "old": lambda t, p: old.redact(t).text}
+                                          "old": lambda t, p: old.redact(t).text, "gitleaks only": gitleaks_only()}
         ds = detect_secrets_redactor(tmp)
         if ds is not None:
             redactors["detect-secrets"] = ds

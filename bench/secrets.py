@@ -124,13 +124,16 @@ def _path(files: list[object], text: str) -> str:
     return next(f.path for f in files if f.text == text)  # type: ignore[attr-defined]
 
 
-def repo_texts() -> list[str]:
-    out = []
+RULE_FILE = "forge_mcp/miner/rules/gitleaks.toml"  # every keyword of every rule: the worst case, reported apart
+
+
+def repo_texts() -> dict[str, str]:
+    out = {}
     for name in subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split():
         data = (ROOT / name).read_bytes() if (ROOT / name).is_file() else b"\0"
         if b"\0" not in data:
             try:
-                out.append(data.decode("utf-8"))
+                out[name] = data.decode("utf-8")
             except UnicodeDecodeError:
                 pass
     return out
@@ -164,24 +167,27 @@ def no_accelerator(redact: Callable[[str], object]) -> Callable[[str], object]:
 
 
 def speed_report(old: ModuleType, rounds: int, stdlib: list[str]) -> dict[str, object]:
-    repo = repo_texts()
+    files = repo_texts()
+    repo = list(files.values())
+    rest = [t for name, t in files.items() if name != RULE_FILE]
     implementations = {"old": old.redact, "new": secrets.redact, "new, no Aho-Corasick": no_accelerator(secrets.redact)}
     secrets.redact("warm up: compile the rules")
     repo_mb = round(sum(len(t.encode("utf-8", "surrogatepass")) for t in repo) / 1e6, 2)
     result: dict[str, object] = {"repo_files": len(repo), "repo_mb": repo_mb}
     rows = []
     for name, redact in implementations.items():
-        mbps = throughput(redact, repo, rounds)
+        mbps, rest_mbps = throughput(redact, repo, rounds), throughput(redact, rest, rounds)
         redactions = sum(redact(t).total for t in repo)  # type: ignore[attr-defined]
         std_mbps = throughput(redact, stdlib, 1) if stdlib and name != "new, no Aho-Corasick" else "-"
         std_count = sum(redact(t).total for t in stdlib) if stdlib else "-"  # type: ignore[attr-defined]
-        rows.append([name, mbps, redactions, std_mbps, std_count])
-        result[name] = {"repo_mb_s": mbps, "repo_redactions": redactions, "stdlib_mb_s": std_mbps,
-                        "stdlib_redactions": std_count}
+        rows.append([name, mbps, rest_mbps, redactions, std_mbps, std_count])
+        result[name] = {"repo_mb_s": mbps, "repo_without_rule_file_mb_s": rest_mbps, "repo_redactions": redactions,
+                        "stdlib_mb_s": std_mbps, "stdlib_redactions": std_count}
     std_mb = round(sum(len(t.encode("utf-8", "surrogatepass")) for t in stdlib) / 1e6, 1)
     print_table(f"Throughput and real code: this repository ({len(repo)} tracked text files, {repo_mb} MB, best of "
                 f"{rounds}) and the stdlib ({len(stdlib)} files, {std_mb} MB)",
-                ["redactor", "repo MB/s", "repo redactions", "stdlib MB/s", "stdlib redactions"], rows)
+                ["redactor", "repo MB/s", "repo w/o gitleaks.toml", "repo redactions", "stdlib MB/s",
+                 "stdlib redactions"], rows)
     return result
 
 

@@ -1,7 +1,7 @@
 """Secret redaction: recall and false positives on a generated corpus, precision on real code, and throughput,
 for the redactor (gitleaks rules + context detectors) beside the hand-written one it replaced.
 
-    python bench/secrets.py [--seeds 0,1,2] [--rounds 3] [--old-rev 3fd5425] [--no-stdlib]
+    python bench/redaction.py [--seeds 0,1,2] [--rounds 3] [--old-rev 3fd5425] [--no-stdlib]
 
 * Corpus (bench/secrets_corpus.py, one corpus per seed): planted secrets in 12 file kinds and look-alikes that must
   stay (lock-file hashes, UUIDs, SHAs, placeholders, code, SSH public keys...). A leak is a planted value still in the

@@ -25,16 +25,17 @@ def chunk_blob(path: str, data: bytes, budget: int) -> tuple[list[Chunk], dict[s
     else:
         chunks = chunk_code(path, data, language, budget)
     counts: Counter[str] = Counter()
-    if redact(data.decode("utf-8")).total:  # one scan of the file; most files have nothing to redact
+    if redact(data.decode("utf-8"), path).total:  # one scan of the file; most files have nothing to redact
         for chunk in chunks:
-            _redact_chunk(chunk, counts)
+            _redact_chunk(chunk, counts, path)
     return chunks, dict(counts)
 
 
-def _redact_chunk(chunk: Chunk, counts: Counter[str]) -> None:
-    # Redact the signature and the body apart so the completion split point stays right.
+def _redact_chunk(chunk: Chunk, counts: Counter[str], path: str) -> None:
+    # Redact the signature and the body apart so the completion split point stays right; the path turns on
+    # the rules that only apply to some files (Terraform, nuget.config, Kubernetes manifests).
     cut = chunk.signature_end if chunk.signature_end is not None else len(chunk.text)
-    head, tail = redact(chunk.text[:cut]), redact(chunk.text[cut:])
+    head, tail = redact(chunk.text[:cut], path), redact(chunk.text[cut:], path)
     if head.total or tail.total:
         counts.update(head.counts)
         counts.update(tail.counts)
@@ -44,7 +45,7 @@ def _redact_chunk(chunk: Chunk, counts: Counter[str]) -> None:
             chunk.signature_end = len(head.text)
         chunk.content_hash = hashlib.sha256(chunk.text.encode("utf-8", "surrogatepass")).hexdigest()
     if chunk.docstring:
-        doc = redact(chunk.docstring)
+        doc = redact(chunk.docstring, path)
         chunk.docstring = doc.text
         counts.update(doc.counts)
 

@@ -24,7 +24,7 @@ ALNUM = string.ascii_letters + string.digits
 
 
 def _corpus_module() -> ModuleType:
-    # bench/ is not a package (and holds a secrets.py that would shadow the stdlib's): load the file itself.
+    # bench/ is not a package (its scripts run with bench/ first on sys.path): load the file itself.
     spec = importlib.util.spec_from_file_location("secrets_corpus", ROOT / "bench" / "secrets_corpus.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -138,6 +138,7 @@ class CycleConfig(_Section):
     max_seq_length: int | None = Field(None, ge=16, le=131_072, description="Longest training sequence (default: from the data, capped by the plan).")
     compile: bool = Field(True, description="mx.compile the training step (on CPU the first compile takes ~25 s).")
     index: bool = Field(True, description="Build or refresh the RAG index in the cycle.")
+    adapt_embedder: bool = Field(True, description="Adapt the index's embedder to the repository in the cycle's index stage (time-boxed by [index] adapt_budget_minutes; reused while the pairs are unchanged; skipped, with the reason, when the repository offers too few pairs). Measured to help: bench/README.md.")
     deploy: bool = Field(True, description="Deploy the run when it passes validation.")
 
 

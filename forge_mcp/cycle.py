@@ -43,6 +43,7 @@ class CycleParams(BaseModel):
     max_seq_length: int | None = Field(None, ge=16)
     compile: bool = True
     index: bool = True
+    adapt_embedder: bool = True
     deploy: bool = True
     force_deploy: bool = Field(False, description="Deploy even when validation fails (the log records it)")
     target: Literal["auto", "ollama", "llama_cpp"] = "auto"

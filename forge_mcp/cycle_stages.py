@@ -43,16 +43,20 @@ def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
                 rag: Any) -> Outcome:
     if not params.index:
         return "skipped", "indexing is off ([cycle] index = false)"
-    from forge_mcp.index.adapt import sync_and_adapt
+    from forge_mcp.index.adapt import AdaptError, adapt_index
     from forge_mcp.index.rag import RagIndex
 
-    sync = sync_and_adapt(rag or RagIndex(ws), adapt=None, progress=progress)  # adapts with [index] adapt
+    index = rag or RagIndex(ws)
+    sync = index.sync(progress=progress)
     done = f"{sync.chunks} chunks in {sync.files_indexed} files ({sync.chunks_embedded} embedded now)"
-    if sync.adaptation is not None:
-        a = sync.adaptation
-        done += (f"; embedder {'reused' if a.reused else 'adapted'}: {a.embedder} ({a.pairs} pairs, "
-                 f"{a.train.get('train_seconds', 0):.0f} s training)")
-    return "done", done
+    if not (params.adapt_embedder or ws.config.index.adapt):
+        return "done", done
+    try:
+        a = adapt_index(index, progress=progress)
+    except AdaptError as exc:  # too few pairs, another embedder: the stock index serves, and the summary says why
+        return "done", f"{done}; embedder not adapted: {exc}"
+    return "done", (f"{done}; embedder {'reused' if a.reused else 'adapted'}: {a.embedder} ({a.pairs} pairs, "
+                    f"{a.train.get('train_seconds', 0):.0f} s training, {a.reembedded} chunks re-embedded)")
 
 
 def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,

@@ -24,6 +24,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
             monkeypatch.delenv(name)
     monkeypatch.setenv("FORGE_MODEL_DIRS", "")  # the CLI's --model-dir sets it: restored (removed) after each test
     monkeypatch.delenv("FORGE_MODEL_DIRS")
+    # Cycles in tests skip the embedder's adaptation (minutes); tests/index/test_adapt.py runs that stage.
+    monkeypatch.setenv("FORGE_CYCLE__ADAPT_EMBEDDER", "false")
     gitconfig = tmp_path_factory.getbasetemp() / "gitconfig"
     gitconfig.touch()
     # Nor their user config file (~/.config/forge-mcp/config.toml).

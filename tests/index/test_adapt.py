@@ -120,3 +120,19 @@ def test_bad_settings_get_clear_errors(small_repo: GitRepo, make_repo, minilm) -
     with pytest.raises(AdaptError, match="at least 16"):
         adapt_index(index)
     assert Path(index.ws.state_dir).is_dir()
+
+
+def test_the_cycle_stage_adapts_or_says_why_not(small_repo: GitRepo, make_repo, minilm) -> None:
+    from forge_mcp.cycle import CycleParams
+    from forge_mcp.cycle_stages import index_stage
+
+    ws = Workspace.open(small_repo.path, FAST)
+    params = CycleParams.from_config(ws, adapt_embedder=True)
+    status, summary = index_stage(ws, params, None, lambda *_: None, None)  # type: ignore[arg-type]
+    assert status == "done" and "embedder adapted: minilm-l6-v2+" in summary
+    bare = make_repo("bare")
+    bare.commit("one", {"a.py": "def f():\n    return 1\n"})
+    ws = Workspace.open(bare.path)
+    status, summary = index_stage(ws, CycleParams.from_config(ws, adapt_embedder=True), None,  # type: ignore[arg-type]
+                                  lambda *_: None, None)
+    assert status == "done" and "embedder not adapted: only 0 training pairs" in summary

@@ -121,7 +121,7 @@ def test_kill_loop_then_a_complete_run(make_repo, ollama_minilm: str) -> None:
     env |= {"FORGE_INDEX__EMBEDDER": "ollama:minilm", "FORGE_INDEX__OLLAMA_HOST": ollama_minilm}
     stored = kills = 0
     # Killed: with 64 vectors stored and no catalog; right after a catalog commit; after a batch, mid-group.
-    for point in (r"embedded 64/", r"committed \d+ files", r"embedded \d+/\d+ chunks$"):
+    for point in (r": embedded 64/", r"committed \d+ files", r": embedded \d+/\d+ chunks$"):
         code, lines, _ = _run(repo.path, env, point)
         assert code == -signal.SIGKILL
         kills, stored = kills + 1, stored + _stored(lines)
@@ -130,7 +130,7 @@ def test_kill_loop_then_a_complete_run(make_repo, ollama_minilm: str) -> None:
     for path, text in edited.items():
         repo.write(path, text)
     (repo.path / "pkg/mod43.py").unlink()
-    code, lines, _ = _run(repo.path, env, r"embedded \d+/\d+ chunks$")
+    code, lines, _ = _run(repo.path, env, r": embedded \d+/\d+ chunks$")
     assert code == -signal.SIGKILL
     kills, stored = kills + 1, stored + _stored(lines)
     code, lines, out = _run(repo.path, env, None)

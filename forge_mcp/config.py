@@ -258,9 +258,12 @@ def read_config_file(path: Path, inside: Path | None = None) -> dict[str, Any]:
             raise ConfigError(f"{path} is a symbolic link (to {real}); a repository's forge.toml must be a regular "
                               "file inside it: replace the link with the file")
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes; a forge.toml is a few lines")
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        # Opened without following a link, so a link swapped in after the check above is refused too.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes; a forge.toml is a few lines")
+            return tomllib.loads(handle.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {str(exc)[:200]}") from exc
     except OSError as exc:

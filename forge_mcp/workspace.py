@@ -69,9 +69,13 @@ class Workspace:
         rel = self.state_dir.relative_to(self.repo_root).as_posix()
         if rel in ("", "."):
             return
-        exclude = self.repo_root / ".git" / "info" / "exclude"
-        if not (self.repo_root / ".git").is_dir():
-            return  # a worktree or submodule (.git is a file): leave its excludes alone
+        git_dir = self.repo_root / ".git"
+        exclude = git_dir / "info" / "exclude"
+        if not git_dir.is_dir() or git_dir.is_symlink():
+            return  # a worktree or submodule (.git is a file), or a link: leave its excludes alone
+        if (exclude.parent.exists() and exclude.parent.is_symlink()) or exclude.is_symlink() \
+                or not exclude.parent.resolve().is_relative_to(git_dir.resolve()):
+            return  # a cloned repository cannot point this write outside itself
         line = f"/{rel}/"
         current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
         if line not in current.splitlines():

@@ -50,3 +50,16 @@ def test_a_cloned_forge_toml_cannot_move_the_state_folder(repo, tmp_path: Path) 
         Workspace.open(repo.path)
     assert sorted(p.name for p in outside.iterdir()) == ["config.json"]
     assert (outside / "config.json").read_text() == '{"mine": true}\n'
+
+
+def test_a_linked_git_info_folder_is_not_written_through(make_repo, tmp_path: Path) -> None:
+    import shutil
+
+    repo = make_repo("linked")
+    repo.commit("one", {"a.py": "x = 1\n"})
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.rmtree(repo.path / ".git" / "info", ignore_errors=True)
+    (repo.path / ".git" / "info").symlink_to(outside, target_is_directory=True)
+    Workspace.open(repo.path)
+    assert list(outside.iterdir()) == []

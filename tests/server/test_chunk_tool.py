@@ -42,7 +42,7 @@ async def test_chunk_data_errors_are_tool_errors(repo, make_repo, tmp_path: Path
             (("ref", "nope"),): "not a commit, branch or tag",
             (("repo", str(empty.path)),): "no commits yet",
             (("repo", "/etc"),): "outside the repository roots",
-            (("ref", "--output=x"),): "invalid ref",
+            (("ref", "--output=x"),): "starts with '-'",
         }
         for args, message in cases.items():
             result = await client.call_tool("chunk_data", dict(args))

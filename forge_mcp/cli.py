@@ -251,7 +251,10 @@ def _index(args: argparse.Namespace) -> int:
     else:
         print(f"{report.files_indexed} files, {report.chunks} chunks indexed with {report.embedder} "
               f"({report.files_changed} files re-read, {report.chunks_embedded} chunks embedded, "
-              f"{report.orphans_removed + report.missing_repaired} repaired) in {report.seconds:.1f}s")
+              f"{report.chunks_reused} reused from a killed run, "
+              f"{report.orphans_removed + report.missing_repaired + report.unreachable_repaired} repaired"
+              + (f", {report.unreachable_left} STILL UNREACHABLE: run with --rebuild" if report.unreachable_left else "")
+              + f") in {report.seconds:.1f}s")
         if report.adaptation is not None:
             a = report.adaptation
             print(f"embedder {'reused' if a.reused else 'adapted'}: {a.embedder} from {a.pairs} pairs "

@@ -136,3 +136,27 @@ def test_the_cycle_stage_adapts_or_says_why_not(small_repo: GitRepo, make_repo, 
     status, summary = index_stage(ws, CycleParams.from_config(ws, adapt_embedder=True), None,  # type: ignore[arg-type]
                                   lambda *_: None, None)
     assert status == "done" and "embedder not adapted: only 0 training pairs" in summary
+
+
+def test_the_cli_indexes_and_adapts(small_repo: GitRepo, minilm, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from forge_mcp.cli import main
+
+    for key, value in FAST["index"].items():
+        monkeypatch.setenv(f"FORGE_INDEX__{key.upper()}", str(value))
+    assert main(["index", "--repo", str(small_repo.path), "--adapt"]) == 0
+    out = capsys.readouterr().out
+    assert "chunks indexed with minilm-l6-v2" in out and "0 reused from a killed run" in out
+    assert "embedder adapted: minilm-l6-v2+" in out and "31 pairs" in out
+
+
+def test_the_plan_fits_the_budget() -> None:
+    from forge_mcp.config import IndexConfig
+    from forge_mcp.index.adapt import plan_adaptation
+
+    roomy = plan_adaptation(300, [200] * 300, 4, IndexConfig(), cores=2)
+    assert (roomy.epochs, roomy.max_seq_length, roomy.pairs, roomy.reasons) == (2, 128, 300, [])
+    tight = plan_adaptation(3000, [200] * 3000, 4, IndexConfig(), cores=2)
+    assert tight.epochs == 1 and tight.pairs < 3000 and tight.expected_seconds <= 240
+    assert any("1 epoch" in r for r in tight.reasons) and any("pairs (sampled)" in r for r in tight.reasons)
+    forced = plan_adaptation(300, [200] * 300, 4, IndexConfig(adapt_epochs=3, adapt_max_seq_length=256), cores=2)
+    assert (forced.epochs, forced.max_seq_length) == (3, 256)

@@ -6,7 +6,7 @@ are embedded, and not even those when a killed earlier sync already stored their
 content-addressed). Vectors are written before the catalog, a group of whole files at a time, so a process
 killed mid-sync loses at most the group in flight and leaves at worst orphan vectors, which the next full
 sync removes (it also re-embeds anything missing, and probes dense reachability: index/integrity.py).
-Search fuses dense (Chroma) and lexical (BM25) rankings by reciprocal rank.
+Search fuses dense (Chroma) and lexical (BM25) scores, normalised and weighted (convex; `fusion = "rrf"` for ranks).
 """
 
 from __future__ import annotations

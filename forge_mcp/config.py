@@ -107,6 +107,7 @@ class IndexConfig(_Section):
     adapt_learning_rate: float = Field(5e-5, gt=0, le=1e-2, description="Learning rate (linear warm-up over a tenth, then decay).")
     adapt_signature_queries: bool = Field(False, description="Also use identifier-split names of undocumented units as queries.")
     adapt_seed: int = Field(0, description="Seed for sampling pairs and the worker's shuffling.")
+    adapt_min_change: float = Field(0.1, ge=0.0, le=1.0, description="Train again only when at least this share of the pairs changed since the adapted model serving now (0: on any change).")
 
 
 class JudgeConfig(_Section):

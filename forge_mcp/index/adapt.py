@@ -150,7 +150,7 @@ def adapt_index(index: "RagIndex", pairs: list[Pair] | None = None, progress: Pr
     settings = plan.model_dump(exclude={"expected_seconds", "reasons"}) | {"seed": cfg.adapt_seed}
     # The digest leaves the hard negatives out: they depend on the embedder serving now (stock or adapted).
     digest = hashlib.sha256((pairs_digest(chosen) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
-    name = f"{MINILM}{ADAPTED_SEP}{digest[:12]}"
+    name = _close_enough(index, settings, chosen, cfg.adapt_min_change) or f"{MINILM}{ADAPTED_SEP}{digest[:12]}"
     folder = embedders_dir(ws) / name
     reused = (folder / "model" / "config.json").is_file() and (folder / RECORD).is_file()
     if reused:
@@ -163,6 +163,7 @@ def adapt_index(index: "RagIndex", pairs: list[Pair] | None = None, progress: Pr
         atomic_write_json(folder / RECORD, {"embedder": name, "base": MINILM, "settings": settings,
                                             "plan": plan.model_dump(), "pairs": len(chosen),
                                             "pairs_digest": pairs_digest(chosen), "train": figures,
+                                            "pair_keys": sorted(_pair_keys(chosen)),
                                             "hard_negatives": sum(p.negative is not None for p in chosen),
                                             "config": json.loads(ws.config.to_json())["index"]})
     previous = index.embedder.name
@@ -178,6 +179,26 @@ def adapt_index(index: "RagIndex", pairs: list[Pair] | None = None, progress: Pr
                        pairs=len(chosen), pairs_by_source=by_source, hard_negatives=record.get("hard_negatives", 0),
                        plan=plan, train=figures,
                        reembedded=reembedded, seconds=round(time.monotonic() - started, 1))
+
+
+def _pair_keys(pairs: list[Pair]) -> set[str]:
+    return {hashlib.sha256(f"{p.path}\0{p.symbol}\0{p.query}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            for p in pairs}
+
+
+def _close_enough(index: "RagIndex", settings: dict[str, Any], pairs: list[Pair], min_change: float) -> str | None:
+    """The adapted model serving now, when it was trained with these settings on pairs of which less than
+    `min_change` have changed since: a few edited docstrings do not call for minutes of training again."""
+    name = index.embedder.name
+    record_path = embedders_dir(index.ws) / name / RECORD
+    if not is_adapted(name) or not record_path.is_file():
+        return None
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if record.get("settings") != settings or not record.get("pair_keys"):
+        return None
+    before, now = set(record["pair_keys"]), _pair_keys(pairs)
+    changed = len(before ^ now) / max(len(before | now), 1)
+    return name if changed < min_change else None
 
 
 def _base_name(name: str) -> str:
@@ -209,19 +230,26 @@ def _train(folder: Path, pairs: list[Pair], settings: dict[str, Any], progress: 
     job.mkdir(parents=True)
     (job / "job.json").write_text(json.dumps(settings | {"base_path": str(minilm_path())}), encoding="utf-8")
     (job / "pairs.jsonl").write_text("".join(json.dumps(asdict(p)) + "\n" for p in pairs), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "forge_mcp.index.adapt_worker", str(job)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=os.environ | {"TOKENIZERS_PARALLELISM": "false"})
+    log_path = job / "worker.log"  # stderr to a file: a full pipe would block the worker while we read stdout
+    with log_path.open("w", encoding="utf-8") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "forge_mcp.index.adapt_worker", str(job)],
+                                stdout=subprocess.PIPE, stderr=log_file, text=True,
+                                env=os.environ | {"TOKENIZERS_PARALLELISM": "false"})
     result: dict[str, Any] = {}
     assert proc.stdout is not None
     for line in proc.stdout:
-        event = json.loads(line)
+        try:
+            event = json.loads(line)
+        except ValueError:  # a library's own print: not ours to parse
+            continue
         if event.get("event") == "step" and progress:
             progress(event["step"], event["steps"], f"adapting the embedder: step {event['step']}/{event['steps']}, "
                                                     f"loss {event['loss']}")
         elif event.get("event") == "done":
             result = {k: v for k, v in event.items() if k != "event"}
-    stderr = proc.stderr.read() if proc.stderr else ""
-    if proc.wait() != 0 or not (job / "model" / "config.json").is_file():
+    code = proc.wait()
+    stderr = log_path.read_text(encoding="utf-8", errors="replace")
+    if code != 0 or not (job / "model" / "config.json").is_file():
         shutil.rmtree(job, ignore_errors=True)
         raise AdaptError(f"the adaptation worker failed (exit {proc.returncode}): {stderr.strip()[-800:]}")
     shutil.rmtree(folder, ignore_errors=True)

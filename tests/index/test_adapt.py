@@ -69,6 +69,12 @@ def test_adaptation_runs_in_a_worker_switches_the_index_and_changes_rankings(sma
     assert len([n for n in names if "shop" in n]) == 1  # the stock vectors were dropped after the swap
     again = adapt_index(index)  # same pairs and settings: the model is reused
     assert again.reused and again.embedder == report.embedder
+    small_repo.write("pkg/mod_0.py", small_repo.path.joinpath("pkg/mod_0.py").read_text().replace(
+        "Parse the invoice given", "Parse each invoice given"))  # 1 of 31 pairs changed: below adapt_min_change
+    index.sync()
+    assert adapt_index(index).reused
+    index.ws.config.index.adapt_min_change = 0.0
+    assert not adapt_index(index).reused  # any change retrains when asked to
 
 
 def test_reopening_keeps_the_adapted_embedder_and_turning_it_off_falls_back(small_repo: GitRepo, minilm) -> None:

@@ -172,11 +172,8 @@ def run(name: str, sources: list[tuple[Path, str]], work: Path, adapt: bool = Fa
     report = index.sync()
     index_s = time.perf_counter() - started
     results = evaluate(index, queries)
-    rows = [[m, f"{r['R@1']:.3f}", f"{r['R@5']:.3f}", f"{r['R@10']:.3f}", f"{r['MRR']:.3f}",
-             f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}"] for m, r in results.items()]
-    print_table(f"\n{name}: {report.files_indexed} files, {report.chunks} chunks, {len(queries)} queries; "
-                f"index {index_s:.1f}s ({report.chunks / index_s:.1f} chunks/s)",
-                ["mode", "R@1", "R@5", "R@10", "MRR", "p50 ms", "p95 ms"], rows)
+    _table(f"\n{name}: {report.files_indexed} files, {report.chunks} chunks, {len(queries)} queries; "
+           f"index {index_s:.1f}s ({report.chunks / index_s:.1f} chunks/s)", results)
     hybrid = results["hybrid"]
     ok = hybrid["R@10"] >= TARGET_R10 and hybrid["MRR"] >= TARGET_MRR
     print(f"  target hybrid R@10 >= {TARGET_R10} and MRR >= {TARGET_MRR}: {'PASS' if ok else 'MISS'}")

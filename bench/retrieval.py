@@ -34,7 +34,7 @@ from pathlib import Path
 from _common import emit_result, git, percentile, print_table
 
 from forge_mcp.index.pairs import Pair, pairs_from_chunks
-from forge_mcp.index.rag import RagIndex
+from forge_mcp.index.rag import RagIndex, SyncReport
 from forge_mcp.miner.blob import chunk_blob
 from forge_mcp.workspace import Workspace
 
@@ -159,6 +159,14 @@ def adaptation_pairs(sources: list[tuple[Path, str]], evaluation: list[Query], s
     return pairs_from_chunks(chunks, signatures=signatures)
 
 
+def build_index(name: str, repo: Path, work: Path) -> tuple[RagIndex, SyncReport, float]:
+    """The corpus indexed from scratch with the stock embedder, and the seconds it took."""
+    index = RagIndex(Workspace.open(repo, {"state_dir": str(work / f"{name}-state")}))
+    started = time.perf_counter()
+    report = index.sync()
+    return index, report, time.perf_counter() - started
+
+
 def run(name: str, sources: list[tuple[Path, str]], work: Path, adapt: bool = False, signatures: bool = False,
         seed: int = 0) -> dict[str, object]:
     repo = work / name
@@ -166,11 +174,7 @@ def run(name: str, sources: list[tuple[Path, str]], work: Path, adapt: bool = Fa
     if adapt:
         evaluation = [q for q in queries if held_out(q, seed)]
         return run_adapted(name, sources, repo, work, evaluation, signatures)
-    ws = Workspace.open(repo, {"state_dir": str(work / f"{name}-state")})
-    index = RagIndex(ws)
-    started = time.perf_counter()
-    report = index.sync()
-    index_s = time.perf_counter() - started
+    index, report, index_s = build_index(name, repo, work)
     results = evaluate(index, queries)
     _table(f"\n{name}: {report.files_indexed} files, {report.chunks} chunks, {len(queries)} queries; "
            f"index {index_s:.1f}s ({report.chunks / index_s:.1f} chunks/s)", results)
@@ -191,11 +195,7 @@ def run_adapted(name: str, sources: list[tuple[Path, str]], repo: Path, work: Pa
                 signatures: bool) -> dict[str, object]:
     from forge_mcp.index.adapt import adapt_index
 
-    ws = Workspace.open(repo, {"state_dir": str(work / f"{name}-state")})
-    index = RagIndex(ws)
-    started = time.perf_counter()
-    report = index.sync()
-    index_s = time.perf_counter() - started
+    index, report, index_s = build_index(name, repo, work)
     stock = evaluate(index, evaluation)
     _table(f"\n{name}: {report.chunks} chunks, {len(evaluation)} held-out queries; stock embedder "
            f"(index {index_s:.1f}s)", stock)

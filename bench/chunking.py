@@ -150,7 +150,7 @@ def time_parse(files: list[tuple[str, bytes]]) -> dict[str, float]:
 
 
 def open_workspace(repo: Path, state: Path, budget: int):  # noqa: ANN201 - forge_mcp's Workspace
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     return Workspace.open(repo, {"state_dir": str(state), "miner": {"chunk_budget": budget}})
 

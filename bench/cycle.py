@@ -22,7 +22,7 @@ from _common import ROOT, emit_result, print_table
 from forge_mcp.cycle import CycleParams, run_cycle
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import list_deployments
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def main() -> int:

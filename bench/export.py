@@ -26,7 +26,7 @@ from forge_mcp.forge.jobs import run_info
 from forge_mcp.forge.params import RunPaths, TrainParams
 from forge_mcp.forge.train import trigger_training
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]

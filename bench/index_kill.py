@@ -43,7 +43,7 @@ NOUNS = ["invoice", "customer", "order", "payment", "token", "report", "session"
          "ledger", "refund", "coupon", "shipment", "profile", "quota"]
 RUN_BOUND_S = 600
 PROBE = ("import json, sys, time\nfrom pathlib import Path\nfrom forge_mcp.index.integrity import find_unreachable\n"
-         "from forge_mcp.index.vectors import VectorStore\nfrom forge_mcp.workspace import Workspace\n"
+         "from forge_mcp.index.vectors import VectorStore\nfrom forge_mcp.core.workspace import Workspace\n"
          "ws = Workspace.open(Path(sys.argv[1]))\n"
          "store = VectorStore(ws.state_dir / 'chroma', None, ws.name, ws.store.get_meta('index_embedder'))\n"
          "started = time.perf_counter()\nbad = find_unreachable(store, sorted(store.ids()))\n"

@@ -19,7 +19,7 @@ from forge_mcp.forge.params import TrainParams
 from forge_mcp.forge.train import model_shape, train_shape, trigger_training
 from forge_mcp.hardware import detect_machine, estimate_memory
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = [

@@ -183,7 +183,7 @@ def main() -> int:
         parser.error("--commits must be at least 600 (case c needs a tag 500 commits back)")
 
     from forge_mcp.monitor import monitor
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     with tempfile.TemporaryDirectory(prefix="forge-bench-monitor-") as tmp:
         repo = Path(tmp) / "big-repo"

@@ -36,7 +36,7 @@ from _common import emit_result, git, percentile, print_table
 from forge_mcp.index.pairs import Pair, pairs_from_chunks
 from forge_mcp.index.rag import RagIndex, SyncReport
 from forge_mcp.miner.blob import chunk_blob
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 MODES = ("dense", "lexical", "hybrid")
 TARGET_R10, TARGET_MRR = 0.85, 0.55

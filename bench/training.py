@@ -35,7 +35,7 @@ from forge_mcp.forge.params import TrainParams
 from forge_mcp.forge.tiny import TinySpec, build_tiny_model
 from forge_mcp.forge.train import resolve_base_model, trigger_training
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 

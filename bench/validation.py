@@ -22,7 +22,7 @@ from forge_mcp.forge.params import TrainParams
 from forge_mcp.forge.train import trigger_training
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def main() -> int:

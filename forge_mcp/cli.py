@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from forge_mcp import __version__
-from forge_mcp.errors import ForgeError
+from forge_mcp.core.errors import ForgeError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -135,7 +135,7 @@ def _trust_user_model_paths(args: argparse.Namespace) -> None:
     """The user names model folders on the command line: --model-dir folders, and a --base-model path (made
     absolute against the working folder, as a shell user expects). Tool arguments and forge.toml get no such
     trust (forge/model_places.py). The environment carries it to everything this process resolves."""
-    from forge_mcp.config import MODEL_DIRS_ENV
+    from forge_mcp.core.config import MODEL_DIRS_ENV
 
     dirs = [str(d.expanduser().resolve()) for d in args.model_dirs or []]
     name = getattr(args, "base_model", None)
@@ -169,7 +169,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from forge_mcp.monitor import monitor
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     report = monitor(Workspace.open(args.repo.resolve()), since=args.since)
     if args.json:
@@ -184,7 +184,7 @@ def _status(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import console
     from forge_mcp.watch.watcher import Batch, RepoWatcher
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     out = console()
@@ -206,7 +206,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _events(args: argparse.Namespace) -> int:
     from forge_mcp.monitor import recent_events
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     events = recent_events(Workspace.open(args.repo.resolve()), args.n)
     if args.json:
@@ -220,7 +220,7 @@ def _events(args: argparse.Namespace) -> int:
 def _chunk(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import progress_bar, render_dataset
     from forge_mcp.miner.datasets import build_dataset
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     from forge_mcp.miner.teacher import teacher_for
 
@@ -238,7 +238,7 @@ def _chunk(args: argparse.Namespace) -> int:
 def _index(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import progress_bar
     from forge_mcp.index.rag import RagIndex
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     from forge_mcp.index.adapt import sync_and_adapt
 
@@ -265,7 +265,7 @@ def _index(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from forge_mcp.index.rag import RagIndex
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     hits = RagIndex(Workspace.open(args.repo.resolve())).search(
         args.query, k=args.k, mode=args.mode, language=args.language, path_glob=args.path_glob, kind=args.kind)
@@ -282,7 +282,7 @@ def _train(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import follow_run
     from forge_mcp.forge.jobs import resume_run
     from forge_mcp.forge.train import trigger_planned
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     if args.resume:
@@ -305,7 +305,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     from forge_mcp.forge.jobs import list_runs
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     runs = list_runs(Workspace.open(args.repo.resolve()))
     if args.json:
@@ -319,7 +319,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     print(ws.config.to_json())

@@ -31,8 +31,8 @@ def add_commands(sub: Any) -> dict[str, Command]:
 
 def _doctor(args: argparse.Namespace) -> int:
     from forge_mcp.doctor import doctor
-    from forge_mcp.errors import ForgeError
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.errors import ForgeError
+    from forge_mcp.core.workspace import Workspace
 
     try:
         ws = Workspace.open(args.repo.resolve())

@@ -72,7 +72,7 @@ def add_commands(sub: Any) -> dict[str, Command]:
 
 def _stop(args: argparse.Namespace) -> int:
     from forge_mcp.deploy.deploy import stop_local
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     print(render_deployment(stop_local(Workspace.open(args.repo.resolve()), actor=_actor())))
     return 0
@@ -81,7 +81,7 @@ def _stop(args: argparse.Namespace) -> int:
 def _cycle(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import progress_bar
     from forge_mcp.cycle import CycleParams, run_cycle
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     params = CycleParams.from_config(ws, base_model=args.base_model, method=args.method, iters=args.iters,
@@ -122,7 +122,7 @@ def _actor() -> str:
 def _deploy(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import progress_bar
     from forge_mcp.deploy.deploy import deploy
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     with progress_bar("deploying", enabled=not args.json) as update:
@@ -133,7 +133,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     from forge_mcp.deploy.deploy import rollback
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     entry = rollback(Workspace.open(args.repo.resolve()), args.deployment_id, target=args.target, actor=_actor())
     print(entry.model_dump_json(indent=2) if args.json else render_deployment(entry))
@@ -142,7 +142,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 def _deployments(args: argparse.Namespace) -> int:
     from forge_mcp.deploy.deploy import list_deployments
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     entries = list_deployments(Workspace.open(args.repo.resolve()))
     if args.json:
@@ -166,7 +166,7 @@ def render_deployment(e: Any) -> str:
 def _validate(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import progress_bar
     from forge_mcp.judge.validate import judge_params, validate
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     params = judge_params(ws.config.judge, gate=args.gate, target=args.target, baseline=args.baseline,

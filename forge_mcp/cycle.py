@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
 STAGES = ("monitor", "chunk", "index", "train", "validate", "deploy")

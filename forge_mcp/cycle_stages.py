@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forge_mcp.cycle import CycleParams, CycleResult
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 StageProgress = Callable[[int, int, str], None]
 Outcome = tuple[str, str]
@@ -91,7 +91,7 @@ def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
 def _write_loss_png(ws: Workspace, run_id: str, path: Any) -> Any:
     from forge_mcp.forge.jobs import loss_series
     from forge_mcp.forge.plots import loss_png
-    from forge_mcp.fsutil import atomic_write_bytes
+    from forge_mcp.core.fsutil import atomic_write_bytes
 
     atomic_write_bytes(path, loss_png(loss_series(ws, run_id)))
     return path

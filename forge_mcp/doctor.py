@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from forge_mcp.errors import ForgeError
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.workspace import Workspace
 
 Status = Literal["ok", "warn", "fail"]
 MIN_FREE_GB, WARN_FREE_GB = 2.0, 10.0

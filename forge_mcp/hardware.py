@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from forge_mcp.errors import ForgeError, quoted
+from forge_mcp.core.errors import ForgeError, quoted
 
 GIB = 1024**3
 BUDGET_FRACTION = 0.85  # plan to use at most 85% of memory: the OS, the editor and the server need the rest

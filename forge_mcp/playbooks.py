@@ -22,7 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge_mcp.errors import ConfigError
+from forge_mcp.core.errors import ConfigError
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_mcp.errors import ForgeError, NotFoundError, quoted
-from forge_mcp.repo import Roots, repo_toplevel
+from forge_mcp.core.errors import ForgeError, NotFoundError, quoted
+from forge_mcp.core.repo import Roots, repo_toplevel
 from forge_mcp.watch.watcher import Batch, RepoWatcher
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from forge_mcp.index.rag import RagIndex

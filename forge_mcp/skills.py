@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
-from forge_mcp.errors import ConfigError
+from forge_mcp.core.errors import ConfigError
 
 SKILLS_DIR = Path(__file__).resolve().parent.parent / "skills"
 Client = Literal["claude-code", "antigravity"]

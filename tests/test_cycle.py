@@ -9,7 +9,7 @@ import pytest
 from forge_mcp.cycle import CycleError, CycleParams, cycle_info, list_cycles, new_cycle, run_cycle
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import list_deployments
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.conftest import GitRepo
 
 SMALL = {"FORGE_CYCLE__BASE_MODEL": "tiny", "FORGE_CYCLE__ITERS": "6", "FORGE_CYCLE__BATCH_SIZE": "2", "FORGE_CYCLE__MAX_SEQ_LENGTH": "256",

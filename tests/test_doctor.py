@@ -8,7 +8,7 @@ from pathlib import Path
 from forge_mcp.cli import main
 from forge_mcp.doctor import CHECKS, Check, doctor
 from forge_mcp.skills import install_skills, skill_folders
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def test_doctor_checks_everything_and_says_what_to_fix(repo, monkeypatch, capsys) -> None:

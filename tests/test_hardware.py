@@ -3,7 +3,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.core.errors import ForgeError
 from forge_mcp.hardware import (
     BUDGET_FRACTION,
     CURATED_CODER_MODELS,

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.errors import RefNotFoundError
+from forge_mcp.core.errors import RefNotFoundError
 from forge_mcp.monitor import monitor
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def _ws(path: Path, **monitor_cfg: object) -> Workspace:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from forge_mcp.errors import ConfigError
+from forge_mcp.core.errors import ConfigError
 from forge_mcp.service import Forge
 from forge_mcp.playbooks import load_playbooks, parse_playbook
 from forge_mcp.server.app import build_server

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from forge_mcp.deploy.gguf_export import ExportError
-from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.core.fsutil import atomic_write_json
 
 # Everything a tokenizer / chat template can live in; copied when present in the base folder.
 TOKENIZER_FILES = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 ACTIONS = ("deploy", "rollback")  # what puts a model in service; "stop" takes a target's model out
 

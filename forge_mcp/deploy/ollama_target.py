@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.core.errors import ForgeError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$")
 TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.core.errors import ForgeError
 
 
 class TemplateError(ForgeError):

@@ -21,8 +21,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.errors import ForgeError, NotFoundError
-from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.core.errors import ForgeError, NotFoundError
+from forge_mcp.core.fsutil import atomic_write_json
 
 SUPPORTED_ARCHS = ("llama", "qwen2")
 BIG_MODEL_PARAMS = 1_200_000_000  # above this, weights are written as bf16 (half the disk of f32)

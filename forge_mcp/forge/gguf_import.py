@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from forge_mcp.errors import quoted
+from forge_mcp.core.errors import quoted
 from forge_mcp.forge.gguf_convert import (
     BIG_MODEL_PARAMS,
     SUPPORTED_ARCHS,
@@ -54,7 +54,7 @@ from forge_mcp.forge.ollama_source import (
     resolve_ollama,
     write_ollama,
 )
-from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.core.fsutil import atomic_write_json
 
 __all__ = [
     "BIG_MODEL_PARAMS", "DIGESTS_FILE", "OLLAMA_DEFAULT_HOST", "OLLAMA_FILE", "OLLAMA_REGISTRY", "OLLAMA_TIMEOUT_S",

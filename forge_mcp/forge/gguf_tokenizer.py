@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.errors import ForgeError
-from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.fsutil import atomic_write_json
 
 # Llama 3's split regex; Qwen2 is the same with single digits instead of runs of up to three.
 _HEAD = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|"

@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.core.errors import ForgeError
 from forge_mcp.forge.params import ACTIVE, RunPaths, TrainParams
-from forge_mcp.fsutil import atomic_write_json, atomic_write_text
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
+from forge_mcp.core.workspace import Workspace
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # reaped on status checks so none lingers as a zombie
 

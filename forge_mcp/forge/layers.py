@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError, NotFoundError
+from forge_mcp.core.errors import ForgeError, NotFoundError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
 ZERO_TOL = 1e-10  # singular values below this fraction of scale·||A||·||B|| are float64 round-off
 ROW_BLOCK = 1 << 22  # elements of a base weight read at once (32 MiB in float64)
@@ -345,7 +345,7 @@ def run_layers(ws: Workspace, run_id: str) -> LayersReport:
     if cached.get("stamp") == stamp:
         return LayersReport.model_validate(cached["report"])
     report = adapter_layers(adapter, base).model_copy(update={"run_id": run_id, "step": step})
-    from forge_mcp.fsutil import atomic_write_json
+    from forge_mcp.core.fsutil import atomic_write_json
 
     atomic_write_json(cache, {"stamp": stamp, "report": report.model_dump(mode="json")})
     return report

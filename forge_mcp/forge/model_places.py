@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from forge_mcp.errors import ConfigError, PathOutsideRootsError, quoted
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.errors import ConfigError, PathOutsideRootsError, quoted
+from forge_mcp.core.workspace import Workspace
 
 MAX_MODEL_NAME = 4096  # a path, at most; every component at most 255 bytes (the filesystem's own limit)
 _PATH_STARTS = ("/", "~", ".")

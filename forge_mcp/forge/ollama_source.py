@@ -19,8 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from forge_mcp.forge.gguf_convert import GGUFImportError, GGUFNotFoundError
-from forge_mcp.errors import quoted
-from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.core.errors import quoted
+from forge_mcp.core.fsutil import atomic_write_json
 
 OLLAMA_REGISTRY = "registry.ollama.ai"
 OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_mcp.errors import NotFoundError, quoted
+from forge_mcp.core.errors import NotFoundError, quoted
 from forge_mcp.forge.formatting import system_prompt
 from forge_mcp.forge.jobs import JobError, RunInfo, start_run
 from forge_mcp.forge.params import TrainParams
 from forge_mcp.forge.tiny import TINY, build_tiny_model, corpus_digest
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from forge_mcp.forge.budget import Profile

@@ -20,8 +20,8 @@ from typing import Any
 
 from forge_mcp.forge.formatting import encode_example, messages_of
 from forge_mcp.forge.params import RunPaths, TrainParams
-from forge_mcp.fsutil import atomic_write_json, atomic_write_text
-from forge_mcp.store import Store
+from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
+from forge_mcp.core.store import Store
 
 KEEP_CHECKPOINTS = 2
 MOVING_WINDOW = 5

@@ -15,7 +15,7 @@ from forge_mcp.index.adapt import adapted_embedder, is_adapted
 from forge_mcp.index.aliases import document_text
 from forge_mcp.index.embeddings import MINILM, Embedder, make_embedder
 from forge_mcp.index.vectors import VectorStore
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from forge_mcp.index.rag import Progress, RagIndex

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError
-from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.index.embeddings import MINILM, MiniLMEmbedder, minilm_path
 from forge_mcp.index.pairs import Pair, pairs_digest, pairs_from_chunks, with_hard_negatives
 from forge_mcp.index.sources import list_worktree, read_and_chunk
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from forge_mcp.index.rag import RagIndex, SyncReport

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from forge_mcp.store import Store
+from forge_mcp.core.store import Store
 
 CHUNK_COLUMNS = ("id", "path", "language", "symbol", "kind", "start_line", "end_line", "header", "text")
 

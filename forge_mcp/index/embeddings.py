@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from forge_mcp.errors import ConfigError, ForgeError, quoted
+from forge_mcp.core.errors import ConfigError, ForgeError, quoted
 
 MINILM = "minilm-l6-v2"
 

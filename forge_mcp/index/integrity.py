@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forge_mcp.index.vectors import VectorStore
-from forge_mcp.store import Store
+from forge_mcp.core.store import Store
 
 log = logging.getLogger(__name__)
 PROBE_DUE_KEY = "index_probe_due"  # a stamp set before a sync writes vectors; "0" once a full probe found all

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError, quoted
+from forge_mcp.core.errors import ForgeError, quoted
 from forge_mcp.index.aliases import document_text, symbol_words
 from forge_mcp.index.catalog import Catalog, FileState
 from forge_mcp.index.adapt import AdaptReport
@@ -32,7 +32,7 @@ from forge_mcp.index.lexical import LexicalIndex, document_tokens
 from forge_mcp.index.sources import list_worktree, read_and_chunk
 from forge_mcp.index.vectors import IndexMismatchError, VectorStore
 from forge_mcp.miner.chunker import Chunk
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge_mcp.config import MinerConfig
-from forge_mcp.errors import RepoError
+from forge_mcp.core.config import MinerConfig
+from forge_mcp.core.errors import RepoError
 from forge_mcp.miner.blob import chunk_blob
 from forge_mcp.miner.chunker import Chunk
 from forge_mcp.miner.files import skip_reason_by_content, skip_reason_by_path

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from forge_mcp.errors import ConfigError, ForgeError
+from forge_mcp.core.errors import ConfigError, ForgeError
 
 log = logging.getLogger(__name__)
 SYNC_THRESHOLD = 3

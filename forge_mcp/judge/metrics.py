@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import ForgeError, quoted
+from forge_mcp.core.errors import ForgeError, quoted
 
 # codebleu 0.7 ships grammars for these; TypeScript is scored with the JavaScript grammar (a superset
 # for what CodeBLEU looks at: tokens, AST node types and data flow).

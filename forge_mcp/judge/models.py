@@ -9,11 +9,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import NotFoundError
+from forge_mcp.core.errors import NotFoundError
 from forge_mcp.forge.jobs import run_info
 from forge_mcp.forge.params import ACTIVE, RunPaths
 from forge_mcp.judge.metrics import JudgeError
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 class ModelRef(BaseModel):

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_mcp.errors import NotFoundError
-from forge_mcp.fsutil import atomic_write_bytes, atomic_write_text
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.errors import NotFoundError
+from forge_mcp.core.fsutil import atomic_write_bytes, atomic_write_text
+from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from forge_mcp.judge.validate import ExampleResult, ModelResult, ValidationReport

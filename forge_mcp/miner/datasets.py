@@ -20,14 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.config import MinerConfig
-from forge_mcp.errors import NotFoundError, quoted
-from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.core.config import MinerConfig
+from forge_mcp.core.errors import NotFoundError, quoted
+from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.miner import examples as ex
 from forge_mcp.miner.chunker import Chunk
 from forge_mcp.miner.mine import Progress, fingerprint, mine, resolve_commit
 from forge_mcp.miner.split import HeldOut, HeldOutCommit, assign_split, select_held_out
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 TASKS = ("completion", "instruction", "raft", "text")
 SPLITS = ("train", "valid", "test")

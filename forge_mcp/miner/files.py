@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge_mcp.errors import RepoError
+from forge_mcp.core.errors import RepoError
 from forge_mcp.miner.languages import language_for
 from forge_mcp.miner.secrets import secret_file_reason
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.errors import RepoError
+from forge_mcp.core.errors import RepoError
 from forge_mcp.miner.chunker import Chunk
 from forge_mcp.miner.examples import UNIT_KINDS, completion_example
 

@@ -20,8 +20,8 @@ import anyio.lowlevel
 from mcp.server.mcpserver import MCPServer
 
 from forge_mcp import __version__
-from forge_mcp.config import load_config
-from forge_mcp.errors import ConfigError
+from forge_mcp.core.config import load_config
+from forge_mcp.core.errors import ConfigError
 from forge_mcp.service import Forge
 from forge_mcp.server.notify import Notifier
 from forge_mcp.server.cycle import CYCLES_URI, register_cycle

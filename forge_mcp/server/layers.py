@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from forge_mcp.errors import ForgeError, NotFoundError
+from forge_mcp.core.errors import ForgeError, NotFoundError
 from forge_mcp.service import Forge
 
 

@@ -7,7 +7,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 
-from forge_mcp.errors import ForgeError
+from forge_mcp.core.errors import ForgeError
 from forge_mcp.playbooks import Playbook, load_playbooks
 
 

@@ -12,12 +12,12 @@ import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from forge_mcp.errors import quoted
+from forge_mcp.core.errors import quoted
 from forge_mcp.forge.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
 from forge_mcp.forge.params import ACTIVE, TrainParams
 from forge_mcp.hardware import PlanRecommendation
 from forge_mcp.service import Forge
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, tool_errors
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
                 confine_model_path(ws, path, base_model)
             shape = model_shape(TrainParams(base_model=base_model), path if path and path.is_dir() else None)
             if shape is None:
-                from forge_mcp.errors import NotFoundError
+                from forge_mcp.core.errors import NotFoundError
 
                 raise NotFoundError(f"unknown architecture for {quoted(base_model)}: pass a local model folder, or one of "
                                     "the known hub ids (see forge-mcp's hardware plan)")
@@ -124,7 +124,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
                 return run_info(forge.workspace_of_run(run_id), run_id)
             runs = list_runs(forge.workspace(repo), limit=1)
             if not runs:
-                from forge_mcp.errors import NotFoundError
+                from forge_mcp.core.errors import NotFoundError
 
                 raise NotFoundError("no training run yet: start one with trigger_training")
             return runs[0]
@@ -165,7 +165,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
 
 def _budget(forge: Forge, repo: str | None, base_model: str) -> dict[str, Any] | None:
     """The time-budget profile for the repository's newest dataset, or None when it has none yet."""
-    from forge_mcp.errors import NotFoundError
+    from forge_mcp.core.errors import NotFoundError
     from forge_mcp.forge.train import plan_run
 
     try:

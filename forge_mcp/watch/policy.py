@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from forge_mcp.config import MonitorConfig
+from forge_mcp.core.config import MonitorConfig
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from forge_mcp.config import WatchConfig
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.config import WatchConfig
+from forge_mcp.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 

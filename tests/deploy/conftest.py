@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from forge_mcp.forge.tiny import TinySpec, build_tiny_model
-from forge_mcp.fsutil import atomic_write_json
+from forge_mcp.core.fsutil import atomic_write_json
 
 CORPUS = [
     "def add(a, b):\n    return a + b\n", "def sub(a, b):\n    return a - b\n",

@@ -15,7 +15,7 @@ from forge_mcp.deploy.log import current_deployment
 from forge_mcp.deploy.ollama_target import DeployError, OllamaTarget, model_name
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.conftest import GitRepo, train_tiny
 from tests.deploy.fake_ollama import FakeOllama
 

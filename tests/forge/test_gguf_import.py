@@ -372,7 +372,7 @@ def test_qwen2_gguf_keeps_biases_and_is_not_unpermuted(tiny_path: Path, tmp_path
     from mlx_lm.models import qwen2
 
     from forge_mcp.deploy.gguf_export import export_gguf
-    from forge_mcp.fsutil import atomic_write_json
+    from forge_mcp.core.fsutil import atomic_write_json
 
     src = tmp_path / "qwen2"
     src.mkdir()

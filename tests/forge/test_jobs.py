@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.errors import NotFoundError
+from forge_mcp.core.errors import NotFoundError
 from forge_mcp.forge.jobs import JobError, cancel_run, loss_series, resume_run, run_info
 from forge_mcp.forge.params import TrainParams
 from forge_mcp.forge.train import trigger_training
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.conftest import wait_until
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 

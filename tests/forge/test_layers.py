@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from forge_mcp.errors import NotFoundError
+from forge_mcp.core.errors import NotFoundError
 from forge_mcp.forge.layers import adapter_layers, effective_rank, run_layers
 from forge_mcp.forge.plots import layers_png
 from tests.conftest import train_tiny
@@ -161,7 +161,7 @@ def test_bf16_sharded_and_quantized_bases(tmp_path: Path) -> None:
 
 
 def test_clear_errors_for_what_is_not_an_adapter(tmp_path: Path) -> None:
-    from forge_mcp.errors import ForgeError
+    from forge_mcp.core.errors import ForgeError
 
     with pytest.raises(NotFoundError, match="no adapter in"):
         adapter_layers(tmp_path)
@@ -205,7 +205,7 @@ def _np(array: Any) -> np.ndarray:
 
 def test_a_real_dora_run_and_the_run_folder_rules(code_repo) -> None:  # noqa: F811
     from forge_mcp.miner.datasets import build_dataset
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(code_repo.path)
     build_dataset(ws)

@@ -12,7 +12,7 @@ from forge_mcp.forge.jobs import run_info
 from forge_mcp.forge.train import trigger_planned
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.conftest import GitRepo, wait_until
 
 # Found, not imported: the package's own module imports `llm`, which is not installed.

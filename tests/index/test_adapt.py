@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.errors import ConfigError
+from forge_mcp.core.errors import ConfigError
 from forge_mcp.index.adapt import AdaptError, adapt_index, embedders_dir, is_adapted, repository_pairs
 from forge_mcp.index.active import EMBEDDER_KEY
 from forge_mcp.index.rag import RagIndex
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.conftest import GitRepo, wait_until
 
 VERBS = ["parse", "render", "store", "fetch", "merge", "split", "count", "check", "build", "clean", "send", "load",
@@ -156,7 +156,7 @@ def test_the_cli_indexes_and_adapts(small_repo: GitRepo, minilm, monkeypatch: py
 
 
 def test_the_plan_fits_the_budget() -> None:
-    from forge_mcp.config import IndexConfig
+    from forge_mcp.core.config import IndexConfig
     from forge_mcp.index.adapt import plan_adaptation
 
     roomy = plan_adaptation(300, [200] * 300, 4, IndexConfig(), cores=2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from forge_mcp.index.aliases import document_text, symbol_words
 from forge_mcp.index.rag import TEXT_VERSION, TEXT_VERSION_KEY, RagIndex
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def test_symbol_words_by_language() -> None:

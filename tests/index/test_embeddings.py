@@ -8,10 +8,10 @@ import os
 import httpx
 import pytest
 
-from forge_mcp.errors import ConfigError
+from forge_mcp.core.errors import ConfigError
 from forge_mcp.index.embeddings import EmbedderError, OllamaEmbedder, make_embedder
 from forge_mcp.index.rag import RagIndex
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def test_minilm_is_offline_normalised_and_semantic(minilm) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from forge_mcp.index.integrity import PROBE_DUE_KEY, PROBE_OFFSET_KEY, SAMPLE, check_reachability, find_unreachable, probe_plan
 from forge_mcp.index.rag import RagIndex
 from forge_mcp.index.vectors import VectorStore
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 DIM = 384
 

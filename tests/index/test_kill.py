@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.config import MinerConfig
+from forge_mcp.core.config import MinerConfig
 from forge_mcp.index.embeddings import MiniLMEmbedder, OllamaEmbedder
 from forge_mcp.index.integrity import find_unreachable
 from forge_mcp.index.rag import RagIndex
 from forge_mcp.miner.blob import chunk_blob
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 RUN_BOUND_S = 60
 

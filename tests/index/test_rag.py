@@ -14,7 +14,7 @@ import pytest
 
 from forge_mcp.index.rag import RagIndex, SearchError
 from forge_mcp.index.vectors import IndexMismatchError
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def _top(index: RagIndex, query: str, **kw: object) -> list[str]:
@@ -115,7 +115,7 @@ def test_a_killed_indexer_is_repaired_by_a_full_sync(make_repo, minilm) -> None:
         f"def handler_{i}_{j}(request):\n    \"\"\"Handle request kind {j} of module {i}.\"\"\"\n    return {j}\n\n\n"
         for j in range(8)) for i in range(30)})
     code = (
-        "import sys\nfrom pathlib import Path\nfrom forge_mcp.workspace import Workspace\n"
+        "import sys\nfrom pathlib import Path\nfrom forge_mcp.core.workspace import Workspace\n"
         "from forge_mcp.index.rag import RagIndex\n"
         "index = RagIndex(Workspace.open(Path(sys.argv[1])))\n"
         "index.sync(progress=lambda d, t, m: print(m, flush=True))\n"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from forge_mcp.errors import NotFoundError
+from forge_mcp.core.errors import NotFoundError
 from forge_mcp.forge.params import TrainParams
 from forge_mcp.judge.metrics import JudgeError
 from forge_mcp.judge.report import list_reports, load_report, report_file
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.conftest import train_tiny
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 

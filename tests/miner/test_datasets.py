@@ -5,11 +5,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forge_mcp.errors import RefNotFoundError, RepoError
+from forge_mcp.core.errors import RefNotFoundError, RepoError
 from forge_mcp.miner.datasets import TASKS, build_dataset
 from forge_mcp.miner.examples import BEGIN_QUOTE, END_QUOTE
 from forge_mcp.miner.teacher import Teacher
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.miner.conftest import PLANTED
 
 

@@ -1,5 +1,5 @@
 from forge_mcp.miner.mine import mine
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.miner.conftest import PLANTED
 
 

@@ -16,7 +16,7 @@ from forge_mcp.miner.parallel import (
     chunk_in_processes,
     plan_workers,
 )
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.miner.conftest import PLANTED
 
 

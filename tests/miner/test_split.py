@@ -8,7 +8,7 @@ from typing import Any
 
 from forge_mcp.miner.datasets import TASKS, DatasetSummary, build_dataset, dataset_id
 from forge_mcp.miner.split import _map_line
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.conftest import GitRepo
 
 DATA = "DATA = [\n" + "".join(f"    {i},\n" for i in range(3)) + "]\n\n\n"

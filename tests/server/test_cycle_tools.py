@@ -69,7 +69,7 @@ async def test_auto_mode_fires_on_a_burst_of_commits(tmp_path, monkeypatch) -> N
     monkeypatch.setenv("FORGE_CYCLE__AUTO", "true")
     monkeypatch.setenv("FORGE_CYCLE__INDEX", "false")
     repo = project(tmp_path / "auto")
-    from forge_mcp.workspace import Workspace
+    from forge_mcp.core.workspace import Workspace
 
     Workspace.open(repo.path).mark_trained(repo.git("rev-parse", "HEAD"), 0.0)  # so only the burst is news
     updates: list[str] = []

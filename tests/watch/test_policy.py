@@ -1,4 +1,4 @@
-from forge_mcp.config import MonitorConfig
+from forge_mcp.core.config import MonitorConfig
 from forge_mcp.watch.policy import ChangeSummary, assess
 
 

@@ -3,7 +3,7 @@ import threading
 from pathlib import Path
 
 from forge_mcp.watch.watcher import Batch, RepoWatcher, git_ignored
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 from tests.conftest import wait_until
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import git
 
-from forge_mcp.errors import NotAGitRepoError, PathOutsideRootsError, RefNotFoundError, RepoError, quoted
+from forge_mcp.core.errors import NotAGitRepoError, PathOutsideRootsError, RefNotFoundError, RepoError, quoted
 
 
 MAX_PATH_BYTES = 4096  # PATH_MAX on Linux; macOS allows 1024, and says so itself

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from forge_mcp.fsutil import atomic_write_json, atomic_write_text
+from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ def test_reader_never_sees_a_partial_file_when_writer_is_killed(tmp_path: Path) 
     target = tmp_path / "big.txt"
     atomic_write_text(target, "A" * 1_000_000)
     code = (
-        "import sys; from pathlib import Path; from forge_mcp.fsutil import atomic_write_text\n"
+        "import sys; from pathlib import Path; from forge_mcp.core.fsutil import atomic_write_text\n"
         "p = Path(sys.argv[1]); i = 0\n"
         "print('ready', flush=True)\n"
         "while True:\n"

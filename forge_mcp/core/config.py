@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from forge_mcp.errors import ConfigError
+from forge_mcp.core.errors import ConfigError
 
 CONFIG_FILE = "forge.toml"
 ENV_PREFIX = "FORGE_"

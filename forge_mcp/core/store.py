@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.errors import NotFoundError, StoreError, quoted
+from forge_mcp.core.errors import NotFoundError, StoreError, quoted
 
 MIGRATIONS: list[str] = [
     # 1: the foundation's tables. JSON columns hold stage-specific detail so stages can grow

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from forge_mcp.workspace import Workspace
+from forge_mcp.core.workspace import Workspace
 
 
 def test_state_folder_store_and_saved_config(repo) -> None:
@@ -40,7 +40,7 @@ def test_a_cloned_forge_toml_cannot_move_the_state_folder(repo, tmp_path: Path) 
     """The hostile clone: its forge.toml points state_dir at a folder outside with a config.json in it."""
     import pytest
 
-    from forge_mcp.errors import ConfigError
+    from forge_mcp.core.errors import ConfigError
 
     outside = repo.path.parent / "outside"
     outside.mkdir()

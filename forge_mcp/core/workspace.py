@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.config import ForgeConfig, load_config
-from forge_mcp.errors import StoreError
-from forge_mcp.fsutil import atomic_write_text
-from forge_mcp.repo import open_repo
-from forge_mcp.store import Store
+from forge_mcp.core.config import ForgeConfig, load_config
+from forge_mcp.core.errors import StoreError
+from forge_mcp.core.fsutil import atomic_write_text
+from forge_mcp.core.repo import open_repo
+from forge_mcp.core.store import Store
 
 LAST_TRAINED_COMMIT = "last_trained_commit"
 LAST_TRAINED_AT = "last_trained_at"

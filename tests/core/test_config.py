@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.config import ForgeConfig, env_layer, load_config
-from forge_mcp.errors import ConfigError
+from forge_mcp.core.config import ForgeConfig, env_layer, load_config
+from forge_mcp.core.errors import ConfigError
 
 
 def test_defaults_without_any_file(tmp_path: Path) -> None:

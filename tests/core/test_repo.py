@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.errors import NotAGitRepoError, PathOutsideRootsError, RepoError
-from forge_mcp.repo import Roots, repo_toplevel
+from forge_mcp.core.errors import NotAGitRepoError, PathOutsideRootsError, RepoError
+from forge_mcp.core.repo import Roots, repo_toplevel
 
 
 def test_relative_paths_start_at_the_first_root(repo) -> None:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.errors import NotFoundError, StoreError
-from forge_mcp.store import MIGRATIONS, Store
+from forge_mcp.core.errors import NotFoundError, StoreError
+from forge_mcp.core.store import MIGRATIONS, Store
 
 
 def test_migrates_once_and_uses_wal(tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_kill_9_mid_writes_leaves_whole_batches(tmp_path: Path) -> None:
     db = tmp_path / "forge.db"
     Store(db)
     code = (
-        "import sys; from pathlib import Path; from forge_mcp.store import Store\n"
+        "import sys; from pathlib import Path; from forge_mcp.core.store import Store\n"
         "s = Store(Path(sys.argv[1]))\n"
         "print('ready', flush=True)\n"
         "while True: s.add_events([('modified', f'f{i}.py', None) for i in range(50)])\n"

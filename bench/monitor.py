@@ -4,7 +4,7 @@
 
 The repository is generated with `git fast-import` from a deterministic stream (the first commits
 add the files, each later commit modifies a few, with a rename or a delete+add now and then, and an
-annotated tag every 250 commits), then checked out. `forge_mcp.monitor.monitor(ws)` is timed, after
+annotated tag every 250 commits), then checked out. `forge_mcp.monitor.changes.monitor(ws)` is timed, after
 one warm-up, for three bases:
 
   a. last trained commit = HEAD~50 (`ws.mark_trained`);
@@ -182,7 +182,7 @@ def main() -> int:
     if args.commits < 600:
         parser.error("--commits must be at least 600 (case c needs a tag 500 commits back)")
 
-    from forge_mcp.monitor import monitor
+    from forge_mcp.monitor.changes import monitor
     from forge_mcp.core.workspace import Workspace
 
     with tempfile.TemporaryDirectory(prefix="forge-bench-monitor-") as tmp:

@@ -168,7 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from forge_mcp.monitor import monitor
+    from forge_mcp.monitor.changes import monitor
     from forge_mcp.core.workspace import Workspace
 
     report = monitor(Workspace.open(args.repo.resolve()), since=args.since)
@@ -183,7 +183,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import console
-    from forge_mcp.watch.watcher import Batch, RepoWatcher
+    from forge_mcp.monitor.watcher import Batch, RepoWatcher
     from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
@@ -205,7 +205,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    from forge_mcp.monitor import recent_events
+    from forge_mcp.monitor.changes import recent_events
     from forge_mcp.core.workspace import Workspace
 
     events = recent_events(Workspace.open(args.repo.resolve()), args.n)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from forge_mcp.monitor import MonitorReport
+from forge_mcp.monitor.changes import MonitorReport
 
 if TYPE_CHECKING:
     from forge_mcp.miner.datasets import DatasetSummary

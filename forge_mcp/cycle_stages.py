@@ -17,7 +17,7 @@ POLL = 0.5  # seconds between looks at a training run
 
 def monitor_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
                   rag: Any) -> Outcome:
-    from forge_mcp.monitor import monitor
+    from forge_mcp.monitor.changes import monitor
 
     report = monitor(ws)
     sig = report.significance

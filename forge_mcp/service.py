@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from forge_mcp.core.errors import ForgeError, NotFoundError, quoted
 from forge_mcp.core.repo import Roots, repo_toplevel
-from forge_mcp.watch.watcher import Batch, RepoWatcher
+from forge_mcp.monitor.watcher import Batch, RepoWatcher
 from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from forge_mcp.index.syncer import IndexSyncer
 from forge_mcp.server.resources import events_uri, index_uri, register_resources, status_uri
 from forge_mcp.server.tools import register_tools
 from forge_mcp.server.training import RunMonitor, register_training
-from forge_mcp.watch.watcher import Batch
+from forge_mcp.monitor.watcher import Batch
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from forge_mcp.service import Forge
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.rag import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary
-from forge_mcp.monitor import MonitorReport, monitor
+from forge_mcp.monitor.changes import MonitorReport, monitor
 
 log = logging.getLogger(__name__)
 

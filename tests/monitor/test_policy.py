@@ -1,5 +1,5 @@
 from forge_mcp.core.config import MonitorConfig
-from forge_mcp.watch.policy import ChangeSummary, assess
+from forge_mcp.monitor.policy import ChangeSummary, assess
 
 
 def _change(**kw: object) -> ChangeSummary:

@@ -2,7 +2,7 @@ import os
 import threading
 from pathlib import Path
 
-from forge_mcp.watch.watcher import Batch, RepoWatcher, git_ignored
+from forge_mcp.monitor.watcher import Batch, RepoWatcher, git_ignored
 from forge_mcp.core.workspace import Workspace
 from tests.conftest import wait_until
 

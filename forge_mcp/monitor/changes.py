@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import RefNotFoundError, RepoError, quoted
 from forge_mcp.core.repo import check_ref, open_repo
-from forge_mcp.watch.policy import ChangeSummary, assess
+from forge_mcp.monitor.policy import ChangeSummary, assess
 from forge_mcp.core.workspace import Workspace
 
 _STATUS_NAMES = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "copied", "T": "type_changed"}

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.core.errors import RefNotFoundError
-from forge_mcp.monitor import monitor
+from forge_mcp.monitor.changes import monitor
 from forge_mcp.core.workspace import Workspace
 
 

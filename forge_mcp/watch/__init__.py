@@ -1,1 +1,0 @@
-"""Watching the repository: the watchdog observer, debouncing, and the significance policy."""

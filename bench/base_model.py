@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _common import emit_result, print_table
 
-from forge_mcp.forge.gguf_import import import_gguf, resolve_gguf_source
+from forge_mcp.train.gguf_import import import_gguf, resolve_gguf_source
 
 
 def main() -> int:

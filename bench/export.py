@@ -22,9 +22,9 @@ from _common import ROOT, emit_result, print_table
 from forge_mcp.deploy.fuse import fuse_run
 from forge_mcp.deploy.gguf_export import export_gguf
 from forge_mcp.deploy.verify import DEFAULT_PROMPTS, verify_gguf
-from forge_mcp.forge.jobs import run_info
-from forge_mcp.forge.params import RunPaths, TrainParams
-from forge_mcp.forge.train import trigger_training
+from forge_mcp.train.jobs import run_info
+from forge_mcp.train.params import RunPaths, TrainParams
+from forge_mcp.train.trigger import trigger_training
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.core.workspace import Workspace
 

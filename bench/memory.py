@@ -14,10 +14,10 @@ from pathlib import Path
 
 from _common import emit_result, print_table
 
-from forge_mcp.forge.jobs import loss_series, run_info
-from forge_mcp.forge.params import TrainParams
-from forge_mcp.forge.train import model_shape, train_shape, trigger_training
-from forge_mcp.hardware import detect_machine, estimate_memory
+from forge_mcp.train.jobs import loss_series, run_info
+from forge_mcp.train.params import TrainParams
+from forge_mcp.train.trigger import model_shape, train_shape, trigger_training
+from forge_mcp.train.hardware import detect_machine, estimate_memory
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.core.workspace import Workspace
 

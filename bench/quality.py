@@ -35,10 +35,10 @@ from typing import Any
 from _common import emit_result, git, print_table
 
 from forge_mcp.core.errors import ForgeError
-from forge_mcp.forge.budget import Profile
-from forge_mcp.forge.jobs import cancel_run, loss_series, run_info
-from forge_mcp.forge.params import ACTIVE, TrainParams
-from forge_mcp.forge.train import plan_run, trigger_training
+from forge_mcp.train.budget import Profile
+from forge_mcp.train.jobs import cancel_run, loss_series, run_info
+from forge_mcp.train.params import ACTIVE, TrainParams
+from forge_mcp.train.trigger import plan_run, trigger_training
 from forge_mcp.judge.validate import ValidationReport, judge_params, validate
 from forge_mcp.miner.datasets import DatasetSummary, build_dataset
 from forge_mcp.core.workspace import Workspace

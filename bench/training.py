@@ -29,11 +29,11 @@ from pathlib import Path
 
 from _common import emit_result, print_table
 
-from forge_mcp.forge.jobs import loss_series, openblas_path, run_info
-from forge_mcp.forge.methods import DEFAULT_KEYS
-from forge_mcp.forge.params import TrainParams
-from forge_mcp.forge.tiny import TinySpec, build_tiny_model
-from forge_mcp.forge.train import resolve_base_model, trigger_training
+from forge_mcp.train.jobs import loss_series, openblas_path, run_info
+from forge_mcp.train.methods import DEFAULT_KEYS
+from forge_mcp.train.params import TrainParams
+from forge_mcp.train.tiny import TinySpec, build_tiny_model
+from forge_mcp.train.trigger import resolve_base_model, trigger_training
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.core.workspace import Workspace
 

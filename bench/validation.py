@@ -17,9 +17,9 @@ from pathlib import Path
 
 from _common import ROOT, emit_result, print_table
 
-from forge_mcp.forge.jobs import run_info
-from forge_mcp.forge.params import TrainParams
-from forge_mcp.forge.train import trigger_training
+from forge_mcp.train.jobs import run_info
+from forge_mcp.train.params import TrainParams
+from forge_mcp.train.trigger import trigger_training
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.core.workspace import Workspace

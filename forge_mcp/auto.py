@@ -85,7 +85,7 @@ class AutoCycler:
 
     def _consider(self, name: str) -> bool:
         """True when handled (started, or nothing to do); False to look again later (something is busy)."""
-        from forge_mcp.forge.jobs import active_run
+        from forge_mcp.train.jobs import active_run
         from forge_mcp.monitor.changes import monitor
 
         ws = self.workspace_named(name)

@@ -280,8 +280,8 @@ def _search(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import follow_run
-    from forge_mcp.forge.jobs import resume_run
-    from forge_mcp.forge.train import trigger_planned
+    from forge_mcp.train.jobs import resume_run
+    from forge_mcp.train.trigger import trigger_planned
     from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
@@ -304,7 +304,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from forge_mcp.forge.jobs import list_runs
+    from forge_mcp.train.jobs import list_runs
     from forge_mcp.core.workspace import Workspace
 
     runs = list_runs(Workspace.open(args.repo.resolve()))

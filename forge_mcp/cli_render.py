@@ -95,7 +95,7 @@ def follow_run(ws: object, run_id: str, poll: float = 0.5) -> object:
     """A live progress bar for a training run until it stops (Ctrl-C leaves the run going)."""
     import time
 
-    from forge_mcp.forge.jobs import run_info
+    from forge_mcp.train.jobs import run_info
 
     columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
                TimeElapsedColumn(), TextColumn("{task.fields[figures]}"))

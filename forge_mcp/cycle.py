@@ -31,7 +31,7 @@ class CycleError(ForgeError):
 
 class CycleParams(BaseModel):
     """The cycle's settings: [cycle] in forge.toml, then arguments. Training settings left None are chosen
-    by the budget plan (forge_mcp.forge.budget)."""
+    by the budget plan (forge_mcp.train.budget)."""
 
     base_model: str
     method: Literal["lora", "dora", "qlora", "pissa", "qpissa"]

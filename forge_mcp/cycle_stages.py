@@ -61,9 +61,9 @@ def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
 
 def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress,
                 rag: Any) -> Outcome:
-    from forge_mcp.forge.jobs import active_run, run_info
-    from forge_mcp.forge.params import ACTIVE, RunPaths
-    from forge_mcp.forge.train import plan_run, trigger_training
+    from forge_mcp.train.jobs import active_run, run_info
+    from forge_mcp.train.params import ACTIVE, RunPaths
+    from forge_mcp.train.trigger import plan_run, trigger_training
 
     while (busy := active_run(ws)) is not None:  # queued behind a run already training
         progress(0, 1, f"waiting for run {busy.run_id} ({busy.step}/{busy.iters})")
@@ -81,7 +81,7 @@ def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
         time.sleep(POLL)
     result.loss_png = str(_write_loss_png(ws, info.run_id, RunPaths(ws.state_dir / "runs" / info.run_id).loss_png))
     if info.status != "completed":
-        from forge_mcp.forge.jobs import JobError
+        from forge_mcp.train.jobs import JobError
 
         raise JobError(f"run {info.run_id} {info.status}: {info.error or 'see its log ' + info.log_path}")
     best = f", best val loss {info.best_val_loss:.3f}" if info.best_val_loss is not None else ""
@@ -89,8 +89,8 @@ def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
 
 
 def _write_loss_png(ws: Workspace, run_id: str, path: Any) -> Any:
-    from forge_mcp.forge.jobs import loss_series
-    from forge_mcp.forge.plots import loss_png
+    from forge_mcp.train.jobs import loss_series
+    from forge_mcp.train.plots import loss_png
     from forge_mcp.core.fsutil import atomic_write_bytes
 
     atomic_write_bytes(path, loss_png(loss_series(ws, run_id)))

@@ -51,7 +51,7 @@ def check_mlx(ws: Workspace | None) -> Check:
         ", Metal" if metal else "")
     if metal or sys.platform != "linux":
         return Check(name="mlx", status="ok", detail=detail)
-    from forge_mcp.forge.jobs import openblas_path
+    from forge_mcp.train.jobs import openblas_path
 
     blas = openblas_path()
     if blas:
@@ -64,8 +64,8 @@ def check_mlx(ws: Workspace | None) -> Check:
 
 def _expected_speed() -> str:
     """What the budget plan expects of the default base model on this machine."""
-    from forge_mcp.forge.budget import expected_rates
-    from forge_mcp.hardware import detect_machine, shape_of_known
+    from forge_mcp.train.budget import expected_rates
+    from forge_mcp.train.hardware import detect_machine, shape_of_known
 
     shape = shape_of_known("smollm2-135m")
     assert shape is not None
@@ -75,7 +75,7 @@ def _expected_speed() -> str:
 
 
 def check_base_model(ws: Workspace | None) -> Check:
-    from forge_mcp.forge.gguf_import import shipped_smollm2
+    from forge_mcp.train.gguf_import import shipped_smollm2
 
     try:
         path = shipped_smollm2()
@@ -87,7 +87,7 @@ def check_base_model(ws: Workspace | None) -> Check:
 
 
 def check_memory(ws: Workspace | None) -> Check:
-    from forge_mcp.hardware import detect_machine, recommend_base_models
+    from forge_mcp.train.hardware import detect_machine, recommend_base_models
 
     m = detect_machine()
     fits = recommend_base_models(m)

@@ -104,9 +104,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
 
 def train_tiny(ws: object, **params: object) -> str:
     """Train a tiny-model run in a real worker to completion; returns its id (fails the test otherwise)."""
-    from forge_mcp.forge.jobs import run_info
-    from forge_mcp.forge.params import TrainParams
-    from forge_mcp.forge.train import trigger_training
+    from forge_mcp.train.jobs import run_info
+    from forge_mcp.train.params import TrainParams
+    from forge_mcp.train.trigger import trigger_training
 
     info = trigger_training(ws, TrainParams(**({"base_model": "tiny"} | params)))  # type: ignore[arg-type]
     assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240,
@@ -120,7 +120,7 @@ def train_tiny(ws: object, **params: object) -> str:
 def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped SmolLM2-135M-Instruct imported into an mlx-lm folder once per session (its own tests verify
     the import against llama.cpp; here only the folder is needed)."""
-    from forge_mcp.forge.gguf_import import import_gguf, resolve_gguf_source
+    from forge_mcp.train.gguf_import import import_gguf, resolve_gguf_source
 
     source = resolve_gguf_source("smollm2-135m")
     assert source is not None

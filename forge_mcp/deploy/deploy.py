@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.deploy.log import current_deployment
 from forge_mcp.deploy.ollama_target import DeployError, OllamaTarget, model_name
-from forge_mcp.forge.formatting import system_prompt
-from forge_mcp.forge.params import RunPaths
+from forge_mcp.train.formatting import system_prompt
+from forge_mcp.train.params import RunPaths
 from forge_mcp.core.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]

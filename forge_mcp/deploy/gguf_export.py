@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from forge_mcp.core.errors import ForgeError
-from forge_mcp.forge.gguf_convert import llama3_rope_factors
+from forge_mcp.train.gguf_convert import llama3_rope_factors
 
 OutType = Literal["f32", "f16", "q8_0"]
 # HF model_type -> llama.cpp architecture. Mistral (not Nemo/tekken) is a llama in llama.cpp.

@@ -10,8 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import NotFoundError
-from forge_mcp.forge.jobs import run_info
-from forge_mcp.forge.params import ACTIVE, RunPaths
+from forge_mcp.train.jobs import run_info
+from forge_mcp.train.params import ACTIVE, RunPaths
 from forge_mcp.judge.metrics import JudgeError
 from forge_mcp.core.workspace import Workspace
 
@@ -60,7 +60,7 @@ def deployed_model(ws: Workspace) -> ModelRef | None:
 
 
 def base_model(ws: Workspace, name: str, dataset_path: Path) -> ModelRef:
-    from forge_mcp.forge.train import resolve_base_model, system_for
+    from forge_mcp.train.trigger import resolve_base_model, system_for
 
     path = resolve_base_model(ws, name, dataset_path)
     return ModelRef(kind="base", name=name, model_path=str(path), dataset_id=dataset_path.name,

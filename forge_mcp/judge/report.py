@@ -155,7 +155,7 @@ def chart_png(r: "ValidationReport") -> bytes:
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{r.report_id}: {'PASS' if r.passed else 'FAIL'}")
         ax.legend(fontsize=8)
-        from forge_mcp.forge.plots import png_of
+        from forge_mcp.train.plots import png_of
 
         return png_of(fig)
     finally:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.config import JudgeConfig
-from forge_mcp.forge.jobs import openblas_path
+from forge_mcp.train.jobs import openblas_path
 from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.judge.metrics import Gate, GateRule, JudgeError, Scores, Side, decide, example_codebleu, score
 from forge_mcp.judge.models import ModelRef, baseline_model, candidate_model

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from forge_mcp.core.fsutil import atomic_write_json
-from forge_mcp.forge.formatting import encode_example, messages_of, prompt_ids, strip_lead
+from forge_mcp.train.formatting import encode_example, messages_of, prompt_ids, strip_lead
 from forge_mcp.judge.units import unit_end
 
 CHECK_EVERY = 8  # tokens between checks of whether the unit has closed

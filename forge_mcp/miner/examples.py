@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from forge_mcp.forge.formatting import system_prompt
+from forge_mcp.train.formatting import system_prompt
 from forge_mcp.miner.chunker import Chunk, nws
 
 BEGIN_QUOTE, END_QUOTE = "##begin_quote##", "##end_quote##"

@@ -1,4 +1,4 @@
-"""MCP resources for what a run's fine-tuning changed, per layer (thin wrappers over forge_mcp.forge.layers)."""
+"""MCP resources for what a run's fine-tuning changed, per layer (thin wrappers over forge_mcp.train.layers)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def register_layers(server: MCPServer, forge: Forge) -> None:
                                  "bases), DoRA's magnitude change, totals per layer and per module, and a "
                                  "summary. Reads the final adapter, or while training the best one so far.")
     def run_layers(run_id: str) -> str:
-        from forge_mcp.forge.layers import run_layers as layers
+        from forge_mcp.train.layers import run_layers as layers
 
         with resource_errors():
             return layers(forge.workspace_of_run(run_id), run_id).model_dump_json(indent=2)
@@ -49,8 +49,8 @@ def register_layers(server: MCPServer, forge: Forge) -> None:
                      description="Heatmaps, layers × modules, of how much each weight changed (||ΔW||/||W|| "
                                  "or ||ΔW||) and the effective rank of each update, as a PNG.")
     def run_layers_plot(run_id: str) -> bytes:
-        from forge_mcp.forge.layers import run_layers as layers
-        from forge_mcp.forge.plots import layers_png
+        from forge_mcp.train.layers import run_layers as layers
+        from forge_mcp.train.plots import layers_png
 
         with resource_errors():
             return layers_png(layers(forge.workspace_of_run(run_id), run_id))

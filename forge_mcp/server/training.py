@@ -1,4 +1,4 @@
-"""MCP tools and resources for training runs (thin wrappers over forge_mcp.forge)."""
+"""MCP tools and resources for training runs (thin wrappers over forge_mcp.train)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from forge_mcp.core.errors import quoted
-from forge_mcp.forge.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
-from forge_mcp.forge.params import ACTIVE, TrainParams
-from forge_mcp.hardware import PlanRecommendation
+from forge_mcp.train.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
+from forge_mcp.train.params import ACTIVE, TrainParams
+from forge_mcp.train.hardware import PlanRecommendation
 from forge_mcp.service import Forge
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, tool_errors
@@ -73,7 +73,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
                  "alpha": alpha, "rora": rora, "max_seq_length": max_seq_length, "grad_checkpoint": grad_checkpoint,
                  "grad_accumulation": grad_accumulation}
         with tool_errors():
-            from forge_mcp.forge.train import trigger_planned
+            from forge_mcp.train.trigger import trigger_planned
 
             ws = forge.workspace(repo)
             return (await anyio.to_thread.run_sync(lambda: trigger_planned(ws, given)))[0]
@@ -94,9 +94,9 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         adapted blocks, sequence length, validation size, expected tokens/s, and why. Use the figures as
         `trigger_training` arguments; a configuration that does not fit is refused there."""
         with tool_errors():
-            from forge_mcp.forge.model_places import confine_model_path, model_path_of
-            from forge_mcp.forge.train import model_shape
-            from forge_mcp.hardware import detect_machine, recommend
+            from forge_mcp.train.model_places import confine_model_path, model_path_of
+            from forge_mcp.train.trigger import model_shape
+            from forge_mcp.train.hardware import detect_machine, recommend
 
             ws = forge.workspace(repo)
             path = model_path_of(ws, base_model)
@@ -157,7 +157,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
     @server.resource("forge://runs/{run_id}/loss.png", mime_type="image/png",
                      description="The loss curve of a run as a PNG plot (train and validation).")
     def run_plot(run_id: str) -> bytes:
-        from forge_mcp.forge.plots import loss_png
+        from forge_mcp.train.plots import loss_png
 
         with tool_errors():
             return loss_png(loss_series(forge.workspace_of_run(run_id), run_id))
@@ -166,7 +166,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
 def _budget(forge: Forge, repo: str | None, base_model: str) -> dict[str, Any] | None:
     """The time-budget profile for the repository's newest dataset, or None when it has none yet."""
     from forge_mcp.core.errors import NotFoundError
-    from forge_mcp.forge.train import plan_run
+    from forge_mcp.train.trigger import plan_run
 
     try:
         return plan_run(forge.workspace(repo), {"base_model": base_model})[1].model_dump()

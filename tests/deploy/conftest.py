@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from forge_mcp.forge.tiny import TinySpec, build_tiny_model
+from forge_mcp.train.tiny import TinySpec, build_tiny_model
 from forge_mcp.core.fsutil import atomic_write_json
 
 CORPUS = [
@@ -73,7 +73,7 @@ def make_adapter(base: Path, out: Path, method: str, seed: int = 0) -> Path:
     import mlx.core as mx
     import mlx_lm
 
-    from forge_mcp.forge.methods import AdapterSpec, adapter_config, adapter_weights, apply_adapters
+    from forge_mcp.train.methods import AdapterSpec, adapter_config, adapter_weights, apply_adapters
 
     mx.random.seed(seed)
     model, _ = mlx_lm.load(str(base))
@@ -116,7 +116,7 @@ def spm_path(models_dir: Path) -> Path:
     from mlx.utils import tree_flatten
     from mlx_lm.models import llama
 
-    from forge_mcp.forge.tiny import CHAT_TEMPLATE
+    from forge_mcp.train.tiny import CHAT_TEMPLATE
 
     spm = pytest.importorskip("sentencepiece")
 

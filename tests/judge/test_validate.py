@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from forge_mcp.core.errors import NotFoundError
-from forge_mcp.forge.params import TrainParams
+from forge_mcp.train.params import TrainParams
 from forge_mcp.judge.metrics import JudgeError
 from forge_mcp.judge.report import list_reports, load_report, report_file
 from forge_mcp.judge.validate import JudgeParams, validate

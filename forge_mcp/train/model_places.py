@@ -29,7 +29,7 @@ def huggingface_cache() -> Path:
 
 def model_places(ws: Workspace) -> list[Path]:
     """Every folder a base model may be read from, resolved."""
-    from forge_mcp.forge.ollama_source import ollama_store
+    from forge_mcp.train.ollama_source import ollama_store
 
     places = [*ws.trusted_roots, ws.state_dir / "models", huggingface_cache(), ollama_store()]
     places += [Path(p).expanduser() for p in ws.config.model_dirs]

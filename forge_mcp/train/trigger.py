@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forge_mcp.core.errors import NotFoundError, quoted
-from forge_mcp.forge.formatting import system_prompt
-from forge_mcp.forge.jobs import JobError, RunInfo, start_run
-from forge_mcp.forge.params import TrainParams
-from forge_mcp.forge.tiny import TINY, build_tiny_model, corpus_digest
+from forge_mcp.train.formatting import system_prompt
+from forge_mcp.train.jobs import JobError, RunInfo, start_run
+from forge_mcp.train.params import TrainParams
+from forge_mcp.train.tiny import TINY, build_tiny_model, corpus_digest
 from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
-    from forge_mcp.forge.budget import Profile
-    from forge_mcp.hardware import ModelShape, TrainConfigShape
+    from forge_mcp.train.budget import Profile
+    from forge_mcp.train.hardware import ModelShape, TrainConfigShape
 
 
 PLANNED = ("iters", "num_layers", "max_seq_length", "learning_rate", "steps_per_eval", "val_batches")  # the plan's
@@ -24,8 +24,8 @@ PLANNED = ("iters", "num_layers", "max_seq_length", "learning_rate", "steps_per_
 def plan_run(ws: Workspace, given: dict[str, Any]) -> tuple[TrainParams, "Profile"]:
     """The run's parameters: TrainParams' defaults < the budget plan < [cycle] settings < `given` (the
     arguments a user passed; None means not given). Resolves (imports) the base model on the way."""
-    from forge_mcp.forge.budget import measure_lengths, plan_budget
-    from forge_mcp.hardware import detect_machine
+    from forge_mcp.train.budget import measure_lengths, plan_budget
+    from forge_mcp.train.hardware import detect_machine
 
     cfg = ws.config.cycle
     given = {k: v for k, v in given.items() if v is not None}
@@ -87,11 +87,11 @@ def resolve_base_model(ws: Workspace, name: str, dataset_path: Path) -> Path:
     `ollama:NAME[:TAG]` (imported once, cached by digest), `tiny` (built from the dataset's text, for
     tests), a local mlx-lm folder, or a hub id (mlx-lm downloads it in the worker). Paths are confined to
     the places base models may come from (forge/model_places.py); relative ones start at the repository."""
-    from forge_mcp.forge.model_places import confine_model_path, model_path_of
+    from forge_mcp.train.model_places import confine_model_path, model_path_of
 
     if name == TINY:
         return tiny_model(ws, dataset_path)
-    from forge_mcp.forge.gguf_import import import_gguf, resolve_gguf_source
+    from forge_mcp.train.gguf_import import import_gguf, resolve_gguf_source
 
     local = model_path_of(ws, name)
     if local is not None:
@@ -156,8 +156,8 @@ def quantized(ws: Workspace, model_path: Path) -> Path:
 
 def model_shape(params: TrainParams, model_path: Path | None) -> "ModelShape | None":
     """The base model's architecture: from its config.json, the tiny spec, or the curated list."""
-    from forge_mcp.forge.tiny import TinySpec
-    from forge_mcp.hardware import ModelShape, shape_of_known
+    from forge_mcp.train.tiny import TinySpec
+    from forge_mcp.train.hardware import ModelShape, shape_of_known
 
     if model_path is not None and (model_path / "config.json").is_file():
         return ModelShape.from_config(json.loads((model_path / "config.json").read_text(encoding="utf-8")),
@@ -168,7 +168,7 @@ def model_shape(params: TrainParams, model_path: Path | None) -> "ModelShape | N
 
 
 def train_shape(params: TrainParams) -> "TrainConfigShape":
-    from forge_mcp.hardware import TrainConfigShape
+    from forge_mcp.train.hardware import TrainConfigShape
 
     spec = params.adapter_spec()
     return TrainConfigShape(method=params.method, rank=params.rank, num_layers=params.num_layers, keys=list(spec.keys),
@@ -178,7 +178,7 @@ def train_shape(params: TrainParams) -> "TrainConfigShape":
 
 def check_plan(params: TrainParams, model_path: Path | None) -> None:
     """Refuse, with the numbers, a configuration whose estimated peak memory exceeds 85% of this machine's."""
-    from forge_mcp.hardware import check_fits, detect_machine
+    from forge_mcp.train.hardware import check_fits, detect_machine
 
     shape = model_shape(params, model_path)
     if shape is not None:  # an unknown hub model: mlx-lm reports an out-of-memory itself

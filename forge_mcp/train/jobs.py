@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import ForgeError
-from forge_mcp.forge.params import ACTIVE, RunPaths, TrainParams
+from forge_mcp.train.params import ACTIVE, RunPaths, TrainParams
 from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.core.workspace import Workspace
 
@@ -132,7 +132,7 @@ def _launch(ws: Workspace, run_id: str, paths: RunPaths, resume: bool) -> None:
     if blas and "LD_PRELOAD" not in env:
         env["LD_PRELOAD"] = blas  # about 10x faster MLX training on CPU than its bundled reference BLAS
     # -P: the worker imports the installed forge_mcp, never a package in the caller's working directory
-    args = [sys.executable, "-P", "-m", "forge_mcp.forge.worker", str(paths.root)] + (["--resume"] if resume else [])
+    args = [sys.executable, "-P", "-m", "forge_mcp.train.worker", str(paths.root)] + (["--resume"] if resume else [])
     with open(paths.log, "ab") as log:
         child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                  start_new_session=True)

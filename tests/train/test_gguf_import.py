@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from forge_mcp.forge import gguf_import
-from forge_mcp.forge.gguf_import import (
+from forge_mcp.train import gguf_import
+from forge_mcp.train.gguf_import import (
     SMOLLM2,
     GGUFImportError,
     GGUFNotFoundError,
@@ -335,8 +335,8 @@ def test_k_quants_from_llama_cpp_come_back_close_to_the_original(tmp_path: Path)
     import numpy as np
 
     from forge_mcp.deploy.gguf_export import export_gguf, quantize_q4_k_m
-    from forge_mcp.forge.tiny import TinySpec, build_tiny_model
-    from tests.forge.conftest import CORPUS
+    from forge_mcp.train.tiny import TinySpec, build_tiny_model
+    from tests.train.conftest import CORPUS
 
     base = build_tiny_model(tmp_path / "tiny256", CORPUS, TinySpec(hidden_size=256, intermediate_size=512))
     q4 = quantize_q4_k_m(export_gguf(base, tmp_path / "f16.gguf", "f16").path, tmp_path / "q4_k_m.gguf").path

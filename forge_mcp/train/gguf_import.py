@@ -15,7 +15,7 @@ against llama.cpp running the ORIGINAL file (`forge_mcp.deploy.verify.verify_ggu
 verified, so a failed import caches nothing; a second import of the same file is a cache hit (the digest of a
 non-Ollama file is cached by path, size and mtime).
 
-The conversion and Ollama names are re-exported here: `forge_mcp.forge.gguf_import` is the public entry point.
+The conversion and Ollama names are re-exported here: `forge_mcp.train.gguf_import` is the public entry point.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from forge_mcp.core.errors import quoted
-from forge_mcp.forge.gguf_convert import (
+from forge_mcp.train.gguf_convert import (
     BIG_MODEL_PARAMS,
     SUPPORTED_ARCHS,
     GGUFImportError,
@@ -41,7 +41,7 @@ from forge_mcp.forge.gguf_convert import (
     convert_gguf,
     llama3_rope_factors,
 )
-from forge_mcp.forge.ollama_source import (
+from forge_mcp.train.ollama_source import (
     OLLAMA_DEFAULT_HOST,
     OLLAMA_FILE,
     OLLAMA_REGISTRY,

@@ -13,8 +13,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from forge_mcp.core.errors import NotFoundError
-from forge_mcp.forge.layers import adapter_layers, effective_rank, run_layers
-from forge_mcp.forge.plots import layers_png
+from forge_mcp.train.layers import adapter_layers, effective_rank, run_layers
+from forge_mcp.train.plots import layers_png
 from tests.conftest import train_tiny
 from tests.deploy.conftest import make_adapter
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)

@@ -1,8 +1,8 @@
 import hashlib
 from pathlib import Path
 
-from forge_mcp.forge.tiny import build_tiny_model
-from tests.forge.conftest import CORPUS
+from forge_mcp.train.tiny import build_tiny_model
+from tests.train.conftest import CORPUS
 
 
 def test_tiny_model_loads_with_mlx_lm_and_chats(tiny_path: Path) -> None:

@@ -40,7 +40,7 @@ def convert_gguf(path: Path, out_dir: Path, big_model_params: int | None = None)
     """Write config.json, generation_config.json, model.safetensors and the tokenizer files of `path` into
     `out_dir` (no verification, no caching); returns what the import record keeps about the file.
     Weights are bf16 above `big_model_params` parameters (default BIG_MODEL_PARAMS), else f32."""
-    from forge_mcp.forge.gguf_tokenizer import TokenizerImportError, check_tokenizer, write_tokenizer
+    from forge_mcp.train.gguf_tokenizer import TokenizerImportError, check_tokenizer, write_tokenizer
 
     reader, meta = _open_reader(path)
     arch = str(meta.get("general.architecture"))

@@ -350,7 +350,7 @@ class PlanRecommendation(BaseModel):
     estimate: MemoryEstimate
     notes: list[str]
     budget: dict[str, Any] | None = Field(None, description="The time-budget profile for the repository's dataset "
-                                                            "(forge_mcp.forge.budget.Profile), when it has one")
+                                                            "(forge_mcp.train.budget.Profile), when it has one")
 
 
 def _machine_notes(machine: Machine) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.forge.methods import AdapterSpec, adapter_config, adapter_weights, apply_adapters
+from forge_mcp.train.methods import AdapterSpec, adapter_config, adapter_weights, apply_adapters
 
 
 def _batch(tokenizer):  # type: ignore[no-untyped-def]

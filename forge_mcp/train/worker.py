@@ -1,4 +1,4 @@
-"""The training worker: `python -m forge_mcp.forge.worker RUN_DIR [--resume]`, one process per run.
+"""The training worker: `python -m forge_mcp.train.worker RUN_DIR [--resume]`, one process per run.
 
 It never runs in the server process (mlx-lm prints to stdout, and a crash here must not take the server
 down). It calls mlx-lm's `train()` with our callback, which records every report in the store, keeps the
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.forge.formatting import encode_example, messages_of
-from forge_mcp.forge.params import RunPaths, TrainParams
+from forge_mcp.train.formatting import encode_example, messages_of
+from forge_mcp.train.params import RunPaths, TrainParams
 from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.core.store import Store
 
@@ -78,7 +78,7 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
     from mlx_lm.tuner.trainer import TrainingArgs
     from mlx_lm.tuner.trainer import train as mlx_train
 
-    from forge_mcp.forge.methods import adapter_config, adapter_weights, apply_adapters
+    from forge_mcp.train.methods import adapter_config, adapter_weights, apply_adapters
 
     mx.random.seed(params.seed)
     model, tokenizer = mlx_lm.load(run["model_path"])
@@ -250,13 +250,13 @@ class _Callback:
 
 
 def _weights(cb: _Callback) -> dict[str, Any]:
-    from forge_mcp.forge.methods import adapter_weights
+    from forge_mcp.train.methods import adapter_weights
 
     return adapter_weights(cb.model, cb.spec, cb.pissa)
 
 
 def _config(cb: _Callback) -> dict[str, Any]:
-    from forge_mcp.forge.methods import adapter_config
+    from forge_mcp.train.methods import adapter_config
 
     return adapter_config(cb.spec, cb.layers)
 

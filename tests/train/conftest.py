@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.forge.tiny import build_tiny_model
+from forge_mcp.train.tiny import build_tiny_model
 
 CORPUS = [
     "def add(a, b):\n    return a + b\n", "def sub(a, b):\n    return a - b\n",

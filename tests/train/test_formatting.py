@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from forge_mcp.forge.formatting import encode_example, messages_of, prompt_ids, strip_lead, system_prompt
+from forge_mcp.train.formatting import encode_example, messages_of, prompt_ids, strip_lead, system_prompt
 
 # After a docstring the body starts with a newline and an indent: with ChatML's "assistant\n" that whitespace
 # merges into one token, which a naive prompt/completion split hides inside the masked prompt.

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.core.errors import NotFoundError
-from forge_mcp.forge.jobs import JobError, cancel_run, loss_series, resume_run, run_info
-from forge_mcp.forge.params import TrainParams
-from forge_mcp.forge.train import trigger_training
+from forge_mcp.train.jobs import JobError, cancel_run, loss_series, resume_run, run_info
+from forge_mcp.train.params import TrainParams
+from forge_mcp.train.trigger import trigger_training
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.core.workspace import Workspace
 from tests.conftest import wait_until
@@ -99,7 +99,7 @@ def test_divergence_halts_the_run(ws: Workspace) -> None:
 
 
 def test_bad_arguments(ws: Workspace, make_repo) -> None:
-    from forge_mcp.forge.jobs import JobError as Job
+    from forge_mcp.train.jobs import JobError as Job
 
     with pytest.raises(Job, match="unknown base model"):
         trigger_training(ws, TrainParams(**(FAST | {"base_model": "not-a-model"})))
@@ -113,7 +113,7 @@ def test_bad_arguments(ws: Workspace, make_repo) -> None:
 
 
 def test_a_loss_spike_over_the_moving_average_halts(tmp_path: Path) -> None:
-    from forge_mcp.forge.worker import Stop, _Callback
+    from forge_mcp.train.worker import Stop, _Callback
 
     callback = _Callback.__new__(_Callback)
     callback.params = TrainParams(divergence_factor=2.0)
@@ -126,7 +126,7 @@ def test_a_loss_spike_over_the_moving_average_halts(tmp_path: Path) -> None:
 
 
 def test_a_plan_that_does_not_fit_is_refused_with_the_numbers(ws: Workspace) -> None:
-    from forge_mcp.hardware import PlanError
+    from forge_mcp.train.hardware import PlanError
 
     with pytest.raises(PlanError, match=r"needs [\d.]+ GiB .* but 85% of this machine's [\d.]+ GiB is [\d.]+ GiB"):
         trigger_training(ws, TrainParams(**(FAST | {"max_seq_length": 131_072})))

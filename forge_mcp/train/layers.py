@@ -320,7 +320,7 @@ def summarize(report: LayersReport) -> str:
 def run_adapter_dir(ws: Workspace, run_id: str) -> tuple[Path, int | None]:
     """The adapter to read for a run: the final one (adapters/) once written, else the best so far
     (best/, saved whenever validation improves), else a NotFoundError."""
-    from forge_mcp.forge.params import RunPaths
+    from forge_mcp.train.params import RunPaths
 
     record = ws.store.get_record("runs", run_id)  # NotFoundError for an unknown id
     paths = RunPaths(ws.state_dir / "runs" / run_id)

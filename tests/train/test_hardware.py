@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from forge_mcp.core.errors import ForgeError
-from forge_mcp.hardware import (
+from forge_mcp.train.hardware import (
     BUDGET_FRACTION,
     CURATED_CODER_MODELS,
     GIB,

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forge_mcp.forge.methods import AdapterSpec
+from forge_mcp.train.methods import AdapterSpec
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled", "diverged"]
 ACTIVE = ("queued", "running")

@@ -47,7 +47,7 @@ def layers_png(report: Any) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from forge_mcp.forge.layers import module_rank
+    from forge_mcp.train.layers import module_rank
 
     layers = sorted({u.layer for u in report.modules}, key=lambda n: (n is None, n or 0))
     modules = sorted({u.module for u in report.modules}, key=lambda m: (module_rank(m), m))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from _common import ROOT, emit_result, print_table
 
-from forge_mcp.cycle import CycleParams, run_cycle
+from forge_mcp.cycle.run import CycleParams, run_cycle
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import list_deployments
 from forge_mcp.core.workspace import Workspace

@@ -80,7 +80,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _cycle(args: argparse.Namespace) -> int:
     from forge_mcp.cli_render import progress_bar
-    from forge_mcp.cycle import CycleParams, run_cycle
+    from forge_mcp.cycle.run import CycleParams, run_cycle
     from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())

@@ -82,7 +82,7 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
         if live["connections"] == 1:
             live["syncer"] = IndexSyncer(forge.sync_index, on_synced=lambda name: announce(index_uri(name)))
             live["runs"] = RunMonitor(forge, announce)
-            from forge_mcp.auto import AutoCycler
+            from forge_mcp.cycle.auto import AutoCycler
 
             live["auto"] = AutoCycler(forge.workspace_named, forge.rag, lambda name: announce(CYCLES_URI))
             if watch:

@@ -1,4 +1,4 @@
-"""MCP tool and resources of the whole loop (thin wrappers over forge_mcp.cycle and forge_mcp.auto)."""
+"""MCP tool and resources of the whole loop (thin wrappers over forge_mcp.cycle.run and forge_mcp.cycle.auto)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from forge_mcp.cycle import CycleParams, CycleResult, cycle_info, list_cycles
+from forge_mcp.cycle.run import CycleParams, CycleResult, cycle_info, list_cycles
 from forge_mcp.service import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
 
@@ -43,8 +43,8 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
         report and deployment it produced). Follow it at `forge://cycles/{cycle_id}`.
         """
         with tool_errors():
-            from forge_mcp.auto import start_cycle
-            from forge_mcp.cycle import run_cycle as run
+            from forge_mcp.cycle.auto import start_cycle
+            from forge_mcp.cycle.run import run_cycle as run
 
             ws = forge.workspace(repo)
             params = CycleParams.from_config(ws, base_model=base_model, iters=iters, deploy=deploy, target=target,

@@ -129,8 +129,8 @@ def test_bad_settings_get_clear_errors(small_repo: GitRepo, make_repo, minilm) -
 
 
 def test_the_cycle_stage_adapts_or_says_why_not(small_repo: GitRepo, make_repo, minilm) -> None:
-    from forge_mcp.cycle import CycleParams
-    from forge_mcp.cycle_stages import index_stage
+    from forge_mcp.cycle.run import CycleParams
+    from forge_mcp.cycle.stages import index_stage
 
     ws = Workspace.open(small_repo.path, FAST)
     params = CycleParams.from_config(ws, adapt_embedder=True)

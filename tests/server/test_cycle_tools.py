@@ -15,7 +15,7 @@ from mcp import Client, StdioServerParameters
 
 from forge_mcp.server.app import build_server
 from forge_mcp.service import Forge
-from tests.test_cycle import project, small_cycle_env
+from tests.cycle.test_run import project, small_cycle_env
 
 pytestmark = pytest.mark.anyio
 

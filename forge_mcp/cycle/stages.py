@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from forge_mcp.cycle import CycleParams, CycleResult
+from forge_mcp.cycle.run import CycleParams, CycleResult
 from forge_mcp.core.workspace import Workspace
 
 StageProgress = Callable[[int, int, str], None]

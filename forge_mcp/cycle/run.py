@@ -137,7 +137,7 @@ def new_cycle(ws: Workspace, params: CycleParams) -> CycleResult:
 def run_cycle(ws: Workspace, params: CycleParams, progress: Progress | None = None, rag: Any = None,
               result: CycleResult | None = None) -> CycleResult:
     """Run every stage; returns the finished record (status failed with the error if a stage failed)."""
-    from forge_mcp.cycle_stages import STAGE_FUNCTIONS
+    from forge_mcp.cycle.stages import STAGE_FUNCTIONS
 
     result = result or new_cycle(ws, params)
     report = progress or (lambda done, total, message: None)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from forge_mcp.cycle import CycleParams, CycleResult, active_cycle, new_cycle, run_cycle
+from forge_mcp.cycle.run import CycleParams, CycleResult, active_cycle, new_cycle, run_cycle
 from forge_mcp.core.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -93,7 +93,7 @@ def stored_ids(repo: Path) -> set[str]:
 
 def run(repo: Path, kill: tuple[str, int] | None) -> dict[str, object]:
     """One `forge-mcp -v index --json`; `kill` = (regex, n): SIGKILL after the n-th stderr line matching."""
-    cmd = [sys.executable, "-m", "forge_mcp.cli", "-v", "index", "--repo", str(repo), "--json"]
+    cmd = [sys.executable, "-m", "forge_mcp.cli.main", "-v", "index", "--repo", str(repo), "--json"]
     env = {k: v for k, v in GIT_ENV.items() if not k.startswith("FORGE_")} | {"PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

@@ -7,7 +7,7 @@ watcher on, as a client would start it) through the MCP SDK client and times fro
 `Client.__aenter__` (spawn + initialize handshake) to the `list_tools()` result. Shutdown is timed
 apart. Then three import checks:
 
-  * `python -X importtime -c "import forge_mcp.server.app, forge_mcp.cli"`: top 10 cumulative imports
+  * `python -X importtime -c "import forge_mcp.server.app, forge_mcp.cli.main"`: top 10 cumulative imports
     and the total; none of the heavy ML modules may appear;
   * the same heavy-module check on `sys.modules` after `build_server(Forge([REPO]))`;
   * the same on the real serve process, spawned once more with PYTHONPROFILEIMPORTTIME=1.
@@ -119,7 +119,7 @@ def main() -> int:
 
         # -- import time of the server modules ---------------------------------------------------
         proc = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import forge_mcp.server.app, forge_mcp.cli"],
+            [sys.executable, "-X", "importtime", "-c", "import forge_mcp.server.app, forge_mcp.cli.main"],
             cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
         if proc.returncode != 0:
@@ -133,7 +133,7 @@ def main() -> int:
                 best[row[0]] = row
         top = sorted(best.values(), key=lambda r: r[2], reverse=True)[:10]
         print_table(
-            f"import forge_mcp.server.app, forge_mcp.cli: {len(rows)} modules, total {total_us / 1000:.1f} ms "
+            f"import forge_mcp.server.app, forge_mcp.cli.main: {len(rows)} modules, total {total_us / 1000:.1f} ms "
             "(sum of self times)",
             ["module", "cumulative ms", "self ms"],
             [[name, f"{cum / 1000:.1f}", f"{own / 1000:.1f}"] for name, own, cum in top],

@@ -145,7 +145,7 @@ def test_the_cycle_stage_adapts_or_says_why_not(small_repo: GitRepo, make_repo, 
 
 
 def test_the_cli_indexes_and_adapts(small_repo: GitRepo, minilm, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from forge_mcp.cli import main
+    from forge_mcp.cli.main import main
 
     for key, value in FAST["index"].items():
         monkeypatch.setenv(f"FORGE_INDEX__{key.upper()}", str(value))

@@ -76,7 +76,7 @@ def _module(i: int, rev: int) -> str:
 def _run(repo: Path, env: dict[str, str], kill_after: str | None) -> tuple[int, list[str], str]:
     """Run `forge-mcp -v index --json`; with `kill_after` (a regex), SIGKILL it as soon as a stderr line
     matches. Returns (exit status, the `embedded x/y` lines seen, stdout)."""
-    cmd = [sys.executable, "-m", "forge_mcp.cli", "-v", "index", "--repo", str(repo), "--json"]
+    cmd = [sys.executable, "-m", "forge_mcp.cli.main", "-v", "index", "--repo", str(repo), "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stderr is not None and proc.stdout is not None
     selector = selectors.DefaultSelector()

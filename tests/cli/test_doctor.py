@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from forge_mcp.cli import main
-from forge_mcp.doctor import CHECKS, Check, doctor
-from forge_mcp.skills import install_skills, skill_folders
+from forge_mcp.cli.main import main
+from forge_mcp.cli.doctor import CHECKS, Check, doctor
+from forge_mcp.cli.skills import install_skills, skill_folders
 from forge_mcp.core.workspace import Workspace
 
 
@@ -29,7 +29,7 @@ def test_a_check_that_raises_is_reported_not_fatal(monkeypatch) -> None:
     def broken(ws: object) -> Check:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("forge_mcp.doctor.CHECKS", [broken, *CHECKS[:1]])
+    monkeypatch.setattr("forge_mcp.cli.doctor.CHECKS", [broken, *CHECKS[:1]])
     results = doctor(None)
     assert results[0].status == "fail" and "boom" in results[0].detail and results[1].name == "python"
 

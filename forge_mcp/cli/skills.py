@@ -9,7 +9,7 @@ from typing import Literal
 
 from forge_mcp.core.errors import ConfigError
 
-SKILLS_DIR = Path(__file__).resolve().parent.parent / "skills"
+SKILLS_DIR = Path(__file__).resolve().parents[2] / "skills"
 Client = Literal["claude-code", "antigravity"]
 Scope = Literal["project", "user"]
 # Where each client reads skills from: <root>/<skill-name>/SKILL.md.

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from forge_mcp.cli import main
+from forge_mcp.cli.main import main
 
 
 def test_status_human_and_json(repo, capsys) -> None:

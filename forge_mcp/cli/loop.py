@@ -79,7 +79,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _cycle(args: argparse.Namespace) -> int:
-    from forge_mcp.cli_render import progress_bar
+    from forge_mcp.cli.render import progress_bar
     from forge_mcp.cycle.run import CycleParams, run_cycle
     from forge_mcp.core.workspace import Workspace
 
@@ -120,7 +120,7 @@ def _actor() -> str:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from forge_mcp.cli_render import progress_bar
+    from forge_mcp.cli.render import progress_bar
     from forge_mcp.deploy.deploy import deploy
     from forge_mcp.core.workspace import Workspace
 
@@ -164,7 +164,7 @@ def render_deployment(e: Any) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from forge_mcp.cli_render import progress_bar
+    from forge_mcp.cli.render import progress_bar
     from forge_mcp.judge.validate import judge_params, validate
     from forge_mcp.core.workspace import Workspace
 

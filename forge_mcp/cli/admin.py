@@ -30,7 +30,7 @@ def add_commands(sub: Any) -> dict[str, Command]:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from forge_mcp.doctor import doctor
+    from forge_mcp.cli.doctor import doctor
     from forge_mcp.core.errors import ForgeError
     from forge_mcp.core.workspace import Workspace
 
@@ -52,7 +52,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _skills(args: argparse.Namespace) -> int:
-    from forge_mcp.skills import install_skills
+    from forge_mcp.cli.skills import install_skills
 
     for path in install_skills(args.client, args.scope, args.repo):
         print(f"installed {path / 'SKILL.md'}")

@@ -109,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the resolved configuration")
     config.add_argument("--repo", type=Path, default=Path("."))
-    from forge_mcp import cli_admin, cli_loop
+    from forge_mcp.cli import admin as cli_admin
+    from forge_mcp.cli import loop as cli_loop
 
     _COMMANDS.update(cli_loop.add_commands(sub))
     _COMMANDS.update(cli_admin.add_commands(sub))
@@ -175,14 +176,14 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
-    from forge_mcp.cli_render import render_report
+    from forge_mcp.cli.render import render_report
 
     render_report(report)
     return 0
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from forge_mcp.cli_render import console
+    from forge_mcp.cli.render import console
     from forge_mcp.monitor.watcher import Batch, RepoWatcher
     from forge_mcp.core.workspace import Workspace
 
@@ -218,7 +219,7 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _chunk(args: argparse.Namespace) -> int:
-    from forge_mcp.cli_render import progress_bar, render_dataset
+    from forge_mcp.cli.render import progress_bar, render_dataset
     from forge_mcp.miner.datasets import build_dataset
     from forge_mcp.core.workspace import Workspace
 
@@ -236,7 +237,7 @@ def _chunk(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from forge_mcp.cli_render import progress_bar
+    from forge_mcp.cli.render import progress_bar
     from forge_mcp.index.rag import RagIndex
     from forge_mcp.core.workspace import Workspace
 
@@ -279,7 +280,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from forge_mcp.cli_render import follow_run
+    from forge_mcp.cli.render import follow_run
     from forge_mcp.train.jobs import resume_run
     from forge_mcp.train.trigger import trigger_planned
     from forge_mcp.core.workspace import Workspace

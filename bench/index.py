@@ -21,7 +21,7 @@ import anyio
 from _common import emit_result, git, print_table, summary_ms
 from mcp import Client
 
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.server.app import build_server
 
 VERBS = ["parse", "render", "validate", "merge", "compute", "fetch", "store", "encode", "resolve", "schedule"]

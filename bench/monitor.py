@@ -153,7 +153,7 @@ def time_calls(fn, runs: int) -> list[float]:
 async def mcp_path(repo: Path, runs: int) -> tuple[list[float], dict]:
     from mcp import Client
 
-    from forge_mcp.service import Forge
+    from forge_mcp.server.services import Forge
     from forge_mcp.server.app import build_server
 
     samples: list[float] = []

@@ -144,7 +144,7 @@ def main() -> int:
         probe = (
             "import sys\n"
             "from forge_mcp.server.app import build_server\n"
-            "from forge_mcp.service import Forge\n"
+            "from forge_mcp.server.services import Forge\n"
             f"build_server(Forge([{str(repo)!r}]))\n"
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r}))\n"
         )

@@ -79,7 +79,7 @@ async def legacy_era(repo: Path, name: str, saves: list[Save], gap: float, timeo
     import mcp_types as types
     from mcp import Client, MCPDeprecationWarning
 
-    from forge_mcp.service import Forge
+    from forge_mcp.server.services import Forge
     from forge_mcp.server.app import build_server
 
     warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
@@ -113,7 +113,7 @@ async def listen_era(repo: Path, name: str, saves: list[Save], gap: float, timeo
     from mcp import Client
     from mcp.client.subscriptions import ResourceUpdated
 
-    from forge_mcp.service import Forge
+    from forge_mcp.server.services import Forge
     from forge_mcp.server.app import build_server
 
     uri = f"forge://repos/{name}/events"
@@ -175,7 +175,7 @@ def main() -> int:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="forge-bench-watcher-") as tmp:
         repo = make_small_repo(Path(tmp) / "watched-repo", files=2 * args.saves)
-        from forge_mcp.service import Forge
+        from forge_mcp.server.services import Forge
 
         name = next(iter(Forge([repo]).repos))  # the resource name: the folder's basename, sanitised
         for era, (label, fn) in enumerate(zip(ERAS, (legacy_era, listen_era))):

@@ -22,7 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from forge_mcp import __version__
 from forge_mcp.core.config import load_config
 from forge_mcp.core.errors import ConfigError
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.server.notify import Notifier
 from forge_mcp.server.cycle import CYCLES_URI, register_cycle
 from forge_mcp.server.deploy import register_deploy

@@ -9,7 +9,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from forge_mcp.cycle.run import CycleParams, CycleResult, cycle_info, list_cycles
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
 
 CYCLES_URI = "forge://cycles"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.judge.report import report_uri
 from forge_mcp.judge.validate import ValidationReport, judge_params, validate
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
 
 REPORTS_URI = "forge://reports"

@@ -9,7 +9,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from forge_mcp.core.errors import ForgeError, NotFoundError
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 
 
 def layers_uri(run_id: str) -> str:

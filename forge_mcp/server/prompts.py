@@ -8,7 +8,7 @@ from mcp_types import INVALID_PARAMS
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 
 from forge_mcp.core.errors import ForgeError
-from forge_mcp.playbooks import Playbook, load_playbooks
+from forge_mcp.server.playbooks import Playbook, load_playbooks
 
 
 def register_prompts(server: MCPServer) -> None:

@@ -7,7 +7,7 @@ import json
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.resources import FunctionResource
 
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.monitor.changes import monitor, recent_events
 
 EVENTS_LISTED = 100

@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import ForgeError, quoted
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.rag import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary

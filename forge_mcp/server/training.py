@@ -16,7 +16,7 @@ from forge_mcp.core.errors import quoted
 from forge_mcp.train.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
 from forge_mcp.train.params import ACTIVE, TrainParams
 from forge_mcp.train.hardware import PlanRecommendation
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, tool_errors
 

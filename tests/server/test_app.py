@@ -11,7 +11,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.server.app import build_server
 
 pytestmark = pytest.mark.anyio

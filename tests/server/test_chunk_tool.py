@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.server.app import build_server
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from forge_mcp.server.app import build_server
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from tests.cycle.test_run import project, small_cycle_env
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 
 from forge_mcp.server.app import build_server
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio

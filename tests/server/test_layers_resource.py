@@ -11,7 +11,7 @@ from mcp.shared.exceptions import MCPError
 
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.server.app import build_server
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from tests.conftest import train_tiny
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 

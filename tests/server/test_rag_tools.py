@@ -8,7 +8,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from forge_mcp.service import Forge
+from forge_mcp.server.services import Forge
 from forge_mcp.server.app import build_server
 from tests.index.conftest import search_repo  # noqa: F401  (fixture)
 

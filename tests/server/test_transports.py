@@ -67,7 +67,7 @@ async def test_stdio_subscriber_sees_a_real_file_save(repo) -> None:
 def test_server_start_up_imports_nothing_heavy(repo) -> None:
     code = (
         "import sys; from pathlib import Path\n"
-        "from forge_mcp.service import Forge; from forge_mcp.server.app import build_server\n"
+        "from forge_mcp.server.services import Forge; from forge_mcp.server.app import build_server\n"
         "import forge_mcp.cli.main\n"
         f"build_server(Forge([Path({str(repo.path)!r})]))\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"

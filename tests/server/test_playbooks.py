@@ -5,11 +5,11 @@ import pytest
 from mcp import Client
 
 from forge_mcp.core.errors import ConfigError
-from forge_mcp.service import Forge
-from forge_mcp.playbooks import load_playbooks, parse_playbook
+from forge_mcp.server.services import Forge
+from forge_mcp.server.playbooks import load_playbooks, parse_playbook
 from forge_mcp.server.app import build_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_prompts_parse_and_render() -> None:

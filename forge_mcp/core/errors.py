@@ -6,6 +6,8 @@ agent to act on) and the CLI prints them and exits non-zero.
 
 from __future__ import annotations
 
+# -- The foundation: settings, repositories, the state store, records ------------------------------------
+
 
 class ForgeError(Exception):
     """Base class: a failure the caller can understand and act on."""
@@ -37,6 +39,77 @@ class StoreError(ForgeError):
 
 class NotFoundError(ForgeError):
     """A record (run, dataset, report, deployment) does not exist."""
+
+
+# -- train/: base models, the hardware plan, runs --------------------------------------------------------
+
+
+class GGUFImportError(ForgeError):
+    """A GGUF cannot be used as a base model as asked (missing, unreadable, unsupported, failed parity)."""
+
+
+class GGUFNotFoundError(GGUFImportError, NotFoundError):
+    """The named GGUF file or Ollama model does not exist where it was looked for."""
+
+
+class TokenizerImportError(ForgeError):
+    """The GGUF's vocabulary cannot be rebuilt exactly (re-raised by the importer as GGUFImportError)."""
+
+
+class PlanError(ForgeError):
+    """A training configuration does not fit this machine (the message gives the numbers)."""
+
+
+class JobError(ForgeError):
+    """A run cannot be started, resumed or cancelled as asked."""
+
+
+# -- index/: the embedder, the vector store, search, adaptation ------------------------------------------
+
+
+class EmbedderError(ForgeError):
+    """The embedder cannot run (not installed, server unreachable, model missing)."""
+
+
+class IndexMismatchError(ForgeError):
+    """The index was built with another embedder; it must be rebuilt before use."""
+
+
+class SearchError(ForgeError):
+    """A query the index cannot answer as asked (empty, too long, bad filter)."""
+
+
+class AdaptError(ForgeError):
+    """The embedder cannot be adapted as asked (too few pairs, a settings problem, the worker failed)."""
+
+
+# -- judge/ ----------------------------------------------------------------------------------------------
+
+
+class JudgeError(ForgeError):
+    """The judge cannot score as asked (no examples, an unsupported language)."""
+
+
+# -- deploy/: export, chat templates, targets ------------------------------------------------------------
+
+
+class ExportError(ForgeError):
+    """The model cannot be exported as asked (architecture, tokenizer, quantized input, llama.cpp failure)."""
+
+
+class TemplateError(ForgeError):
+    """The chat template has no known Ollama equivalent and none was configured."""
+
+
+class DeployError(ForgeError):
+    """A deployment or rollback did not happen (unreachable server, refused upload, invalid name, failed check)."""
+
+
+# -- cycle/ ----------------------------------------------------------------------------------------------
+
+
+class CycleError(ForgeError):
+    """A cycle cannot start (another one is running for the repository)."""
 
 
 QUOTE_LIMIT = 200

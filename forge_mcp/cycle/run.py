@@ -17,16 +17,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.errors import CycleError
 from forge_mcp.core.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
 STAGES = ("monitor", "chunk", "index", "train", "validate", "deploy")
 _RUNNING: set[str] = set()  # cycle ids running in this process
 _LOCK = threading.Lock()
-
-
-class CycleError(ForgeError):
-    """A cycle cannot start (another one is running for the repository)."""
 
 
 class CycleParams(BaseModel):

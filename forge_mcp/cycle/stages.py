@@ -43,7 +43,8 @@ def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
                 rag: Any) -> Outcome:
     if not params.index:
         return "skipped", "indexing is off ([cycle] index = false)"
-    from forge_mcp.index.adapt import AdaptError, adapt_index
+    from forge_mcp.index.adapt import adapt_index
+    from forge_mcp.core.errors import AdaptError
     from forge_mcp.index.rag import RagIndex
 
     index = rag or RagIndex(ws)
@@ -81,7 +82,7 @@ def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
         time.sleep(POLL)
     result.loss_png = str(_write_loss_png(ws, info.run_id, RunPaths(ws.state_dir / "runs" / info.run_id).loss_png))
     if info.status != "completed":
-        from forge_mcp.train.jobs import JobError
+        from forge_mcp.core.errors import JobError
 
         raise JobError(f"run {info.run_id} {info.status}: {info.error or 'see its log ' + info.log_path}")
     best = f", best val loss {info.best_val_loss:.3f}" if info.best_val_loss is not None else ""

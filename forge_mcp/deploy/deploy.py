@@ -11,7 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from forge_mcp.deploy.log import current_deployment
-from forge_mcp.deploy.ollama_target import DeployError, OllamaTarget, model_name
+from forge_mcp.deploy.ollama_target import OllamaTarget, model_name
+from forge_mcp.core.errors import DeployError
 from forge_mcp.train.formatting import system_prompt
 from forge_mcp.train.params import RunPaths
 from forge_mcp.core.workspace import Workspace

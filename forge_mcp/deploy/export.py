@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.deploy.ollama_target import DeployError
+from forge_mcp.core.errors import DeployError
 from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.judge.models import ModelRef
 from forge_mcp.core.workspace import Workspace

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.deploy.gguf_export import ExportError
+from forge_mcp.core.errors import ExportError
 from forge_mcp.core.fsutil import atomic_write_json
 
 # Everything a tokenizer / chat template can live in; copied when present in the base folder.

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.errors import ExportError
+from forge_mcp.deploy.gguf_vocab import add_vocab
 from forge_mcp.train.gguf_convert import llama3_rope_factors
 
 OutType = Literal["f32", "f16", "q8_0"]
@@ -32,10 +33,6 @@ PERMUTE_QK = {"llama"}
 _FILE_TYPES = {"f32": 0, "f16": 1, "q8_0": 7}  # gguf.LlamaFileType ALL_F32, MOSTLY_F16, MOSTLY_Q8_0
 Q4_K_M_FTYPE = 15  # llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
 K_BLOCK = 256  # K-quant super-block: a row length must be a multiple of it
-
-
-class ExportError(ForgeError):
-    """The model cannot be exported as asked (architecture, tokenizer, quantized input, llama.cpp failure)."""
 
 
 class GGUFInfo(BaseModel):
@@ -63,16 +60,15 @@ def export_gguf(model_dir: Path, out_path: Path, outtype: OutType = "f16") -> GG
     return _export(Path(model_dir), Path(out_path), outtype)
 
 
-def _export(model_dir: Path, out_path: Path, outtype: str, *, permute_qk: bool = True,
-            special_as_control: bool = True) -> GGUFInfo:
+def _export(
+    model_dir: Path, out_path: Path, outtype: str, *, permute_qk: bool = True, special_as_control: bool = True
+) -> GGUFInfo:
     """`permute_qk` / `special_as_control` exist only so tests can write deliberately broken files."""
     import logging
 
     import gguf
 
     logging.getLogger("gguf").setLevel(logging.WARNING)  # its writer logs every file at INFO: noise in a CLI
-
-    from forge_mcp.deploy.gguf_vocab import add_vocab  # imports ExportError from here: not at the top
 
     if outtype not in _FILE_TYPES:
         raise ExportError(f"unsupported outtype {outtype!r}: use one of {sorted(_FILE_TYPES)}")
@@ -172,14 +168,15 @@ def _rope(config: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
 
 # ---- tensors ----
 
-def _plan_tensors(weights: dict[str, Any], config: dict[str, Any], arch: str, outtype: str,
-                  permute: bool) -> list[_Tensor]:
+
+def _plan_tensors(
+    weights: dict[str, Any], config: dict[str, Any], arch: str, outtype: str, permute: bool
+) -> list[_Tensor]:
     """Every GGUF tensor with its name, type and a loader; ExportError for any unmapped weight."""
     import gguf
 
     n_layers = int(config["num_hidden_layers"])
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2 if arch == "qwen2" else gguf.MODEL_ARCH.LLAMA,
-                                     n_layers)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2 if arch == "qwen2" else gguf.MODEL_ARCH.LLAMA, n_layers)
     n_head = int(config["num_attention_heads"])
     n_kv = int(config.get("num_key_value_heads") or n_head)
     plans = []
@@ -195,15 +192,20 @@ def _plan_tensors(weights: dict[str, Any], config: dict[str, Any], arch: str, ou
     scaling = _rope(config)[1]
     if scaling and scaling["rope_type"] == "llama3":
         freqs = _llama3_rope_factors(config, scaling)
-        plans.append(_Tensor(gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", freqs.shape,
-                             int(gguf.GGMLQuantizationType.F32), lambda: freqs))
+        plans.append(
+            _Tensor(
+                gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight",
+                freqs.shape,
+                int(gguf.GGMLQuantizationType.F32),
+                lambda: freqs,
+            )
+        )
     return sorted(plans, key=lambda t: _order(t.name))
 
 
 def _order(name: str) -> tuple[int, str]:
     parts = name.split(".")
-    return (int(parts[1]) + 1 if parts[0] == "blk" else 0 if name.startswith(("token_embd", "rope")) else 10**9,
-            name)
+    return (int(parts[1]) + 1 if parts[0] == "blk" else 0 if name.startswith(("token_embd", "rope")) else 10**9, name)
 
 
 def _qtype(name: str, shape: tuple[int, ...], outtype: str) -> int:
@@ -225,6 +227,7 @@ def _loader(array: Any, heads: int) -> Callable[[], Any]:
 
         data = np.array(array.astype(mx.float32))
         return _permute(data, heads) if heads else data
+
     return load
 
 
@@ -237,8 +240,9 @@ def _permute(data: Any, n_head: int) -> Any:
 def _llama3_rope_factors(config: dict[str, Any], scaling: dict[str, Any]) -> Any:
     theta = _rope(config)[0]
     dim = int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
-    factor, low, high = (float(scaling.get(k, d)) for k, d in
-                         (("factor", 8.0), ("low_freq_factor", 1.0), ("high_freq_factor", 4.0)))
+    factor, low, high = (
+        float(scaling.get(k, d)) for k, d in (("factor", 8.0), ("low_freq_factor", 1.0), ("high_freq_factor", 4.0))
+    )
     old_ctx = float(scaling.get("original_max_position_embeddings", 8192))
     return llama3_rope_factors(theta, dim, factor, low, high, old_ctx)  # the importer reads them back the same way
 
@@ -254,8 +258,13 @@ def _write_tensors(writer: Any, tensors: list[_Tensor]) -> None:
             writer.add_tensor_info(t.name, shape, np.dtype(np.uint8), int(np.prod(shape)), raw_dtype=t.qtype)
         else:
             dtype = np.dtype(np.float32 if t.qtype == gguf.GGMLQuantizationType.F32 else np.float16)
-            writer.add_tensor_info(t.name, t.shape, dtype, int(np.prod(t.shape)) * dtype.itemsize,
-                                   raw_dtype=gguf.GGMLQuantizationType(t.qtype))
+            writer.add_tensor_info(
+                t.name,
+                t.shape,
+                dtype,
+                int(np.prod(t.shape)) * dtype.itemsize,
+                raw_dtype=gguf.GGMLQuantizationType(t.qtype),
+            )
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
@@ -273,11 +282,19 @@ def _file_info(path: Path, arch: str, outtype: str, n_tensors: int, fallback: in
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return GGUFInfo(path=path, arch=arch, outtype=outtype, n_tensors=n_tensors, size_bytes=path.stat().st_size,
-                    sha256=digest.hexdigest(), fallback_tensors=fallback)
+    return GGUFInfo(
+        path=path,
+        arch=arch,
+        outtype=outtype,
+        n_tensors=n_tensors,
+        size_bytes=path.stat().st_size,
+        sha256=digest.hexdigest(),
+        fallback_tensors=fallback,
+    )
 
 
 # ---- K-quants through llama.cpp ----
+
 
 def quantize_q4_k_m(src: Path, dst: Path, timeout: float = 3600) -> GGUFInfo:
     """Re-quantize an f32/f16 GGUF to Q4_K_M with llama.cpp's quantizer, in a subprocess (it aborts the
@@ -290,12 +307,23 @@ def quantize_q4_k_m(src: Path, dst: Path, timeout: float = 3600) -> GGUFInfo:
     matrices = [t for t in reader.tensors if len(t.shape) == 2]
     unfit = [t.name for t in matrices if int(t.shape[0]) % K_BLOCK]  # shape[0] is the row length (ne0)
     if len(unfit) == len(matrices):
-        raise ExportError(f"cannot quantize {src.name} to Q4_K_M: K-quants need rows that are a multiple of "
-                          f"{K_BLOCK} values and no weight matrix has them (hidden size "
-                          f"{int(matrices[0].shape[0]) if matrices else 0}); export q8_0 instead")
+        raise ExportError(
+            f"cannot quantize {src.name} to Q4_K_M: K-quants need rows that are a multiple of "
+            f"{K_BLOCK} values and no weight matrix has them (hidden size "
+            f"{int(matrices[0].shape[0]) if matrices else 0}); export q8_0 instead"
+        )
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    cmd = [sys.executable, "-P", "-m", "forge_mcp.deploy.llama_probe", "quantize", str(src), str(tmp),
-           "--ftype", str(Q4_K_M_FTYPE)]
+    cmd = [
+        sys.executable,
+        "-P",
+        "-m",
+        "forge_mcp.deploy.llama_probe",
+        "quantize",
+        str(src),
+        str(tmp),
+        "--ftype",
+        str(Q4_K_M_FTYPE),
+    ]
     try:
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.deploy.gguf_export import ExportError
+from forge_mcp.core.errors import ExportError
 
 _GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 _LLAMA3_HEAD = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|"

@@ -9,14 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.errors import DeployError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$")
 TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$")
-
-
-class DeployError(ForgeError):
-    """A deployment or rollback did not happen (unreachable server, refused upload, invalid name, failed check)."""
 
 
 def model_name(prefix: str, repo: str) -> str:

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from forge_mcp.core.errors import ForgeError
-
-
-class TemplateError(ForgeError):
-    """The chat template has no known Ollama equivalent and none was configured."""
+from forge_mcp.core.errors import TemplateError
 
 
 @dataclass(frozen=True)

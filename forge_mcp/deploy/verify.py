@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from forge_mcp.deploy.gguf_export import ExportError
+from forge_mcp.core.errors import ExportError
 from forge_mcp.deploy.llama_probe import LOADED_MARK
 
 DEFAULT_PROMPTS = [

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.errors import AdaptError
 from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.index.embeddings import MINILM, MiniLMEmbedder, minilm_path
 from forge_mcp.index.pairs import Pair, pairs_digest, pairs_from_chunks, with_hard_negatives
@@ -44,10 +44,6 @@ SECONDS_PER_TRIPLET = {64: 0.08, 128: 0.16, 256: 0.55}
 # at a third of the time; the index still embeds up to 256.
 DEFAULT_SEQ = 128
 RECORD = "adapt.json"
-
-
-class AdaptError(ForgeError):
-    """The embedder cannot be adapted as asked (too few pairs, a settings problem, the worker failed)."""
 
 
 class AdaptPlan(BaseModel):

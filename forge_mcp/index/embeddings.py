@@ -11,13 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from forge_mcp.core.errors import ConfigError, ForgeError, quoted
+from forge_mcp.core.errors import ConfigError, quoted
+from forge_mcp.core.errors import EmbedderError
 
 MINILM = "minilm-l6-v2"
-
-
-class EmbedderError(ForgeError):
-    """The embedder cannot run (not installed, server unreachable, model missing)."""
 
 
 class Embedder(Protocol):

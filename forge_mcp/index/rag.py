@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.core.errors import ForgeError, quoted
+from forge_mcp.core.errors import quoted
+from forge_mcp.core.errors import SearchError
 from forge_mcp.index.aliases import document_text, symbol_words
 from forge_mcp.index.catalog import Catalog, FileState
 from forge_mcp.index.adapt import AdaptReport
@@ -30,7 +31,8 @@ from forge_mcp.index.embeddings import Embedder
 from forge_mcp.index.integrity import Probe, check_reachability, mark_probe_due
 from forge_mcp.index.lexical import LexicalIndex, document_tokens
 from forge_mcp.index.sources import list_worktree, read_and_chunk
-from forge_mcp.index.vectors import IndexMismatchError, VectorStore
+from forge_mcp.index.vectors import VectorStore
+from forge_mcp.core.errors import IndexMismatchError
 from forge_mcp.miner.chunker import Chunk
 from forge_mcp.core.workspace import Workspace
 
@@ -43,10 +45,6 @@ TEXT_VERSION_KEY = "index_text_version"
 COMMIT_CHUNKS = 128  # new chunks embedded per catalog commit (whole files: a group may hold a few more)
 TEXT_VERSION = 2  # 2: conventional names (`__getitem__`, constructors) carry plain words (index/aliases.py)
 KINDS = {"function", "method", "class", "type", "namespace", "module", "section"}
-
-
-class SearchError(ForgeError):
-    """A query the index cannot answer as asked (empty, too long, bad filter)."""
 
 
 class SearchHit(BaseModel):

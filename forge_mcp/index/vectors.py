@@ -20,14 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from forge_mcp.core.errors import ConfigError, ForgeError
+from forge_mcp.core.errors import ConfigError
+from forge_mcp.core.errors import IndexMismatchError
 
 log = logging.getLogger(__name__)
 SYNC_THRESHOLD = 3
-
-
-class IndexMismatchError(ForgeError):
-    """The index was built with another embedder; it must be rebuilt before use."""
 
 
 def _client(path: Path, url: str | None) -> Any:

@@ -11,16 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.core.errors import ForgeError, quoted
+from forge_mcp.core.errors import quoted
+from forge_mcp.core.errors import JudgeError
 
 # codebleu 0.7 ships grammars for these; TypeScript is scored with the JavaScript grammar (a superset
 # for what CodeBLEU looks at: tokens, AST node types and data flow).
 CODEBLEU_LANGS = {"python": "python", "javascript": "javascript", "typescript": "javascript", "tsx": "javascript",
                   "go": "go", "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "ruby": "ruby"}
-
-
-class JudgeError(ForgeError):
-    """The judge cannot score as asked (no examples, an unsupported language)."""
 
 
 class Scores(BaseModel):

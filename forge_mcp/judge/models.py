@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from forge_mcp.core.errors import NotFoundError
 from forge_mcp.train.jobs import run_info
 from forge_mcp.train.params import ACTIVE, RunPaths
-from forge_mcp.judge.metrics import JudgeError
+from forge_mcp.core.errors import JudgeError
 from forge_mcp.core.workspace import Workspace
 
 

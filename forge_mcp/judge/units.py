@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge_mcp.judge.metrics import JudgeError
+from forge_mcp.core.errors import JudgeError
 
 INDENT_LANGS = {"python"}
 END_LANGS = {"ruby"}

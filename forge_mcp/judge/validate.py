@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from forge_mcp.core.config import JudgeConfig
 from forge_mcp.train.jobs import openblas_path
 from forge_mcp.core.fsutil import atomic_write_json
-from forge_mcp.judge.metrics import Gate, GateRule, JudgeError, Scores, Side, decide, example_codebleu, score
+from forge_mcp.judge.metrics import Gate, GateRule, Scores, Side, decide, example_codebleu, score
+from forge_mcp.core.errors import JudgeError
 from forge_mcp.judge.models import ModelRef, baseline_model, candidate_model
 from forge_mcp.judge.units import Example, load_examples
 from forge_mcp.core.workspace import Workspace

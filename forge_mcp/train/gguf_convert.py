@@ -21,26 +21,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.core.errors import ForgeError, NotFoundError
+from forge_mcp.core.errors import GGUFImportError
 from forge_mcp.core.fsutil import atomic_write_json
 
 SUPPORTED_ARCHS = ("llama", "qwen2")
 BIG_MODEL_PARAMS = 1_200_000_000  # above this, weights are written as bf16 (half the disk of f32)
 
 
-class GGUFImportError(ForgeError):
-    """A GGUF cannot be used as a base model as asked (missing, unreadable, unsupported, failed parity)."""
-
-
-class GGUFNotFoundError(GGUFImportError, NotFoundError):
-    """The named GGUF file or Ollama model does not exist where it was looked for."""
-
-
 def convert_gguf(path: Path, out_dir: Path, big_model_params: int | None = None) -> dict[str, Any]:
     """Write config.json, generation_config.json, model.safetensors and the tokenizer files of `path` into
     `out_dir` (no verification, no caching); returns what the import record keeps about the file.
     Weights are bf16 above `big_model_params` parameters (default BIG_MODEL_PARAMS), else f32."""
-    from forge_mcp.train.gguf_tokenizer import TokenizerImportError, check_tokenizer, write_tokenizer
+    from forge_mcp.train.gguf_tokenizer import check_tokenizer, write_tokenizer
+    from forge_mcp.core.errors import TokenizerImportError
 
     reader, meta = _open_reader(path)
     arch = str(meta.get("general.architecture"))

@@ -33,14 +33,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from forge_mcp.core.errors import quoted
-from forge_mcp.train.gguf_convert import (
-    BIG_MODEL_PARAMS,
-    SUPPORTED_ARCHS,
-    GGUFImportError,
-    GGUFNotFoundError,
-    convert_gguf,
-    llama3_rope_factors,
-)
+from forge_mcp.train.gguf_convert import BIG_MODEL_PARAMS, SUPPORTED_ARCHS, convert_gguf, llama3_rope_factors
+from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError
 from forge_mcp.train.ollama_source import (
     OLLAMA_DEFAULT_HOST,
     OLLAMA_FILE,

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.errors import TokenizerImportError
 from forge_mcp.core.fsutil import atomic_write_json
 
 # Llama 3's split regex; Qwen2 is the same with single digits instead of runs of up to three.
@@ -31,10 +31,6 @@ PRE_TOKENIZERS = {"smollm": "smollm", "llama-bpe": "llama3", "llama3": "llama3",
 CONTROL, USER_DEFINED = 3, 4  # gguf.TokenType values
 # Tokens that end a chat turn in common templates; generation must stop on them, not only on eos.
 CHAT_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|endoftext|>", "<|end_of_text|>")
-
-
-class TokenizerImportError(ForgeError):
-    """The GGUF's vocabulary cannot be rebuilt exactly (re-raised by the importer as GGUFImportError)."""
 
 
 def check_tokenizer(meta: Mapping[str, Any]) -> str:

@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from forge_mcp.core.errors import ForgeError, quoted
+from forge_mcp.core.errors import quoted
+from forge_mcp.core.errors import PlanError
 
 GIB = 1024**3
 BUDGET_FRACTION = 0.85  # plan to use at most 85% of memory: the OS, the editor and the server need the rest
@@ -55,10 +56,6 @@ RUNTIME_OVERHEAD_BYTES = 300 * 1024**2  # Python + mlx runtime + tokenizer, pres
 FRAGMENTATION = 0.10  # allocator slack over the mlx-reported peak (buffer cache, rounding of sizes)
 LinearKey = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 Method = Literal["lora", "dora", "qlora", "pissa", "qpissa"]
-
-
-class PlanError(ForgeError):
-    """A training configuration does not fit this machine (the message gives the numbers)."""
 
 
 class Machine(BaseModel):

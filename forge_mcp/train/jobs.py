@@ -18,16 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.errors import JobError
 from forge_mcp.train.params import ACTIVE, RunPaths, TrainParams
 from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.core.workspace import Workspace
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # reaped on status checks so none lingers as a zombie
-
-
-class JobError(ForgeError):
-    """A run cannot be started, resumed or cancelled as asked."""
 
 
 class RunInfo(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from forge_mcp.train.gguf_convert import GGUFImportError, GGUFNotFoundError
+from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError
 from forge_mcp.core.errors import quoted
 from forge_mcp.core.fsutil import atomic_write_json
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from forge_mcp.core.errors import NotFoundError, quoted
 from forge_mcp.train.formatting import system_prompt
-from forge_mcp.train.jobs import JobError, RunInfo, start_run
+from forge_mcp.train.jobs import RunInfo, start_run
+from forge_mcp.core.errors import JobError
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.tiny import TINY, build_tiny_model, corpus_digest
 from forge_mcp.core.workspace import Workspace

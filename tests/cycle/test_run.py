@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.cycle.run import CycleError, CycleParams, cycle_info, list_cycles, new_cycle, run_cycle
+from forge_mcp.cycle.run import CycleParams, cycle_info, list_cycles, new_cycle, run_cycle
+from forge_mcp.core.errors import CycleError
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import list_deployments
 from forge_mcp.core.workspace import Workspace

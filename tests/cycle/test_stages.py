@@ -11,7 +11,7 @@ from forge_mcp.core.errors import NotFoundError
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.cycle.run import STAGES, CycleParams, CycleResult, Stage
 from forge_mcp.cycle.stages import STAGE_FUNCTIONS, chunk_stage, deploy_stage, index_stage, monitor_stage, train_stage
-from forge_mcp.train.jobs import JobError
+from forge_mcp.core.errors import JobError
 from tests.cycle.test_run import project
 
 

@@ -12,7 +12,8 @@ import pytest
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import deploy, list_deployments, rollback, stop_local
 from forge_mcp.deploy.log import current_deployment
-from forge_mcp.deploy.ollama_target import DeployError, OllamaTarget, model_name
+from forge_mcp.deploy.ollama_target import OllamaTarget, model_name
+from forge_mcp.core.errors import DeployError
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.core.workspace import Workspace

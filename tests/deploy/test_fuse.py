@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.deploy.fuse import TOKENIZER_FILES, fuse_run
-from forge_mcp.deploy.gguf_export import ExportError
+from forge_mcp.core.errors import ExportError
 from tests.deploy.conftest import logits, make_adapter
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from forge_mcp.deploy.gguf_export import ExportError, export_gguf, quantize_q4_k_m
+from forge_mcp.deploy.gguf_export import export_gguf, quantize_q4_k_m
+from forge_mcp.core.errors import ExportError
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:

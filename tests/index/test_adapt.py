@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.core.errors import ConfigError
-from forge_mcp.index.adapt import AdaptError, adapt_index, embedders_dir, is_adapted, repository_pairs
+from forge_mcp.index.adapt import adapt_index, embedders_dir, is_adapted, repository_pairs
+from forge_mcp.core.errors import AdaptError
 from forge_mcp.index.active import EMBEDDER_KEY
 from forge_mcp.index.rag import RagIndex
 from forge_mcp.core.workspace import Workspace

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from forge_mcp.core.errors import ConfigError
-from forge_mcp.index.embeddings import EmbedderError, OllamaEmbedder, make_embedder
+from forge_mcp.index.embeddings import OllamaEmbedder, make_embedder
+from forge_mcp.core.errors import EmbedderError
 from forge_mcp.index.rag import RagIndex
 from forge_mcp.core.workspace import Workspace
 

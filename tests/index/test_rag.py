@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.index.rag import RagIndex, SearchError
-from forge_mcp.index.vectors import IndexMismatchError
+from forge_mcp.index.rag import RagIndex
+from forge_mcp.core.errors import SearchError
+from forge_mcp.core.errors import IndexMismatchError
 from forge_mcp.core.workspace import Workspace
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from forge_mcp.judge.metrics import Gate, JudgeError, Side, codebleu, decide, parses, score
+from forge_mcp.judge.metrics import Gate, Side, codebleu, decide, parses, score
+from forge_mcp.core.errors import JudgeError
 
 REF = "def total(items):\n    result = 0\n    for item in items:\n        result += item.price\n    return result\n"
 

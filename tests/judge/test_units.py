@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.judge.metrics import JudgeError
+from forge_mcp.core.errors import JudgeError
 from forge_mcp.judge.units import load_examples, trim, unit_end
 from forge_mcp.miner.chunker import chunk_code
 from forge_mcp.miner.examples import completion_example

@@ -7,7 +7,7 @@ import pytest
 
 from forge_mcp.core.errors import NotFoundError
 from forge_mcp.train.params import TrainParams
-from forge_mcp.judge.metrics import JudgeError
+from forge_mcp.core.errors import JudgeError
 from forge_mcp.judge.report import list_reports, load_report, report_file
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset

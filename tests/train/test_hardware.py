@@ -4,22 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from forge_mcp.core.errors import ForgeError
-from forge_mcp.train.hardware import (
-    BUDGET_FRACTION,
-    CURATED_CODER_MODELS,
-    GIB,
-    Machine,
-    ModelShape,
-    PlanError,
-    TrainConfigShape,
-    check_fits,
-    detect_machine,
-    estimate_memory,
-    find_openblas,
-    recommend,
-    recommend_base_models,
-    shape_of_known,
-)
+from forge_mcp.train.hardware import BUDGET_FRACTION, CURATED_CODER_MODELS, GIB, Machine, ModelShape, TrainConfigShape, check_fits, detect_machine, estimate_memory, find_openblas, recommend, recommend_base_models, shape_of_known
+from forge_mcp.core.errors import PlanError
 
 
 def _apple(gib: int) -> Machine:

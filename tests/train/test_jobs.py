@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.core.errors import NotFoundError
-from forge_mcp.train.jobs import JobError, cancel_run, loss_series, resume_run, run_info
+from forge_mcp.train.jobs import cancel_run, loss_series, resume_run, run_info
+from forge_mcp.core.errors import JobError
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.trigger import trigger_training
 from forge_mcp.miner.datasets import build_dataset
@@ -99,7 +100,7 @@ def test_divergence_halts_the_run(ws: Workspace) -> None:
 
 
 def test_bad_arguments(ws: Workspace, make_repo) -> None:
-    from forge_mcp.train.jobs import JobError as Job
+    from forge_mcp.core.errors import JobError as Job
 
     with pytest.raises(Job, match="unknown base model"):
         trigger_training(ws, TrainParams(**(FAST | {"base_model": "not-a-model"})))
@@ -126,7 +127,7 @@ def test_a_loss_spike_over_the_moving_average_halts(tmp_path: Path) -> None:
 
 
 def test_a_plan_that_does_not_fit_is_refused_with_the_numbers(ws: Workspace) -> None:
-    from forge_mcp.train.hardware import PlanError
+    from forge_mcp.core.errors import PlanError
 
     with pytest.raises(PlanError, match=r"needs [\d.]+ GiB .* but 85% of this machine's [\d.]+ GiB is [\d.]+ GiB"):
         trigger_training(ws, TrainParams(**(FAST | {"max_seq_length": 131_072})))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.core.errors import ConfigError, PathOutsideRootsError
-from forge_mcp.train.gguf_convert import GGUFImportError
+from forge_mcp.core.errors import GGUFImportError
 from forge_mcp.train.model_places import confine_model_path, model_path_of, model_places
 from forge_mcp.train.trigger import resolve_base_model
 from forge_mcp.core.workspace import Workspace

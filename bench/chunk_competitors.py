@@ -45,14 +45,22 @@ def make_llamaindex(chunk_chars: int) -> tuple[Callable[[str, str], int], str]:
     from llama_index.core.node_parser import CodeSplitter
 
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
-    splitter = CodeSplitter(language="python", chunk_lines=10_000, max_chars=chunk_chars, count_mode="char",
-                            tokenizer=lambda s: list(s), parser=parser)
+    splitter = CodeSplitter(
+        language="python",
+        chunk_lines=10_000,
+        max_chars=chunk_chars,
+        count_mode="char",
+        tokenizer=lambda s: list(s),
+        parser=parser,
+    )
 
     def run(path: str, text: str) -> int:
         return len(splitter.split_text(text))
 
-    version = (f"llama-index-core {metadata.version('llama-index-core')}, tree-sitter "
-               f"{metadata.version('tree-sitter')}, tree-sitter-python {metadata.version('tree-sitter-python')}")
+    version = (
+        f"llama-index-core {metadata.version('llama-index-core')}, tree-sitter "
+        f"{metadata.version('tree-sitter')}, tree-sitter-python {metadata.version('tree-sitter-python')}"
+    )
     return run, version
 
 
@@ -64,8 +72,10 @@ def make_astchunk(chunk_chars: int) -> tuple[Callable[[str, str], int], str]:
     def run(path: str, text: str) -> int:
         return len(builder.chunkify(text, repo_level_metadata={"filepath": path}))
 
-    version = (f"astchunk {metadata.version('astchunk')}, tree-sitter {metadata.version('tree-sitter')}, "
-               f"tree-sitter-python {metadata.version('tree-sitter-python')}")
+    version = (
+        f"astchunk {metadata.version('astchunk')}, tree-sitter {metadata.version('tree-sitter')}, "
+        f"tree-sitter-python {metadata.version('tree-sitter-python')}"
+    )
     return run, version
 
 
@@ -80,7 +90,9 @@ def make_parse(chunk_chars: int) -> tuple[Callable[[str, str], int], str]:
         parser.parse(text.encode("utf-8"))
         return 0
 
-    version = f"tree-sitter {metadata.version('tree-sitter')}, tree-sitter-python {metadata.version('tree-sitter-python')}"
+    version = (
+        f"tree-sitter {metadata.version('tree-sitter')}, tree-sitter-python {metadata.version('tree-sitter-python')}"
+    )
     return run, version
 
 
@@ -117,8 +129,21 @@ def main() -> int:
                 examples.append(f"{path}: {type(exc).__name__}: {str(exc)[:120]}")
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
-    print(json.dumps({"tool": args.tool, "version": version, "files": len(texts), "bytes": total_bytes,
-                      "seconds": seconds, "cpu": cpu, "chunks": chunks, "errors": errors, "error_examples": examples}))
+    print(
+        json.dumps(
+            {
+                "tool": args.tool,
+                "version": version,
+                "files": len(texts),
+                "bytes": total_bytes,
+                "seconds": seconds,
+                "cpu": cpu,
+                "chunks": chunks,
+                "errors": errors,
+                "error_examples": examples,
+            }
+        )
+    )
     return 0
 
 

@@ -91,7 +91,7 @@ def build_repo(root: Path, files: list[tuple[str, bytes]]) -> Path:
 class Clock:
     """Wall and CPU time of a block, and the time the cyclic garbage collector ran inside it."""
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self.gc_s = 0.0
         self._gc_start = 0.0
         gc.callbacks.append(self._on_gc)
@@ -169,8 +169,13 @@ def time_mine(repo: Path, state: Path, budget: int) -> tuple[dict[str, float], d
         second = mine(ws)
     s2 = second.stats
     return (
-        c1.result(chunks=n1, files_parsed=s1.files_parsed, files_chunked=s1.files_chunked,
-                  skipped=dict(s1.skipped), secrets_redacted=sum(s1.secrets_redacted.values())),
+        c1.result(
+            chunks=n1,
+            files_parsed=s1.files_parsed,
+            files_chunked=s1.files_chunked,
+            skipped=dict(s1.skipped),
+            secrets_redacted=sum(s1.secrets_redacted.values()),
+        ),
         c2.result(chunks=len(second.chunks), files_parsed=s2.files_parsed, files_reused=s2.files_reused),
         paths,
     )
@@ -179,8 +184,14 @@ def time_mine(repo: Path, state: Path, budget: int) -> tuple[dict[str, float], d
 def run_competitor(python: str, tool: str, listfile: Path, budget: int) -> dict[str, object]:
     script = Path(__file__).resolve().parent / "chunk_competitors.py"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    proc = subprocess.run([python, str(script), "--files", str(listfile), "--tool", tool, "--chunk-chars",
-                           str(budget)], capture_output=True, text=True, env=env, check=False, timeout=600)
+    proc = subprocess.run(
+        [python, str(script), "--files", str(listfile), "--tool", tool, "--chunk-chars", str(budget)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -208,18 +219,30 @@ def profile_mine(ws, top: int) -> dict[str, object]:  # noqa: ANN001 - forge_mcp
         if filename.endswith(os.path.join("miner", "secrets.py")) and name == "redact":
             redact_cum += ct
     rows.sort(reverse=True)
-    return {"total_s": total, "redact_cum_s": redact_cum,
-            "top": [{"function": w, "calls": n, "tottime_s": round(tt, 3), "cumtime_s": round(ct, 3)}
-                    for tt, ct, n, w in rows[:top]]}
+    return {
+        "total_s": total,
+        "redact_cum_s": redact_cum,
+        "top": [
+            {"function": w, "calls": n, "tottime_s": round(tt, 3), "cumtime_s": round(ct, 3)}
+            for tt, ct, n, w in rows[:top]
+        ],
+    }
 
 
 # -- main ------------------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--corpus", type=Path, default=None,
-                    help="folder whose *.py files are chunked (default: this interpreter's standard library)")
-    ap.add_argument("--competitors-python", default=None,
-                    help=f"python of the competitor venv (default {DEFAULT_COMPETITORS_PYTHON} if present)")
+    ap.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="folder whose *.py files are chunked (default: this interpreter's standard library)",
+    )
+    ap.add_argument(
+        "--competitors-python",
+        default=None,
+        help=f"python of the competitor venv (default {DEFAULT_COMPETITORS_PYTHON} if present)",
+    )
     ap.add_argument("--runs", type=int, default=3, help="rounds; the best of each tool is reported (default 3)")
     ap.add_argument("--budget", type=int, default=2000, help="chunk size in characters for every tool (default 2000)")
     ap.add_argument("--target-rechunk", type=float, default=0.10, help="mine() 2nd / 1st must be below (default 0.10)")
@@ -233,8 +256,10 @@ def main() -> int:
     if python is None:
         python = DEFAULT_COMPETITORS_PYTHON if Path(DEFAULT_COMPETITORS_PYTHON).exists() else None
         if python is None:
-            competitors_note = (f"competitors skipped: {DEFAULT_COMPETITORS_PYTHON} not found "
-                                "(set the venv up as bench/README.md says, or pass --competitors-python)")
+            competitors_note = (
+                f"competitors skipped: {DEFAULT_COMPETITORS_PYTHON} not found "
+                "(set the venv up as bench/README.md says, or pass --competitors-python)"
+            )
     elif not Path(python).exists():
         print(f"error: --competitors-python {python} does not exist", file=sys.stderr)
         return 2
@@ -245,8 +270,10 @@ def main() -> int:
         return 2
     total_bytes = sum(len(d) for _, d in files)
     size_of = {p: len(d) for p, d in files}
-    print(f"corpus: {corpus}: {len(files)} .py files, {total_bytes / 1e6:.2f} MB "
-          f"({not_utf8} not UTF-8, left out for every tool); budget {args.budget} chars; best of {args.runs}")
+    print(
+        f"corpus: {corpus}: {len(files)} .py files, {total_bytes / 1e6:.2f} MB "
+        f"({not_utf8} not UTF-8, left out for every tool); budget {args.budget} chars; best of {args.runs}"
+    )
     if competitors_note:
         print(competitors_note)
 
@@ -269,7 +296,7 @@ def main() -> int:
         versions: dict[str, str] = {}
         mined_paths: set[str] = set()
         for r in range(args.runs):
-            order = tools[r % len(tools):] + tools[:r % len(tools)]
+            order = tools[r % len(tools) :] + tools[: r % len(tools)]
             for tool in order:
                 if tool == "forge chunk_code":
                     res: dict[str, object] = time_chunk_code(files, args.budget)
@@ -295,30 +322,58 @@ def main() -> int:
         for tool, res in best.items():
             n_files, n_bytes = (mine_files, mine_bytes) if tool.startswith("forge mine") else (len(files), total_bytes)
             secs = float(res["seconds"])
-            row = {"files": n_files, "mb": round(n_bytes / 1e6, 2), "seconds": round(secs, 3),
-                   "cpu_s": round(float(res.get("cpu", 0.0)), 3),
-                   "gc_s": round(float(res["gc_s"]), 3) if "gc_s" in res else None,
-                   "files_per_s": round(n_files / secs, 1), "mb_per_s": round(n_bytes / 1e6 / secs, 2),
-                   "chunks": res.get("chunks", 0), "errors": res.get("errors", 0),
-                   "forge_x": round(secs / forge_s, 2),
-                   "all_seconds": [round(float(x["seconds"]), 3) for x in results[tool]]}
+            row = {
+                "files": n_files,
+                "mb": round(n_bytes / 1e6, 2),
+                "seconds": round(secs, 3),
+                "cpu_s": round(float(res.get("cpu", 0.0)), 3),
+                "gc_s": round(float(res["gc_s"]), 3) if "gc_s" in res else None,
+                "files_per_s": round(n_files / secs, 1),
+                "mb_per_s": round(n_bytes / 1e6 / secs, 2),
+                "chunks": res.get("chunks", 0),
+                "errors": res.get("errors", 0),
+                "forge_x": round(secs / forge_s, 2),
+                "all_seconds": [round(float(x["seconds"]), 3) for x in results[tool]],
+            }
             table[tool] = row
-            rows.append([tool, row["files"], f"{row['mb']:.2f}", f"{secs:.2f}", f"{row['cpu_s']:.2f}",
-                         "-" if row["gc_s"] is None else f"{row['gc_s']:.2f}", f"{row['files_per_s']:.0f}",
-                         f"{row['mb_per_s']:.2f}", row["chunks"] or "-", row["errors"], f"{row['forge_x']:.2f}"])
+            rows.append(
+                [
+                    tool,
+                    row["files"],
+                    f"{row['mb']:.2f}",
+                    f"{secs:.2f}",
+                    f"{row['cpu_s']:.2f}",
+                    "-" if row["gc_s"] is None else f"{row['gc_s']:.2f}",
+                    f"{row['files_per_s']:.0f}",
+                    f"{row['mb_per_s']:.2f}",
+                    row["chunks"] or "-",
+                    row["errors"],
+                    f"{row['forge_x']:.2f}",
+                ]
+            )
         print()
-        print_table("Best of each (forge x = tool seconds / forge chunk_code seconds: > 1 means forge is faster)",
-                    ["tool", "files", "MB", "seconds", "cpu s", "gc s", "files/s", "MB/s", "chunks", "errors",
-                     "forge x"], rows)
-        print("  (seconds: wall clock of the best round; cpu s: that round's process CPU time; gc s: time in the"
-              " cyclic GC, forge only; files/s and MB/s from wall seconds)")
+        print_table(
+            "Best of each (forge x = tool seconds / forge chunk_code seconds: > 1 means forge is faster)",
+            ["tool", "files", "MB", "seconds", "cpu s", "gc s", "files/s", "MB/s", "chunks", "errors", "forge x"],
+            rows,
+        )
+        print(
+            "  (seconds: wall clock of the best round; cpu s: that round's process CPU time; gc s: time in the"
+            " cyclic GC, forge only; files/s and MB/s from wall seconds)"
+        )
         for tool, v in versions.items():
             print(f"  {tool}: {v}")
         m1 = best["forge mine() 1st"]
-        print(f"  mine(): {m1['files_chunked']} files chunked, skipped {m1['skipped']}, "
-              f"{m1['secrets_redacted']} secrets redacted; 2nd run parsed {best['forge mine() 2nd']['files_parsed']} "
-              f"files, reused {best['forge mine() 2nd']['files_reused']}")
-        errs = {t: results[t][-1].get("error_examples") for t in COMPETITORS if t in results and results[t][-1].get("errors")}
+        print(
+            f"  mine(): {m1['files_chunked']} files chunked, skipped {m1['skipped']}, "
+            f"{m1['secrets_redacted']} secrets redacted; 2nd run parsed {best['forge mine() 2nd']['files_parsed']} "
+            f"files, reused {best['forge mine() 2nd']['files_reused']}"
+        )
+        errs = {
+            t: results[t][-1].get("error_examples")
+            for t in COMPETITORS
+            if t in results and results[t][-1].get("errors")
+        }
         for tool, examples in errs.items():
             print(f"  {tool} errors, e.g.: {examples}")
 
@@ -339,53 +394,90 @@ def main() -> int:
                 return min(float(x.get("cpu", 0.0)) for x in results[tool])
 
             forge_cpu, comp_cpu = min_cpu("forge chunk_code"), min_cpu(fastest)
-            verdicts["chunking"] = {"faster_competitor": fastest, "forge": product, "workers": workers,
-                                    "forge_s": round(product_s, 3), "competitor_s": round(comp_s, 3),
-                                    "speedup": round(comp_s / product_s, 3),
-                                    "single_process_s": round(forge_s, 3),
-                                    "single_process_speedup": round(comp_s / forge_s, 3),
-                                    "forge_cpu_s": round(forge_cpu, 3), "competitor_cpu_s": round(comp_cpu, 3),
-                                    "pass": passed}
-            print(f"{'PASS' if passed else 'FAIL'} chunking: {product} {product_s:.2f} s vs {fastest} "
-                  f"{comp_s:.2f} s (forge {comp_s / product_s:.2f}x; target >= 1.00x)")
-            print(f"  one process: forge chunk_code {forge_s:.2f} s ({comp_s / forge_s:.2f}x); best CPU times "
-                  f"{forge_cpu:.2f} s vs {comp_cpu:.2f} s ({comp_cpu / forge_cpu:.2f}x)")
+            verdicts["chunking"] = {
+                "faster_competitor": fastest,
+                "forge": product,
+                "workers": workers,
+                "forge_s": round(product_s, 3),
+                "competitor_s": round(comp_s, 3),
+                "speedup": round(comp_s / product_s, 3),
+                "single_process_s": round(forge_s, 3),
+                "single_process_speedup": round(comp_s / forge_s, 3),
+                "forge_cpu_s": round(forge_cpu, 3),
+                "competitor_cpu_s": round(comp_cpu, 3),
+                "pass": passed,
+            }
+            print(
+                f"{'PASS' if passed else 'FAIL'} chunking: {product} {product_s:.2f} s vs {fastest} "
+                f"{comp_s:.2f} s (forge {comp_s / product_s:.2f}x; target >= 1.00x)"
+            )
+            print(
+                f"  one process: forge chunk_code {forge_s:.2f} s ({comp_s / forge_s:.2f}x); best CPU times "
+                f"{forge_cpu:.2f} s vs {comp_cpu:.2f} s ({comp_cpu / forge_cpu:.2f}x)"
+            )
         else:
             verdicts["chunking"] = {"skipped": competitors_note or "no competitors"}
             print("SKIP chunking vs competitors: " + (competitors_note or "no competitors"))
         ratio = float(best["forge mine() 2nd"]["seconds"]) / float(m1["seconds"])
-        ratios = [float(b["seconds"]) / float(a["seconds"])
-                  for a, b in zip(results["forge mine() 1st"], results["forge mine() 2nd"])]
+        ratios = [
+            float(b["seconds"]) / float(a["seconds"])
+            for a, b in zip(results["forge mine() 1st"], results["forge mine() 2nd"])
+        ]
         rechunk_ok = ratio < args.target_rechunk and int(best["forge mine() 2nd"]["files_parsed"]) == 0
         ok &= rechunk_ok
-        verdicts["rechunk"] = {"first_s": round(float(m1["seconds"]), 3),
-                               "second_s": round(float(best["forge mine() 2nd"]["seconds"]), 3),
-                               "ratio": round(ratio, 4), "per_round": [round(x, 4) for x in ratios],
-                               "target": args.target_rechunk, "pass": rechunk_ok}
-        print(f"{'PASS' if rechunk_ok else 'FAIL'} re-chunk unchanged repo: mine() 2nd {best['forge mine() 2nd']['seconds']:.2f} s"
-              f" / 1st {m1['seconds']:.2f} s = {ratio:.1%} (per round: {', '.join(f'{x:.1%}' for x in ratios)};"
-              f" target < {args.target_rechunk:.0%})")
+        verdicts["rechunk"] = {
+            "first_s": round(float(m1["seconds"]), 3),
+            "second_s": round(float(best["forge mine() 2nd"]["seconds"]), 3),
+            "ratio": round(ratio, 4),
+            "per_round": [round(x, 4) for x in ratios],
+            "target": args.target_rechunk,
+            "pass": rechunk_ok,
+        }
+        print(
+            f"{'PASS' if rechunk_ok else 'FAIL'} re-chunk unchanged repo: mine() 2nd {best['forge mine() 2nd']['seconds']:.2f} s"
+            f" / 1st {m1['seconds']:.2f} s = {ratio:.1%} (per round: {', '.join(f'{x:.1%}' for x in ratios)};"
+            f" target < {args.target_rechunk:.0%})"
+        )
 
         profile = None
         if args.profile:
             ws = open_workspace(repo, tmp / "state-profile", args.budget)
             profile = {"first": profile_mine(ws, args.profile_top), "second": profile_mine(ws, args.profile_top)}
-            for which, label in (("first", "first mine() run (fresh state)"), ("second", "second mine() run (unchanged)")):
+            for which, label in (
+                ("first", "first mine() run (fresh state)"),
+                ("second", "second mine() run (unchanged)"),
+            ):
                 prof = profile[which]
                 print()
-                print_table(f"cProfile of one {label}: {prof['total_s']:.2f} s under the profiler; "
-                            f"top {args.profile_top} by tottime",
-                            ["function", "calls", "tottime s", "cumtime s"],
-                            [[x["function"], x["calls"], f"{x['tottime_s']:.3f}", f"{x['cumtime_s']:.3f}"]
-                             for x in prof["top"]])
+                print_table(
+                    f"cProfile of one {label}: {prof['total_s']:.2f} s under the profiler; "
+                    f"top {args.profile_top} by tottime",
+                    ["function", "calls", "tottime s", "cumtime s"],
+                    [
+                        [x["function"], x["calls"], f"{x['tottime_s']:.3f}", f"{x['cumtime_s']:.3f}"]
+                        for x in prof["top"]
+                    ],
+                )
                 share = prof["redact_cum_s"] / prof["total_s"] if prof["total_s"] else 0.0
                 prof["redact_share"] = round(share, 4)
                 print(f"  secrets.redact (cumulative): {prof['redact_cum_s']:.2f} s = {share:.1%} of the profiled run")
 
         print()
-        emit_result({"corpus": str(corpus), "files": len(files), "bytes": total_bytes, "not_utf8": not_utf8,
-                     "budget": args.budget, "runs": args.runs, "tools": table, "versions": versions,
-                     "verdicts": verdicts, "profile": profile, "pass": ok})
+        emit_result(
+            {
+                "corpus": str(corpus),
+                "files": len(files),
+                "bytes": total_bytes,
+                "not_utf8": not_utf8,
+                "budget": args.budget,
+                "runs": args.runs,
+                "tools": table,
+                "versions": versions,
+                "verdicts": verdicts,
+                "profile": profile,
+                "pass": ok,
+            }
+        )
         return 0 if ok else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

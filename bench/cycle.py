@@ -19,10 +19,10 @@ from pathlib import Path
 
 from _common import ROOT, emit_result, print_table
 
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.cycle.run import CycleParams, run_cycle
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import list_deployments
-from forge_mcp.core.workspace import Workspace
 
 
 def main() -> int:
@@ -33,35 +33,56 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="forge-cycle-bench-"))
     os.environ.setdefault("OLLAMA_HOST", "http://127.0.0.1:9")  # measure the local target, reproducibly
-    ws = Workspace.open(ROOT, {"state_dir": str(work / "state"),
-                               "deploy": {"llama_port": llama_server.free_port()}})
+    ws = Workspace.open(ROOT, {"state_dir": str(work / "state"), "deploy": {"llama_port": llama_server.free_port()}})
     try:
-        result = run_cycle(ws, CycleParams.from_config(ws, base_model=args.base_model, iters=args.iters,
-                                                       force_deploy=args.force_deploy))
+        result = run_cycle(
+            ws,
+            CycleParams.from_config(ws, base_model=args.base_model, iters=args.iters, force_deploy=args.force_deploy),
+        )
         report = _report(ws, result.report_id)
     finally:
         for entry in list_deployments(ws):
             llama_server.stop(entry.pid)
         shutil.rmtree(work, ignore_errors=True)
-    rows = [[s.name, s.status, f"{s.seconds:.1f}", f"{s.seconds / max(result.seconds, 1e-9):.0%}", s.summary[:70]]
-            for s in result.stages]
-    print_table(f"forge-mcp cycle on this repository ({args.base_model or ws.config.cycle.base_model}): {result.status}",
-                ["stage", "status", "seconds", "share", "summary"], rows + [["total", "", f"{result.seconds:.1f}",
-                                                                            "100%", ""]])
+    rows = [
+        [s.name, s.status, f"{s.seconds:.1f}", f"{s.seconds / max(result.seconds, 1e-9):.0%}", s.summary[:70]]
+        for s in result.stages
+    ]
+    print_table(
+        f"forge-mcp cycle on this repository ({args.base_model or ws.config.cycle.base_model}): {result.status}",
+        ["stage", "status", "seconds", "share", "summary"],
+        rows + [["total", "", f"{result.seconds:.1f}", "100%", ""]],
+    )
     gain = None
     if report and report.get("baseline"):
         cand, base = report["candidate"], report["baseline"]
         gain = 1 - cand["perplexity"] / base["perplexity"]
-        print(f"held-out perplexity {cand['perplexity']:.3f} vs base {base['perplexity']:.3f} ({gain:.1%} lower; "
-              f"target >= 25%), CodeBLEU {cand['scores']['codebleu']:.3f} vs {base['scores']['codebleu']:.3f}, "
-              f"{'deployed' if result.deployment_id else 'not deployed'}; plan: {'; '.join(result.plan)}")
-    ok = (result.status == "completed" and result.seconds <= 15 * 60 and gain is not None and gain >= 0.25
-          and bool(result.deployment_id))
+        print(
+            f"held-out perplexity {cand['perplexity']:.3f} vs base {base['perplexity']:.3f} ({gain:.1%} lower; "
+            f"target >= 25%), CodeBLEU {cand['scores']['codebleu']:.3f} vs {base['scores']['codebleu']:.3f}, "
+            f"{'deployed' if result.deployment_id else 'not deployed'}; plan: {'; '.join(result.plan)}"
+        )
+    ok = (
+        result.status == "completed"
+        and result.seconds <= 15 * 60
+        and gain is not None
+        and gain >= 0.25
+        and bool(result.deployment_id)
+    )
     print(f"  targets: {'PASS' if ok else 'MISS'}")
-    emit_result({"bench": "cycle", "status": result.status, "seconds": result.seconds, "passed": result.passed,
-                 "stages": {s.name: s.seconds for s in result.stages}, "perplexity_gain": gain,
-                 "deployed": bool(result.deployment_id), "plan": result.budget, "report": report and {
-                     k: report[k] for k in ("rule", "examples_used", "examples_total")}})
+    emit_result(
+        {
+            "bench": "cycle",
+            "status": result.status,
+            "seconds": result.seconds,
+            "passed": result.passed,
+            "stages": {s.name: s.seconds for s in result.stages},
+            "perplexity_gain": gain,
+            "deployed": bool(result.deployment_id),
+            "plan": result.budget,
+            "report": report and {k: report[k] for k in ("rule", "examples_used", "examples_total")},
+        }
+    )
     return 0 if ok else 1
 
 

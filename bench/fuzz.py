@@ -36,8 +36,12 @@ def _repo(root: Path) -> Path:
     repo = root / "fuzzed"
     repo.mkdir()
     (repo / "README.md").write_text("# fuzzed\n\nNothing to train on.\n")
-    env = os.environ | {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
-                        "GIT_COMMITTER_EMAIL": "b@x"}
+    env = os.environ | {
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@x",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@x",
+    }
     for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "docs"]):
         subprocess.run(cmd, cwd=repo, check=True, env=env)
     return repo
@@ -45,8 +49,9 @@ def _repo(root: Path) -> Path:
 
 async def _fuzz(repo: Path, outside: Path, count: int, seed: int) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
-    params = StdioServerParameters(command=sys.executable, env=env,
-                                   args=["-m", "forge_mcp", "serve", "--repo", str(repo), "--no-watch"])
+    params = StdioServerParameters(
+        command=sys.executable, env=env, args=["-m", "forge_mcp", "serve", "--repo", str(repo), "--no-watch"]
+    )
     ends: Counter[str] = Counter()
     per_tool: Counter[str] = Counter()
     latencies: list[float] = []
@@ -74,13 +79,18 @@ async def _fuzz(repo: Path, outside: Path, count: int, seed: int) -> dict[str, o
                 examples.append(f"{call.tool}: {why}: {text[:200]}")
         still_serves = not (await client.call_tool("monitor_repo", {})).is_error
     ordered = sorted(latencies)
-    return {"calls": count, **{k: ends.get(k, 0) for k in ("ok", "tool_error_explained", "tool_error_unexplained",
-                                                              "protocol_error")},
-            "still_serves": still_serves, "per_tool": dict(sorted(per_tool.items())),
-            "latency_ms": {"p50": round(statistics.median(ordered) * 1000, 1),
-                           "p95": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 1),
-                           "max": round(ordered[-1] * 1000, 1)},
-            "examples": examples[:20]}
+    return {
+        "calls": count,
+        **{k: ends.get(k, 0) for k in ("ok", "tool_error_explained", "tool_error_unexplained", "protocol_error")},
+        "still_serves": still_serves,
+        "per_tool": dict(sorted(per_tool.items())),
+        "latency_ms": {
+            "p50": round(statistics.median(ordered) * 1000, 1),
+            "p95": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 1),
+            "max": round(ordered[-1] * 1000, 1),
+        },
+        "examples": examples[:20],
+    }
 
 
 def main() -> int:
@@ -96,11 +106,22 @@ def main() -> int:
         started = time.perf_counter()
         result = anyio.run(_fuzz, repo, outside, args.calls, args.seed)
         result["seconds"] = round(time.perf_counter() - started, 1)
-        result["created_outside"] = sorted(str(p.relative_to(root)) for p in outside.rglob("*")
-                                           if p.name != "config.json")
+        result["created_outside"] = sorted(
+            str(p.relative_to(root)) for p in outside.rglob("*") if p.name != "config.json"
+        )
         result["outside_config_intact"] = (outside / "config.json").read_text() == '{"mine": true}\n'
-    for key in ("calls", "ok", "tool_error_explained", "tool_error_unexplained", "protocol_error", "still_serves",
-                "created_outside", "outside_config_intact", "latency_ms", "seconds"):
+    for key in (
+        "calls",
+        "ok",
+        "tool_error_explained",
+        "tool_error_unexplained",
+        "protocol_error",
+        "still_serves",
+        "created_outside",
+        "outside_config_intact",
+        "latency_ms",
+        "seconds",
+    ):
         print(f"{key:24} {result[key]}")
     for line in result["examples"]:  # type: ignore[union-attr]
         print("  !", line)

@@ -1,11 +1,11 @@
 """Index freshness and speed, through the MCP server with its watcher (the path an agent uses).
 
-  1. build: `index_repo` on a generated repository of 2,000 files (about 5,000 chunks);
-  2. unchanged re-index: `index_repo` again; target under 2 s for 2,000 files;
-  3. `rag_search` latency, warm, on ~5,000 chunks (hybrid, dense, lexical); target p50 under 50 ms;
-  4. freshness: a one-file save until `rag_search` returns the new function first; target p95 under 1 s.
+1. build: `index_repo` on a generated repository of 2,000 files (about 5,000 chunks);
+2. unchanged re-index: `index_repo` again; target under 2 s for 2,000 files;
+3. `rag_search` latency, warm, on ~5,000 chunks (hybrid, dense, lexical); target p50 under 50 ms;
+4. freshness: a one-file save until `rag_search` returns the new function first; target p95 under 1 s.
 
-    python bench/index.py [--files 2000] [--saves 20]
+  python bench/index.py [--files 2000] [--saves 20]
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import anyio
 from _common import emit_result, git, print_table, summary_ms
 from mcp import Client
 
-from forge_mcp.server.services import Forge
 from forge_mcp.server.app import build_server
+from forge_mcp.server.services import Forge
 
 VERBS = ["parse", "render", "validate", "merge", "compute", "fetch", "store", "encode", "resolve", "schedule"]
 NOUNS = ["invoice", "customer", "order", "payment", "token", "report", "session", "address", "ticket", "batch"]
@@ -37,7 +37,8 @@ def make_repo(path: Path, files: int) -> None:
             f"def {verb}_{noun}_{i}_{j}(value, options=None):\n"
             f"    result = helpers.{verb}(value, kind='{noun}', step={j})\n"
             f"    return result if options is None else options.apply(result)\n\n\n"
-            for j in range(2 + i % 2))
+            for j in range(2 + i % 2)
+        )
         target = path / f"pkg{i // 100:02d}" / f"{noun}_{verb}_{i}.py"
         target.parent.mkdir(exist_ok=True)
         target.write_text(f"import helpers\n\n\n{body}", encoding="utf-8")
@@ -50,8 +51,12 @@ async def measure(repo: Path, saves: int) -> dict[str, object]:
     async with Client(build_server(Forge([repo]), watch=True)) as client:
         started = time.perf_counter()
         built = (await client.call_tool("index_repo", {})).structured_content
-        out["build"] = {"seconds": round(time.perf_counter() - started, 1), "files": built["files_indexed"],
-                        "chunks": built["chunks"], "chunks_per_s": round(built["chunks"] / (time.perf_counter() - started), 1)}
+        out["build"] = {
+            "seconds": round(time.perf_counter() - started, 1),
+            "files": built["files_indexed"],
+            "chunks": built["chunks"],
+            "chunks_per_s": round(built["chunks"] / (time.perf_counter() - started), 1),
+        }
         reindex = []
         for _ in range(5):
             started = time.perf_counter()
@@ -76,8 +81,9 @@ async def measure(repo: Path, saves: int) -> dict[str, object]:
             target.write_text(f"def {name}(entry):\n    return ledger.reconcile(entry, pass_number={n})\n")
             with anyio.fail_after(30):
                 while True:
-                    hits = (await client.call_tool("rag_search", {"query": name, "k": 1, "mode": "lexical"})
-                            ).structured_content["hits"]
+                    hits = (
+                        await client.call_tool("rag_search", {"query": name, "k": 1, "mode": "lexical"})
+                    ).structured_content["hits"]
                     if hits and hits[0]["symbol"] == name:
                         break
                     await anyio.sleep(0.01)
@@ -99,11 +105,14 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     build = out["build"]
-    print(f"build: {build['files']} files, {build['chunks']} chunks in {build['seconds']} s "
-          f"({build['chunks_per_s']} chunks/s, embedding included)")
-    rows = [[k, *(v[x] for x in ("n", "min_ms", "p50_ms", "p95_ms", "max_ms"))]
-            for k, v in out.items() if k != "build"]
-    print_table("latencies through MCP (in-process client)", ["what", "n", "min ms", "p50 ms", "p95 ms", "max ms"], rows)
+    print(
+        f"build: {build['files']} files, {build['chunks']} chunks in {build['seconds']} s "
+        f"({build['chunks_per_s']} chunks/s, embedding included)"
+    )
+    rows = [[k, *(v[x] for x in ("n", "min_ms", "p50_ms", "p95_ms", "max_ms"))] for k, v in out.items() if k != "build"]
+    print_table(
+        "latencies through MCP (in-process client)", ["what", "n", "min ms", "p50 ms", "p95 ms", "max ms"], rows
+    )
     checks = {
         "unchanged re-index < 2 s": out["unchanged_reindex"]["p50_ms"] < 2000,
         "rag_search hybrid p50 < 50 ms": out["search_hybrid"]["p50_ms"] < 50,

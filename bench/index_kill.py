@@ -37,18 +37,52 @@ from pathlib import Path  # noqa: E402
 
 from _common import GIT_ENV, ROOT, emit_result, git, print_table  # noqa: E402
 
-VERBS = ["parse", "render", "validate", "merge", "compute", "fetch", "store", "encode", "resolve", "schedule",
-         "load", "dump", "filter", "sort", "retry", "cache"]
-NOUNS = ["invoice", "customer", "order", "payment", "token", "report", "session", "address", "ticket", "batch",
-         "ledger", "refund", "coupon", "shipment", "profile", "quota"]
+VERBS = [
+    "parse",
+    "render",
+    "validate",
+    "merge",
+    "compute",
+    "fetch",
+    "store",
+    "encode",
+    "resolve",
+    "schedule",
+    "load",
+    "dump",
+    "filter",
+    "sort",
+    "retry",
+    "cache",
+]
+NOUNS = [
+    "invoice",
+    "customer",
+    "order",
+    "payment",
+    "token",
+    "report",
+    "session",
+    "address",
+    "ticket",
+    "batch",
+    "ledger",
+    "refund",
+    "coupon",
+    "shipment",
+    "profile",
+    "quota",
+]
 RUN_BOUND_S = 600
-PROBE = ("import json, sys, time\nfrom pathlib import Path\nfrom forge_mcp.index.integrity import find_unreachable\n"
-         "from forge_mcp.index.vectors import VectorStore\nfrom forge_mcp.core.workspace import Workspace\n"
-         "ws = Workspace.open(Path(sys.argv[1]))\n"
-         "store = VectorStore(ws.state_dir / 'chroma', None, ws.name, ws.store.get_meta('index_embedder'))\n"
-         "started = time.perf_counter()\nbad = find_unreachable(store, sorted(store.ids()))\n"
-         "print(json.dumps({'vectors': store.count(), 'unreachable': len(bad), "
-         "'seconds': round(time.perf_counter() - started, 3)}))\n")
+PROBE = (
+    "import json, sys, time\nfrom pathlib import Path\nfrom forge_mcp.index.integrity import find_unreachable\n"
+    "from forge_mcp.index.vectors import VectorStore\nfrom forge_mcp.core.workspace import Workspace\n"
+    "ws = Workspace.open(Path(sys.argv[1]))\n"
+    "store = VectorStore(ws.state_dir / 'chroma', None, ws.name, ws.store.get_meta('index_embedder'))\n"
+    "started = time.perf_counter()\nbad = find_unreachable(store, sorted(store.ids()))\n"
+    "print(json.dumps({'vectors': store.count(), 'unreachable': len(bad), "
+    "'seconds': round(time.perf_counter() - started, 3)}))\n"
+)
 
 
 def varied(i: int, rev: int) -> str:
@@ -56,16 +90,23 @@ def varied(i: int, rev: int) -> str:
     out = [f'"""Helpers for {NOUNS[i % 16]} handling (revision {rev})."""\n\nimport helpers\n\n']
     for j in range(9):
         verb, noun = rng.choice(VERBS), rng.choice(NOUNS)
-        steps = "".join(f"    value = helpers.{rng.choice(VERBS)}(value, step={rng.randint(0, 99)})\n"
-                        for _ in range(rng.randint(1, 4)))
-        out.append(f"\ndef {verb}_{noun}_{i}_{j}(value, options=None):\n    \"\"\"{verb.title()} the {noun} {j}.\"\"\"\n"
-                   f"{steps}    return value if options is None else options.apply(value, rev={rev})\n\n")
+        steps = "".join(
+            f"    value = helpers.{rng.choice(VERBS)}(value, step={rng.randint(0, 99)})\n"
+            for _ in range(rng.randint(1, 4))
+        )
+        out.append(
+            f'\ndef {verb}_{noun}_{i}_{j}(value, options=None):\n    """{verb.title()} the {noun} {j}."""\n'
+            f"{steps}    return value if options is None else options.apply(value, rev={rev})\n\n"
+        )
     return "".join(out)
 
 
 def templated(i: int, rev: int) -> str:
-    return "".join(f"def handle_{i}_{j}(request, retries={j + rev}):\n    \"\"\"Handle request kind {j} of module {i}.\"\"\"\n"
-                   f"    return request.reply(kind={j}, module={i})\n\n\n" for j in range(10))
+    return "".join(
+        f'def handle_{i}_{j}(request, retries={j + rev}):\n    """Handle request kind {j} of module {i}."""\n'
+        f"    return request.reply(kind={j}, module={i})\n\n\n"
+        for j in range(10)
+    )
 
 
 def make_repo(path: Path, files: int) -> list[Path]:
@@ -126,8 +167,13 @@ def run(repo: Path, kill: tuple[str, int] | None) -> dict[str, object]:
     proc.stderr.close()
     proc.stdout.close()
     report = json.loads(out) if proc.returncode == 0 else {}
-    return {"rc": proc.returncode, "stored": int(report.get("chunks_embedded", last)), "reused": reused,
-            "seconds": round(time.perf_counter() - started, 1), "report": report}
+    return {
+        "rc": proc.returncode,
+        "stored": int(report.get("chunks_embedded", last)),
+        "reused": reused,
+        "seconds": round(time.perf_counter() - started, 1),
+        "report": report,
+    }
 
 
 def scenario(work: Path, files: int, seed: int) -> dict[str, object]:
@@ -140,15 +186,26 @@ def scenario(work: Path, files: int, seed: int) -> dict[str, object]:
         before = stored_ids(repo)
         result = run(repo, kill)
         added = len(stored_ids(repo) - before)
-        result |= {"phase": phase, "kill_at": f"{kill[0]} #{kill[1]}" if kill else "-", "added": added,
-                   "re_embedded": max(0, int(result["stored"]) - added)}  # type: ignore[call-overload]
+        result |= {
+            "phase": phase,
+            "kill_at": f"{kill[0]} #{kill[1]}" if kill else "-",
+            "added": added,
+            "re_embedded": max(0, int(result["stored"]) - added),
+        }  # type: ignore[call-overload]
         runs.append(result)
-        print(f"  {phase}: rc {result['rc']}, stored {result['stored']}, reused {result['reused']}, "
-              f"re-embedded {result['re_embedded']}, {result['seconds']} s", flush=True)
+        print(
+            f"  {phase}: rc {result['rc']}, stored {result['stored']}, reused {result['reused']}, "
+            f"re-embedded {result['re_embedded']}, {result['seconds']} s",
+            flush=True,
+        )
         return result
 
-    kills = [(r"committed \d+ files", rng.randint(1, 2)) if rng.random() < 0.4 else
-             (r": embedded \d+/\d+ chunks$", rng.randint(1, 6)) for _ in range(8)]
+    kills = [
+        (r"committed \d+ files", rng.randint(1, 2))
+        if rng.random() < 0.4
+        else (r": embedded \d+/\d+ chunks$", rng.randint(1, 6))
+        for _ in range(8)
+    ]
     for n in range(6):
         step(f"build, killed {n + 1}", kills[n])
     for target in rng.sample(made, 40):
@@ -159,8 +216,14 @@ def scenario(work: Path, files: int, seed: int) -> dict[str, object]:
         step(f"after edits, killed {n - 5}", kills[n])
     complete = step("complete run", None)
     unchanged = step("unchanged run", None)
-    probe = subprocess.run([sys.executable, "-c", PROBE, str(repo)], capture_output=True, text=True, check=True,
-                           env=GIT_ENV | {"PYTHONPATH": str(ROOT)}, timeout=RUN_BOUND_S)
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, str(repo)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=GIT_ENV | {"PYTHONPATH": str(ROOT)},
+        timeout=RUN_BOUND_S,
+    )
     fresh = json.loads(probe.stdout.strip().splitlines()[-1])
     return {"runs": runs, "complete": complete["report"], "unchanged": unchanged["report"], "fresh_process": fresh}
 
@@ -181,27 +244,45 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     runs = out["runs"]
     killed = [r for r in runs if r["rc"] == -signal.SIGKILL]
-    print_table("runs", ["run", "kill at", "rc", "stored", "reused", "re-embedded", "s"],
-                [[r["phase"], r["kill_at"], r["rc"], r["stored"], r["reused"], r["re_embedded"], r["seconds"]] for r in runs])
+    print_table(
+        "runs",
+        ["run", "kill at", "rc", "stored", "reused", "re-embedded", "s"],
+        [[r["phase"], r["kill_at"], r["rc"], r["stored"], r["reused"], r["re_embedded"], r["seconds"]] for r in runs],
+    )
     complete, unchanged, fresh = out["complete"], out["unchanged"], out["fresh_process"]
     summary = {
-        "kills": len(killed), "chunks": complete.get("chunks"),
+        "kills": len(killed),
+        "chunks": complete.get("chunks"),
         "re_embedded_after_kills": [r["re_embedded"] for r in runs[1:] if r["phase"] != "unchanged run"],
         "reused_after_kills": [r["reused"] for r in runs[1:] if r["phase"] != "unchanged run"],
-        "unreachable_repaired": complete.get("unreachable_repaired"), "unreachable_left": complete.get("unreachable_left"),
-        "missing_repaired": complete.get("missing_repaired"), "orphans_removed": complete.get("orphans_removed"),
+        "unreachable_repaired": complete.get("unreachable_repaired"),
+        "unreachable_left": complete.get("unreachable_left"),
+        "missing_repaired": complete.get("missing_repaired"),
+        "orphans_removed": complete.get("orphans_removed"),
         "probe_full": {"vectors": complete.get("vectors_probed"), "seconds": complete.get("probe_seconds")},
-        "probe_sample": {"vectors": unchanged.get("vectors_probed"), "seconds": unchanged.get("probe_seconds"),
-                         "unchanged_sync_s": unchanged.get("seconds")},
-        "unreachable_after_sync": fresh["unreachable"], "fresh_process_probe": fresh,
+        "probe_sample": {
+            "vectors": unchanged.get("vectors_probed"),
+            "seconds": unchanged.get("probe_seconds"),
+            "unchanged_sync_s": unchanged.get("seconds"),
+        },
+        "unreachable_after_sync": fresh["unreachable"],
+        "fresh_process_probe": fresh,
     }
-    checks = {"all 8 runs meant to be killed were killed": len(killed) == 8,
-              "nothing re-embedded after a kill": not any(summary["re_embedded_after_kills"]),
-              "unreachable after sync: 0 (fresh process)": fresh["unreachable"] == 0}
+    checks = {
+        "all 8 runs meant to be killed were killed": len(killed) == 8,
+        "nothing re-embedded after a kill": not any(summary["re_embedded_after_kills"]),
+        "unreachable after sync: 0 (fresh process)": fresh["unreachable"] == 0,
+    }
     for name, ok in checks.items():
         print(f"  {name}: {'PASS' if ok else 'MISS'}")
-    emit_result({"bench": "index_kill", **summary, "runs": [{k: v for k, v in r.items() if k != "report"} for r in runs],
-                 "checks": checks})
+    emit_result(
+        {
+            "bench": "index_kill",
+            **summary,
+            "runs": [{k: v for k, v in r.items() if k != "report"} for r in runs],
+            "checks": checks,
+        }
+    )
     return 0 if all(checks.values()) else 1
 
 

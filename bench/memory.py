@@ -14,12 +14,12 @@ from pathlib import Path
 
 from _common import emit_result, print_table
 
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.miner.datasets import build_dataset
+from forge_mcp.train.hardware import detect_machine, estimate_memory
 from forge_mcp.train.jobs import loss_series, run_info
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.trigger import model_shape, train_shape, trigger_training
-from forge_mcp.train.hardware import detect_machine, estimate_memory
-from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = [
@@ -38,7 +38,7 @@ def long_dataset(ws: Workspace, source: str) -> str:
     text = (Path(source) / "text" / "train.jsonl").read_text(encoding="utf-8")
     corpus = "".join(json.loads(line)["text"] for line in text.splitlines())
     corpus *= 1 + 32 * 20_000 // max(len(corpus), 1)
-    rows = [json.dumps({"text": corpus[i * 20_000:(i + 1) * 20_000]}) for i in range(32)]
+    rows = [json.dumps({"text": corpus[i * 20_000 : (i + 1) * 20_000]}) for i in range(32)]
     folder = ws.state_dir / "datasets" / "ds-membench"
     (folder / "text").mkdir(parents=True, exist_ok=True)
     (folder / "text" / "train.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -56,8 +56,9 @@ def main() -> int:
         ws = Workspace.open(ROOT, {"state_dir": str(work / "state")})
         dataset_id = long_dataset(ws, build_dataset(ws).path)
         for cfg in CONFIGS:
-            params = TrainParams(iters=10, steps_per_report=5, steps_per_eval=1000, task="text", dataset_id=dataset_id,
-                                 **cfg)
+            params = TrainParams(
+                iters=10, steps_per_report=5, steps_per_eval=1000, task="text", dataset_id=dataset_id, **cfg
+            )
             info = trigger_training(ws, params)
             while run_info(ws, info.run_id).status in ("queued", "running"):
                 time.sleep(0.3)
@@ -67,12 +68,16 @@ def main() -> int:
             error = predicted / measured - 1
             label = ", ".join(f"{k}={v}" for k, v in cfg.items())
             rows.append([label, f"{predicted / 2**20:.1f}", f"{measured / 2**20:.1f}", f"{error:+.1%}"])
-            results.append({"config": cfg, "predicted_bytes": predicted, "measured_bytes": int(measured),
-                            "error": round(error, 3)})
+            results.append(
+                {"config": cfg, "predicted_bytes": predicted, "measured_bytes": int(measured), "error": round(error, 3)}
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print_table("tiny model: predicted vs measured mlx peak memory", ["configuration", "predicted MiB",
-                                                                      "measured MiB", "error"], rows)
+    print_table(
+        "tiny model: predicted vs measured mlx peak memory",
+        ["configuration", "predicted MiB", "measured MiB", "error"],
+        rows,
+    )
     ok = all(abs(r["error"]) <= 0.25 for r in results)
     print(f"  target every prediction within 25%: {'PASS' if ok else 'MISS'}")
     emit_result({"bench": "memory", "results": results, "pass": ok})

@@ -30,7 +30,6 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import anyio  # noqa: E402
-
 from _common import GIT_ENV, emit_result, git, print_table, summary_ms  # noqa: E402
 
 IDENT = "Bench <bench@example.invalid>"
@@ -124,8 +123,14 @@ def build_repo(path: Path, n_commits: int, n_files: int, gc: bool) -> tuple[list
     stream, tags = fast_import_stream(n_commits, n_files)
     times["generate_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    proc = subprocess.run(["git", "fast-import", "--quiet", "--done"], cwd=path, env=GIT_ENV, input=stream,
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        ["git", "fast-import", "--quiet", "--done"],
+        cwd=path,
+        env=GIT_ENV,
+        input=stream,
+        capture_output=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"git fast-import failed: {proc.stderr.decode(errors='replace')[-2000:]}")
     times["fast_import_s"] = time.perf_counter() - t
@@ -153,8 +158,8 @@ def time_calls(fn, runs: int) -> list[float]:
 async def mcp_path(repo: Path, runs: int) -> tuple[list[float], dict]:
     from mcp import Client
 
-    from forge_mcp.server.services import Forge
     from forge_mcp.server.app import build_server
+    from forge_mcp.server.services import Forge
 
     samples: list[float] = []
     async with Client(build_server(Forge([repo]), watch=False)) as client:
@@ -182,18 +187,20 @@ def main() -> int:
     if args.commits < 600:
         parser.error("--commits must be at least 600 (case c needs a tag 500 commits back)")
 
-    from forge_mcp.monitor.changes import monitor
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.monitor.changes import monitor
 
     with tempfile.TemporaryDirectory(prefix="forge-bench-monitor-") as tmp:
         repo = Path(tmp) / "big-repo"
         tags, build = build_repo(repo, args.commits, args.files, args.gc)
         n_commits = int(git(repo, "rev-list", "--count", "HEAD"))
         n_files = len(git(repo, "ls-files", "-z").split("\0")) - 1
-        print(f"repository: {n_commits} commits, {n_files} files, {len(tags)} tags; "
-              f"stream {build['stream_mb']:.1f} MB generated in {build['generate_s']:.1f} s, "
-              f"fast-import {build['fast_import_s']:.1f} s, checkout {build['checkout_s']:.1f} s"
-              + (f", gc {build['gc_s']:.1f} s" if "gc_s" in build else ""))
+        print(
+            f"repository: {n_commits} commits, {n_files} files, {len(tags)} tags; "
+            f"stream {build['stream_mb']:.1f} MB generated in {build['generate_s']:.1f} s, "
+            f"fast-import {build['fast_import_s']:.1f} s, checkout {build['checkout_s']:.1f} s"
+            + (f", gc {build['gc_s']:.1f} s" if "gc_s" in build else "")
+        )
 
         # The tag nearest to 500 commits before HEAD.
         tag_commit = {t: int(t.split(".")[1]) * TAG_EVERY for t in tags}
@@ -207,9 +214,13 @@ def main() -> int:
             report = monitor(ws, **kw)
             samples = time_calls(lambda: monitor(ws, **kw), args.runs)
             cases[key] = {
-                "label": label, **summary_ms(samples), "commit_count": report.commit_count,
-                "files_changed": report.files_changed, "new_tags": len(report.new_tags),
-                "lines_added": report.lines_added, "base_source": report.base_source,
+                "label": label,
+                **summary_ms(samples),
+                "commit_count": report.commit_count,
+                "files_changed": report.files_changed,
+                "new_tags": len(report.new_tags),
+                "lines_added": report.lines_added,
+                "base_source": report.base_source,
                 "clean": report.working_tree.clean,
             }
 
@@ -228,19 +239,50 @@ def main() -> int:
     print_table(
         f"monitor(ws), {args.runs} runs after 1 warm-up",
         ["case", "p50 ms", "p95 ms", "min ms", "max ms", "commits", "files", "tags"],
-        [[cases[k]["label"], cases[k]["p50_ms"], cases[k]["p95_ms"], cases[k]["min_ms"], cases[k]["max_ms"],
-          cases[k]["commit_count"], cases[k]["files_changed"], cases[k]["new_tags"]] for k in order]
-        + [["MCP call_tool monitor_repo (a)", mcp_stats["p50_ms"], mcp_stats["p95_ms"], mcp_stats["min_ms"],
-            mcp_stats["max_ms"], structured.get("commit_count"), structured.get("files_changed"),
-            len(structured.get("new_tags", []))]],
+        [
+            [
+                cases[k]["label"],
+                cases[k]["p50_ms"],
+                cases[k]["p95_ms"],
+                cases[k]["min_ms"],
+                cases[k]["max_ms"],
+                cases[k]["commit_count"],
+                cases[k]["files_changed"],
+                cases[k]["new_tags"],
+            ]
+            for k in order
+        ]
+        + [
+            [
+                "MCP call_tool monitor_repo (a)",
+                mcp_stats["p50_ms"],
+                mcp_stats["p95_ms"],
+                mcp_stats["min_ms"],
+                mcp_stats["max_ms"],
+                structured.get("commit_count"),
+                structured.get("files_changed"),
+                len(structured.get("new_tags", [])),
+            ]
+        ],
     )
     ok = all(cases[k]["p50_ms"] <= args.target_ms for k in order)
     print(f"  target p50 <= {args.target_ms:.0f} ms for a, b and c: {'PASS' if ok else 'FAIL'}")
-    emit_result({
-        "bench": "monitor", "commits": n_commits, "files": n_files, "tags": len(tags), "runs": args.runs,
-        "gc": args.gc, "build": {k: round(v, 2) for k, v in build.items()}, "since_tag": since_tag,
-        "cases": cases, "mcp_call_tool": mcp_stats, "target_p50_ms": args.target_ms, "ok": ok,
-    })
+    emit_result(
+        {
+            "bench": "monitor",
+            "commits": n_commits,
+            "files": n_files,
+            "tags": len(tags),
+            "runs": args.runs,
+            "gc": args.gc,
+            "build": {k: round(v, 2) for k, v in build.items()},
+            "since_tag": since_tag,
+            "cases": cases,
+            "mcp_call_tool": mcp_stats,
+            "target_p50_ms": args.target_ms,
+            "ok": ok,
+        }
+    )
     return 0 if ok else 1
 
 

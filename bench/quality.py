@@ -35,17 +35,24 @@ from typing import Any
 from _common import emit_result, git, print_table
 
 from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.judge.validate import ValidationReport, judge_params, validate
+from forge_mcp.miner.datasets import DatasetSummary, build_dataset
 from forge_mcp.train.budget import Profile
 from forge_mcp.train.jobs import cancel_run, loss_series, run_info
 from forge_mcp.train.params import ACTIVE, TrainParams
 from forge_mcp.train.trigger import plan_run, trigger_training
-from forge_mcp.judge.validate import ValidationReport, judge_params, validate
-from forge_mcp.miner.datasets import DatasetSummary, build_dataset
-from forge_mcp.core.workspace import Workspace
 
 METHODS = ("lora", "dora", "qlora", "pissa", "qpissa")
-SCORES = ("codebleu", "ngram_match", "weighted_ngram_match", "syntax_match", "dataflow_match", "exact_match",
-          "parse_rate")
+SCORES = (
+    "codebleu",
+    "ngram_match",
+    "weighted_ngram_match",
+    "syntax_match",
+    "dataflow_match",
+    "exact_match",
+    "parse_rate",
+)
 POLL_S = 0.5
 LOG = sys.stderr  # progress goes to stderr so that --json leaves stdout to the JSON
 
@@ -88,8 +95,10 @@ def clone_repo(source: Path, work: Path) -> tuple[Path, Path, str]:
         raise SystemExit(f"--repo {source} is not a git repository with a commit: {exc}") from exc
     commits = int(git(root, "rev-list", "--count", "HEAD").strip())
     if commits < 2:
-        raise SystemExit(f"--repo {root} has {commits} commit: held-out recent changes need some history "
-                         "(at least two commits, and code-changing ones among the recent)")
+        raise SystemExit(
+            f"--repo {root} has {commits} commit: held-out recent changes need some history "
+            "(at least two commits, and code-changing ones among the recent)"
+        )
     dest = work / root.name
     git(work, "clone", "--quiet", "--no-checkout", str(root), str(dest))
     git(dest, "checkout", "--quiet", "--detach", commit)
@@ -101,12 +110,16 @@ def build(ws: Workspace, batch_size: int) -> DatasetSummary:
     summary = build_dataset(ws)
     split = summary.splits.get("completion", {})
     if split.get("test", 0) == 0:
-        raise SystemExit(f"{ws.repo_root.name}: no held-out completion examples ({summary.held_out_commits} "
-                         f"held-out commits, stop reason '{summary.held_out.reason}'): the repository needs recent "
-                         "commits that change functions, methods or classes")
+        raise SystemExit(
+            f"{ws.repo_root.name}: no held-out completion examples ({summary.held_out_commits} "
+            f"held-out commits, stop reason '{summary.held_out.reason}'): the repository needs recent "
+            "commits that change functions, methods or classes"
+        )
     if split.get("train", 0) < batch_size:
-        raise SystemExit(f"{ws.repo_root.name}: {split.get('train', 0)} completion training examples, fewer than "
-                         f"the batch size {batch_size}: not enough code outside the held-out commits")
+        raise SystemExit(
+            f"{ws.repo_root.name}: {split.get('train', 0)} completion training examples, fewer than "
+            f"the batch size {batch_size}: not enough code outside the held-out commits"
+        )
     return summary
 
 
@@ -152,11 +165,18 @@ def train_method(ws: Workspace, params: TrainParams, method: str, timeout_s: flo
     tokens = int(rows[-1]["trained_tokens"]) if rows else 0
     rates = [float(r["tokens_per_second"]) for r in rows[1:]] or [float(r["tokens_per_second"]) for r in rows]
     final = run_info(ws, info.run_id)
-    return {"run_id": info.run_id, "train_wall_seconds": round(wall, 1), "worker_seconds": round(worker_s, 1),
-            "trained_tokens": tokens, "tokens_per_second": round(statistics.median(rates)) if rates else None,
-            "tokens_per_second_overall": round(tokens / worker_s) if worker_s > 0 else None,
-            "peak_memory_gb": final.peak_memory_gb, "final_val_loss": val[-1][1] if val else None,
-            "best_val_loss": final.best_val_loss, "val_curve": val}
+    return {
+        "run_id": info.run_id,
+        "train_wall_seconds": round(wall, 1),
+        "worker_seconds": round(worker_s, 1),
+        "trained_tokens": tokens,
+        "tokens_per_second": round(statistics.median(rates)) if rates else None,
+        "tokens_per_second_overall": round(tokens / worker_s) if worker_s > 0 else None,
+        "peak_memory_gb": final.peak_memory_gb,
+        "final_val_loss": val[-1][1] if val else None,
+        "best_val_loss": final.best_val_loss,
+        "val_curve": val,
+    }
 
 
 def judge(ws: Workspace, target: str, args: argparse.Namespace, profile: Profile) -> ValidationReport:
@@ -164,15 +184,30 @@ def judge(ws: Workspace, target: str, args: argparse.Namespace, profile: Profile
     log(f"validating {target}")
     examples = args.examples if args.examples is not None else profile.max_examples
     tokens = args.max_tokens if args.max_tokens is not None else profile.max_tokens
-    return validate(ws, judge_params(ws.config.judge, target=target, baseline="none", base_model=args.base,
-                                     max_examples=examples, max_tokens=tokens, seed=args.seed))
+    return validate(
+        ws,
+        judge_params(
+            ws.config.judge,
+            target=target,
+            baseline="none",
+            base_model=args.base,
+            max_examples=examples,
+            max_tokens=tokens,
+            seed=args.seed,
+        ),
+    )
 
 
 def figures(report: ValidationReport) -> dict[str, Any]:
     c = report.candidate
-    return {"perplexity": round(c.perplexity, 4), "mean_token_loss": round(c.mean_token_loss, 4),
-            **{k: round(getattr(c.scores, k), 4) for k in SCORES}, "examples": c.scores.examples,
-            "generated_tokens": c.generated_tokens, "validation_seconds": report.timings.total_seconds}
+    return {
+        "perplexity": round(c.perplexity, 4),
+        "mean_token_loss": round(c.mean_token_loss, 4),
+        **{k: round(getattr(c.scores, k), 4) for k in SCORES},
+        "examples": c.scores.examples,
+        "generated_tokens": c.generated_tokens,
+        "validation_seconds": report.timings.total_seconds,
+    }
 
 
 def versus_base(model: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
@@ -213,8 +248,10 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     t1 = time.perf_counter()
     params, profile = plan(ws, args)
     t2 = time.perf_counter()
-    log(f"dataset {summary.dataset_id}: {summary.splits['completion']}; plan: {params.iters} steps, "
-        f"{params.num_layers} layers, seq {params.max_seq_length}, lr {params.learning_rate}")
+    log(
+        f"dataset {summary.dataset_id}: {summary.splits['completion']}; plan: {params.iters} steps, "
+        f"{params.num_layers} layers, seq {params.max_seq_length}, lr {params.learning_rate}"
+    )
     timeout = 600 + 4 * profile.estimated_train_seconds * params.iters / max(profile.iters, 1)
     runs = {m: train_method(ws, params, m, timeout) for m in args.methods}
     base = figures(judge(ws, "base", args, profile))
@@ -224,43 +261,80 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         models[method]["vs_base"] = versus_base(models[method], base)
     reference = "lora" if "lora" in runs else args.methods[0]
     convergence({m: models[m] for m in runs}, reference)
-    return {"bench": "quality", "repo": str(source), "commit": commit, "base": args.base,
-            "dataset": {"id": summary.dataset_id, "completion_splits": summary.splits["completion"],
-                        "held_out_commits": summary.held_out_commits},
-            "plan": {**params.model_dump(exclude={"method", "dataset_id"}), "budget_minutes": profile.budget_minutes,
-                     "reasons": profile.reasons},
-            "convergence_reference": reference, "models": models,
-            "wall_seconds": {"dataset": round(t1 - t0, 1), "plan": round(t2 - t1, 1),
-                             **{f"train_{m}": r["train_wall_seconds"] for m, r in runs.items()},
-                             **{f"validate_{m}": v["validation_seconds"] for m, v in models.items()},
-                             "total": round(time.perf_counter() - started, 1)}}
+    return {
+        "bench": "quality",
+        "repo": str(source),
+        "commit": commit,
+        "base": args.base,
+        "dataset": {
+            "id": summary.dataset_id,
+            "completion_splits": summary.splits["completion"],
+            "held_out_commits": summary.held_out_commits,
+        },
+        "plan": {
+            **params.model_dump(exclude={"method", "dataset_id"}),
+            "budget_minutes": profile.budget_minutes,
+            "reasons": profile.reasons,
+        },
+        "convergence_reference": reference,
+        "models": models,
+        "wall_seconds": {
+            "dataset": round(t1 - t0, 1),
+            "plan": round(t2 - t1, 1),
+            **{f"train_{m}": r["train_wall_seconds"] for m, r in runs.items()},
+            **{f"validate_{m}": v["validation_seconds"] for m, v in models.items()},
+            "total": round(time.perf_counter() - started, 1),
+        },
+    }
 
 
 def print_report(out: dict[str, Any]) -> None:
     models, plan_ = out["models"], out["plan"]
     base = models["base"]
     n = base["examples"]
-    print_table(f"held-out quality on {Path(out['repo']).name}@{out['commit'][:10]} ({n} examples, base "
-                f"{out['base']}; {plan_['iters']} steps, {plan_['num_layers']} layers, seq {plan_['max_seq_length']}, "
-                f"lr {plan_['learning_rate']:g}, batch {plan_['batch_size']})",
-                ["model", "ppl", "ppl/base", "CodeBLEU", "Δ base", "ngram", "w-ngram", "syntax", "dataflow",
-                 "exact", "parse"],
-                [[name, f"{m['perplexity']:.3f}",
-                  f"{m['vs_base']['perplexity_ratio']:.3f}" if "vs_base" in m else "1.000",
-                  f"{m['codebleu']:.4f}", f"{m['vs_base']['codebleu_delta']:+.4f}" if "vs_base" in m else "",
-                  *(f"{m[k]:.4f}" for k in SCORES[1:5]), f"{m['exact_match']:.3f}", f"{m['parse_rate']:.3f}"]
-                 for name, m in models.items()])
+    print_table(
+        f"held-out quality on {Path(out['repo']).name}@{out['commit'][:10]} ({n} examples, base "
+        f"{out['base']}; {plan_['iters']} steps, {plan_['num_layers']} layers, seq {plan_['max_seq_length']}, "
+        f"lr {plan_['learning_rate']:g}, batch {plan_['batch_size']})",
+        ["model", "ppl", "ppl/base", "CodeBLEU", "Δ base", "ngram", "w-ngram", "syntax", "dataflow", "exact", "parse"],
+        [
+            [
+                name,
+                f"{m['perplexity']:.3f}",
+                f"{m['vs_base']['perplexity_ratio']:.3f}" if "vs_base" in m else "1.000",
+                f"{m['codebleu']:.4f}",
+                f"{m['vs_base']['codebleu_delta']:+.4f}" if "vs_base" in m else "",
+                *(f"{m[k]:.4f}" for k in SCORES[1:5]),
+                f"{m['exact_match']:.3f}",
+                f"{m['parse_rate']:.3f}",
+            ]
+            for name, m in models.items()
+        ],
+    )
     runs = {k: v for k, v in models.items() if k != "base"}
     ref = out["convergence_reference"]
-    print_table(f"training (same plan; steps to {ref}'s final val loss {_fmt(runs[ref]['final_val_loss'])})",
-                ["method", "train s", "tokens/s", "tokens", "final val", "best val", f"steps to {ref}", "speed-up"],
-                [[m, f"{r['train_wall_seconds']:.1f}", r["tokens_per_second"], r["trained_tokens"],
-                  _fmt(r["final_val_loss"]), _fmt(r["best_val_loss"]), r["steps_to_reference_final"],
-                  r["convergence_speedup"]] for m, r in runs.items()])
+    print_table(
+        f"training (same plan; steps to {ref}'s final val loss {_fmt(runs[ref]['final_val_loss'])})",
+        ["method", "train s", "tokens/s", "tokens", "final val", "best val", f"steps to {ref}", "speed-up"],
+        [
+            [
+                m,
+                f"{r['train_wall_seconds']:.1f}",
+                r["tokens_per_second"],
+                r["trained_tokens"],
+                _fmt(r["final_val_loss"]),
+                _fmt(r["best_val_loss"]),
+                r["steps_to_reference_final"],
+                r["convergence_speedup"],
+            ]
+            for m, r in runs.items()
+        ],
+    )
     steps = sorted({s for r in runs.values() for s, _ in r["val_curve"]})
     curves = {m: dict(r["val_curve"]) for m, r in runs.items()}
-    print_table("validation loss by step", ["step", *runs], [[s, *(_fmt(curves[m].get(s)) for m in runs)]
-                                                             for s in steps])
+    print_table(
+        "validation loss by step", ["step", *runs], [[s, *(_fmt(curves[m].get(s)) for m in runs)] for s in steps]
+    )
     print("wall seconds: " + ", ".join(f"{k} {v}" for k, v in out["wall_seconds"].items()))
 
 

@@ -78,6 +78,7 @@ def detect_secrets_redactor(tmp: Path) -> Redactor | None:
         for value in sorted({s.secret_value for _, s in found if s.secret_value}, key=len, reverse=True):
             text = re.sub(r"[^\s\"'`,;<>]*" + re.escape(value) + r"[^\s\"'`,;<>]*", "<REDACTED>", text)
         return text
+
     return redact
 
 
@@ -89,12 +90,17 @@ def gitleaks_only() -> Redactor:
 
     def redact(text: str, path: str) -> str:
         lowered = text.lower()
-        spans = [(f.start, f.end, f.kind) for rule in rules if not rule.keywords or any(k in lowered for k in rule.keywords)
-                 if rule.path is None or rule.path.search(path)
-                 for f in secret_rules._findings(rule, text, allow, path)]
+        spans = [
+            (f.start, f.end, f.kind)
+            for rule in rules
+            if not rule.keywords or any(k in lowered for k in rule.keywords)
+            if rule.path is None or rule.path.search(path)
+            for f in secret_rules._findings(rule, text, allow, path)
+        ]
         for start, end, _ in reversed(secrets._resolve([spans])):
             text = text[:start] + "<REDACTED>" + text[end:]
         return text
+
     return redact
 
 
@@ -112,11 +118,19 @@ def corpus_report(seeds: list[int], redactors: dict[str, Redactor]) -> dict[str,
     kinds = list(dict.fromkeys(key.split("\t")[0] for key in totals))
     names = list(redactors)
     header = ["kind", "planted", *[f"leaks {n}" for n in names], "look-alikes", *[f"FP {n}" for n in names]]
-    rows = [[k, totals[f"{k}\t{names[0]}"]["planted"], *[totals[f"{k}\t{n}"]["leaks"] for n in names],
-             totals[f"{k}\t{names[0]}"]["lookalikes"], *[totals[f"{k}\t{n}"]["false_positives"] for n in names]]
-            for k in kinds]
-    print_table(f"Corpus, seeds {','.join(map(str, seeds))} (leaks: planted values left; FP: look-alikes changed)",
-                header, rows)
+    rows = [
+        [
+            k,
+            totals[f"{k}\t{names[0]}"]["planted"],
+            *[totals[f"{k}\t{n}"]["leaks"] for n in names],
+            totals[f"{k}\t{names[0]}"]["lookalikes"],
+            *[totals[f"{k}\t{n}"]["false_positives"] for n in names],
+        ]
+        for k in kinds
+    ]
+    print_table(
+        f"Corpus, seeds {','.join(map(str, seeds))} (leaks: planted values left; FP: look-alikes changed)", header, rows
+    )
     return {n: totals[f"overall\t{n}"] for n in names}
 
 
@@ -129,7 +143,9 @@ RULE_FILE = "forge_mcp/miner/rules/gitleaks.toml"  # every keyword of every rule
 
 def repo_texts() -> dict[str, str]:
     out = {}
-    for name in subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split():
+    for name in subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split():
         data = (ROOT / name).read_bytes() if (ROOT / name).is_file() else b"\0"
         if b"\0" not in data:
             try:
@@ -163,6 +179,7 @@ def no_accelerator(redact: Callable[[str], object]) -> Callable[[str], object]:
             return redact(text)
         finally:
             secret_prefilter._automata = automata  # type: ignore[assignment]
+
     return run
 
 
@@ -181,13 +198,20 @@ def speed_report(old: ModuleType, rounds: int, stdlib: list[str]) -> dict[str, o
         std_mbps = throughput(redact, stdlib, 1) if stdlib and name != "new, no Aho-Corasick" else "-"
         std_count = sum(redact(t).total for t in stdlib) if stdlib else "-"  # type: ignore[attr-defined]
         rows.append([name, mbps, rest_mbps, redactions, std_mbps, std_count])
-        result[name] = {"repo_mb_s": mbps, "repo_without_rule_file_mb_s": rest_mbps, "repo_redactions": redactions,
-                        "stdlib_mb_s": std_mbps, "stdlib_redactions": std_count}
+        result[name] = {
+            "repo_mb_s": mbps,
+            "repo_without_rule_file_mb_s": rest_mbps,
+            "repo_redactions": redactions,
+            "stdlib_mb_s": std_mbps,
+            "stdlib_redactions": std_count,
+        }
     std_mb = round(sum(len(t.encode("utf-8", "surrogatepass")) for t in stdlib) / 1e6, 1)
-    print_table(f"Throughput and real code: this repository ({len(repo)} tracked text files, {repo_mb} MB, best of "
-                f"{rounds}) and the stdlib ({len(stdlib)} files, {std_mb} MB)",
-                ["redactor", "repo MB/s", "repo w/o gitleaks.toml", "repo redactions", "stdlib MB/s",
-                 "stdlib redactions"], rows)
+    print_table(
+        f"Throughput and real code: this repository ({len(repo)} tracked text files, {repo_mb} MB, best of "
+        f"{rounds}) and the stdlib ({len(stdlib)} files, {std_mb} MB)",
+        ["redactor", "repo MB/s", "repo w/o gitleaks.toml", "repo redactions", "stdlib MB/s", "stdlib redactions"],
+        rows,
+    )
     return result
 
 
@@ -202,8 +226,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         old = old_module(args.old_rev, tmp)
-        redactors: dict[str, Redactor] = {"new": lambda t, p: secrets.redact(t).text,
-                                          "old": lambda t, p: old.redact(t).text, "gitleaks only": gitleaks_only()}
+        redactors: dict[str, Redactor] = {
+            "new": lambda t, p: secrets.redact(t).text,
+            "old": lambda t, p: old.redact(t).text,
+            "gitleaks only": gitleaks_only(),
+        }
         ds = detect_secrets_redactor(tmp)
         if ds is not None:
             redactors["detect-secrets"] = ds
@@ -213,13 +240,18 @@ def main() -> int:
     fp_rate = new["false_positives"] / new["lookalikes"]
     ok = new["leaks"] == 0 and fp_rate < TARGET_FP
     for name, row in overall.items():
-        print(f"{name}: recall {1 - row['leaks'] / row['planted']:.1%} ({row['leaks']} of {row['planted']} leaked), "
-              f"false positives {row['false_positives'] / row['lookalikes']:.1%} "
-              f"({row['false_positives']} of {row['lookalikes']})")
-    print(f"{'PASS' if ok else 'FAIL'} secrets: {new['leaks']} leaks (target 0), {fp_rate:.1%} look-alikes redacted "
-          f"(target < {TARGET_FP:.0%}); prefilter accelerator {'on' if secret_prefilter.available() else 'off'}")
-    emit_result({"seeds": seeds, "corpus": overall, "speed": speed, "pass": ok,
-                 "accelerator": secret_prefilter.available()})
+        print(
+            f"{name}: recall {1 - row['leaks'] / row['planted']:.1%} ({row['leaks']} of {row['planted']} leaked), "
+            f"false positives {row['false_positives'] / row['lookalikes']:.1%} "
+            f"({row['false_positives']} of {row['lookalikes']})"
+        )
+    print(
+        f"{'PASS' if ok else 'FAIL'} secrets: {new['leaks']} leaks (target 0), {fp_rate:.1%} look-alikes redacted "
+        f"(target < {TARGET_FP:.0%}); prefilter accelerator {'on' if secret_prefilter.available() else 'off'}"
+    )
+    emit_result(
+        {"seeds": seeds, "corpus": overall, "speed": speed, "pass": ok, "accelerator": secret_prefilter.available()}
+    )
     return 0 if ok else 1
 
 

@@ -33,10 +33,10 @@ from pathlib import Path
 
 from _common import emit_result, git, percentile, print_table
 
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.pairs import Pair, pairs_from_chunks
 from forge_mcp.index.rag import RagIndex, SyncReport
 from forge_mcp.miner.blob import chunk_blob
-from forge_mcp.core.workspace import Workspace
 
 MODES = ("dense", "lexical", "hybrid")
 TARGET_R10, TARGET_MRR = 0.85, 0.55
@@ -71,8 +71,12 @@ def blank_docstrings(source: str) -> tuple[str, list[tuple[str, int]]]:
         if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             expr = body[0]
             edits.append((expr.lineno, expr.col_offset, expr.end_lineno or expr.lineno, expr.end_col_offset or 0))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -80,14 +84,17 @@ def blank_docstrings(source: str) -> tuple[str, list[tuple[str, int]]]:
     for start, col, end, end_col in sorted(edits, reverse=True):
         head = lines[start - 1].encode()[:col].decode(errors="ignore")
         tail = lines[end - 1].encode()[end_col:].decode(errors="ignore")
-        lines[start - 1:end] = [head + '""' + "\n" * (end - start) + tail]
+        lines[start - 1 : end] = [head + '""' + "\n" * (end - start) + tail]
     return "".join(lines), found
 
 
 def py_files(root: Path) -> list[str]:
     """The .py files of a source: git's tracked files, or every one under a plain folder."""
-    files = subprocess.run(["git", "ls-files", "*.py"], cwd=root, capture_output=True, text=True).stdout.split() \
-        if (root / ".git").exists() else [str(p.relative_to(root)) for p in root.rglob("*.py")]
+    files = (
+        subprocess.run(["git", "ls-files", "*.py"], cwd=root, capture_output=True, text=True).stdout.split()
+        if (root / ".git").exists()
+        else [str(p.relative_to(root)) for p in root.rglob("*.py")]
+    )
     return sorted(files)
 
 
@@ -124,14 +131,18 @@ def evaluate(index: RagIndex, queries: list[Query]) -> dict[str, dict[str, float
             started = time.perf_counter()
             hits = index.search(q.text[:2000], k=10, mode=mode)
             latency.append(time.perf_counter() - started)
-            rank = next((i for i, h in enumerate(hits, start=1)
-                         if is_hit(q, h.path, h.start_line, h.end_line, h.text)), None)
+            rank = next(
+                (i for i, h in enumerate(hits, start=1) if is_hit(q, h.path, h.start_line, h.end_line, h.text)), None
+            )
             ranks.append(rank)
         n = len(ranks)
         results[mode] = {
-            "R@1": sum(1 for r in ranks if r and r <= 1) / n, "R@5": sum(1 for r in ranks if r and r <= 5) / n,
-            "R@10": sum(1 for r in ranks if r) / n, "MRR": sum(1 / r for r in ranks if r) / n,
-            "p50_ms": percentile(latency, 50) * 1000, "p95_ms": percentile(latency, 95) * 1000,
+            "R@1": sum(1 for r in ranks if r and r <= 1) / n,
+            "R@5": sum(1 for r in ranks if r and r <= 5) / n,
+            "R@10": sum(1 for r in ranks if r) / n,
+            "MRR": sum(1 / r for r in ranks if r) / n,
+            "p50_ms": percentile(latency, 50) * 1000,
+            "p95_ms": percentile(latency, 95) * 1000,
         }
     return results
 
@@ -155,7 +166,9 @@ def adaptation_pairs(sources: list[tuple[Path, str]], evaluation: list[Query], s
                 found, _ = chunk_blob(path, (root / rel).read_bytes(), 2000)
             except (OSError, ValueError):
                 continue
-            chunks += [c for c in found if not any(c.start_line <= line <= c.end_line for line in blocked.get(path, []))]
+            chunks += [
+                c for c in found if not any(c.start_line <= line <= c.end_line for line in blocked.get(path, []))
+            ]
     return pairs_from_chunks(chunks, signatures=signatures)
 
 
@@ -167,8 +180,9 @@ def build_index(name: str, repo: Path, work: Path) -> tuple[RagIndex, SyncReport
     return index, report, time.perf_counter() - started
 
 
-def run(name: str, sources: list[tuple[Path, str]], work: Path, adapt: bool = False, signatures: bool = False,
-        seed: int = 0) -> dict[str, object]:
+def run(
+    name: str, sources: list[tuple[Path, str]], work: Path, adapt: bool = False, signatures: bool = False, seed: int = 0
+) -> dict[str, object]:
     repo = work / name
     queries = build_corpus(sources, repo)
     if adapt:
@@ -176,42 +190,78 @@ def run(name: str, sources: list[tuple[Path, str]], work: Path, adapt: bool = Fa
         return run_adapted(name, sources, repo, work, evaluation, signatures)
     index, report, index_s = build_index(name, repo, work)
     results = evaluate(index, queries)
-    _table(f"\n{name}: {report.files_indexed} files, {report.chunks} chunks, {len(queries)} queries; "
-           f"index {index_s:.1f}s ({report.chunks / index_s:.1f} chunks/s)", results)
+    _table(
+        f"\n{name}: {report.files_indexed} files, {report.chunks} chunks, {len(queries)} queries; "
+        f"index {index_s:.1f}s ({report.chunks / index_s:.1f} chunks/s)",
+        results,
+    )
     hybrid = results["hybrid"]
     ok = hybrid["R@10"] >= TARGET_R10 and hybrid["MRR"] >= TARGET_MRR
     print(f"  target hybrid R@10 >= {TARGET_R10} and MRR >= {TARGET_MRR}: {'PASS' if ok else 'MISS'}")
-    return {"name": name, "files": report.files_indexed, "chunks": report.chunks, "queries": len(queries),
-            "index_s": round(index_s, 2), "results": results, "target_met": ok}
+    return {
+        "name": name,
+        "files": report.files_indexed,
+        "chunks": report.chunks,
+        "queries": len(queries),
+        "index_s": round(index_s, 2),
+        "results": results,
+        "target_met": ok,
+    }
 
 
 def _table(title: str, results: dict[str, dict[str, float]]) -> None:
-    rows = [[m, f"{r['R@1']:.3f}", f"{r['R@5']:.3f}", f"{r['R@10']:.3f}", f"{r['MRR']:.3f}",
-             f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}"] for m, r in results.items()]
+    rows = [
+        [
+            m,
+            f"{r['R@1']:.3f}",
+            f"{r['R@5']:.3f}",
+            f"{r['R@10']:.3f}",
+            f"{r['MRR']:.3f}",
+            f"{r['p50_ms']:.1f}",
+            f"{r['p95_ms']:.1f}",
+        ]
+        for m, r in results.items()
+    ]
     print_table(title, ["mode", "R@1", "R@5", "R@10", "MRR", "p50 ms", "p95 ms"], rows)
 
 
-def run_adapted(name: str, sources: list[tuple[Path, str]], repo: Path, work: Path, evaluation: list[Query],
-                signatures: bool) -> dict[str, object]:
+def run_adapted(
+    name: str, sources: list[tuple[Path, str]], repo: Path, work: Path, evaluation: list[Query], signatures: bool
+) -> dict[str, object]:
     from forge_mcp.index.adapt import adapt_index
 
     index, report, index_s = build_index(name, repo, work)
     stock = evaluate(index, evaluation)
-    _table(f"\n{name}: {report.chunks} chunks, {len(evaluation)} held-out queries; stock embedder "
-           f"(index {index_s:.1f}s)", stock)
+    _table(
+        f"\n{name}: {report.chunks} chunks, {len(evaluation)} held-out queries; stock embedder (index {index_s:.1f}s)",
+        stock,
+    )
     pairs = adaptation_pairs(sources, evaluation, signatures)
     adapted_report = adapt_index(index, pairs=pairs)
     adapted = evaluate(index, evaluation)
     train_s = adapted_report.train.get("train_seconds", 0.0)
-    _table(f"{name}: adapted ({adapted_report.pairs} pairs, {adapted_report.hard_negatives} hard negatives, "
-           f"{adapted_report.plan.epochs} epoch(s) at {adapted_report.plan.max_seq_length} tokens; training "
-           f"{train_s:.0f}s, adaptation {adapted_report.seconds:.0f}s with re-embedding)", adapted)
+    _table(
+        f"{name}: adapted ({adapted_report.pairs} pairs, {adapted_report.hard_negatives} hard negatives, "
+        f"{adapted_report.plan.epochs} epoch(s) at {adapted_report.plan.max_seq_length} tokens; training "
+        f"{train_s:.0f}s, adaptation {adapted_report.seconds:.0f}s with re-embedding)",
+        adapted,
+    )
     best = adapted["dense"] if adapted["dense"]["MRR"] >= adapted["hybrid"]["MRR"] else adapted["hybrid"]
     ok = best["R@10"] >= TARGET_ADAPTED_R10 and best["MRR"] >= TARGET_ADAPTED_MRR and adapted_report.seconds < 300
-    print(f"  target adapted R@10 >= {TARGET_ADAPTED_R10}, MRR >= {TARGET_ADAPTED_MRR}, adaptation < 300 s: "
-          f"{'PASS' if ok else 'MISS'}")
-    return {"name": name, "chunks": report.chunks, "queries": len(evaluation), "index_s": round(index_s, 2),
-            "stock": stock, "adapted": adapted, "adaptation": adapted_report.model_dump(), "target_met": ok}
+    print(
+        f"  target adapted R@10 >= {TARGET_ADAPTED_R10}, MRR >= {TARGET_ADAPTED_MRR}, adaptation < 300 s: "
+        f"{'PASS' if ok else 'MISS'}"
+    )
+    return {
+        "name": name,
+        "chunks": report.chunks,
+        "queries": len(evaluation),
+        "index_s": round(index_s, 2),
+        "stock": stock,
+        "adapted": adapted,
+        "adaptation": adapted_report.model_dump(),
+        "target_met": ok,
+    }
 
 
 def main() -> int:
@@ -230,11 +280,20 @@ def main() -> int:
     try:
         if args.stdlib:
             lib = Path(sysconfig.get_paths()["stdlib"])
-            outcomes.append(run("stdlib-" + "-".join(args.stdlib), [(lib / p, f"{p}/") for p in args.stdlib], work,
-                                args.adapt, args.signatures, args.seed))
+            outcomes.append(
+                run(
+                    "stdlib-" + "-".join(args.stdlib),
+                    [(lib / p, f"{p}/") for p in args.stdlib],
+                    work,
+                    args.adapt,
+                    args.signatures,
+                    args.seed,
+                )
+            )
         for repo in args.repo:
-            outcomes.append(run(repo.resolve().name, [(repo.resolve(), "")], work, args.adapt, args.signatures,
-                                args.seed))
+            outcomes.append(
+                run(repo.resolve().name, [(repo.resolve(), "")], work, args.adapt, args.signatures, args.seed)
+            )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -52,7 +52,9 @@ def _words(rng: random.Random) -> str:
 
 
 def _camel(rng: random.Random) -> str:
-    return "".join(w.capitalize() for w in rng.sample(WORDS, rng.randint(2, 3))) + rng.choice(["", str(rng.randint(1, 99))])
+    return "".join(w.capitalize() for w in rng.sample(WORDS, rng.randint(2, 3))) + rng.choice(
+        ["", str(rng.randint(1, 99))]
+    )
 
 
 def _pw(rng: random.Random) -> str:
@@ -95,25 +97,48 @@ def _ssh_pub(rng: random.Random) -> str:
 
 
 GENERATORS: dict[str, Callable[[random.Random], str]] = {
-    "words": _words, "camel": _camel, "pw": _pw, "pwurl": _pwurl, "passphrase": _passphrase,
-    "alnum24": lambda r: _s(r, 24), "alnum32": lambda r: _s(r, 32), "alnum36": lambda r: _s(r, 36),
-    "alnum40": lambda r: _s(r, 40), "hex32": lambda r: _s(r, 32, HEX), "hex40": lambda r: _s(r, 40, HEX),
-    "hex64": lambda r: _s(r, 64, HEX), "sha40": lambda r: _s(r, 40, HEX), "b64_40": lambda r: _s(r, 40, B64),
-    "b64_43": lambda r: _s(r, 43, B64), "b64_44": lambda r: _s(r, 43, B64) + "=",
-    "b64_64": lambda r: _s(r, 64, B64), "b64_88": lambda r: _s(r, 86, B64) + "==",
-    "awssecret": lambda r: _s(r, 40, B64), "akia": lambda r: "AKIA" + _s(r, 16, string.ascii_uppercase + "234567"),
-    "ghp": lambda r: "ghp_" + _s(r, 36), "glpat": lambda r: "glpat-" + _s(r, 20, ALNUM + "_-"),
+    "words": _words,
+    "camel": _camel,
+    "pw": _pw,
+    "pwurl": _pwurl,
+    "passphrase": _passphrase,
+    "alnum24": lambda r: _s(r, 24),
+    "alnum32": lambda r: _s(r, 32),
+    "alnum36": lambda r: _s(r, 36),
+    "alnum40": lambda r: _s(r, 40),
+    "hex32": lambda r: _s(r, 32, HEX),
+    "hex40": lambda r: _s(r, 40, HEX),
+    "hex64": lambda r: _s(r, 64, HEX),
+    "sha40": lambda r: _s(r, 40, HEX),
+    "b64_40": lambda r: _s(r, 40, B64),
+    "b64_43": lambda r: _s(r, 43, B64),
+    "b64_44": lambda r: _s(r, 43, B64) + "=",
+    "b64_64": lambda r: _s(r, 64, B64),
+    "b64_88": lambda r: _s(r, 86, B64) + "==",
+    "awssecret": lambda r: _s(r, 40, B64),
+    "akia": lambda r: "AKIA" + _s(r, 16, string.ascii_uppercase + "234567"),
+    "ghp": lambda r: "ghp_" + _s(r, 36),
+    "glpat": lambda r: "glpat-" + _s(r, 20, ALNUM + "_-"),
     "xoxb": lambda r: f"xoxb-{_s(r, 12, string.digits)}-{_s(r, 13, string.digits)}-{_s(r, 24)}",
-    "stripe": lambda r: "sk_" + "live_" + _s(r, 24), "aiza": lambda r: "AI" + "za" + _s(r, 35, ALNUM + "_-"),
-    "npm": lambda r: "npm_" + _s(r, 36), "pypi": lambda r: "pypi-AgEIcHlwaS5vcmc" + _s(r, 60, ALNUM + "-_"),
+    "stripe": lambda r: "sk_" + "live_" + _s(r, 24),
+    "aiza": lambda r: "AI" + "za" + _s(r, 35, ALNUM + "_-"),
+    "npm": lambda r: "npm_" + _s(r, 36),
+    "pypi": lambda r: "pypi-AgEIcHlwaS5vcmc" + _s(r, 60, ALNUM + "-_"),
     "openai": lambda r: "sk-" + "proj-" + _s(r, 58, ALNUM + "_-") + "T3Blbk" + "FJ" + _s(r, 58, ALNUM + "_-"),
     "slackhook": lambda r: f"T{_s(r, 10, string.ascii_uppercase + string.digits)}/B{_s(r, 10)}/{_s(r, 24)}",
     "discordhook": lambda r: f"{r.randint(10**17, 10**18)}/{_s(r, 68, ALNUM + '-_')}",
     "basic": lambda r: base64.b64encode(f"{r.choice(WORDS)}:{_pw(r)}".encode()).decode(),
-    "pem": lambda r: _pem(r, False), "pemjson": lambda r: _pem(r, True), "jwt": _jwt,
-    "uuid": _uuid, "sshpub": _ssh_pub, "hex6": lambda r: _s(r, 6, HEX), "lower8": lambda r: _s(r, 8, "abcdefghijkmnpqrstuvwxyz"),
-    "int2": lambda r: str(r.randint(8, 64)), "int4": lambda r: str(r.randint(1000, 9999)),
-    "long": lambda r: str(r.randint(10**17, 9 * 10**17)), "word": lambda r: r.choice(WORDS),
+    "pem": lambda r: _pem(r, False),
+    "pemjson": lambda r: _pem(r, True),
+    "jwt": _jwt,
+    "uuid": _uuid,
+    "sshpub": _ssh_pub,
+    "hex6": lambda r: _s(r, 6, HEX),
+    "lower8": lambda r: _s(r, 8, "abcdefghijkmnpqrstuvwxyz"),
+    "int2": lambda r: str(r.randint(8, 64)),
+    "int4": lambda r: str(r.randint(1000, 9999)),
+    "long": lambda r: str(r.randint(10**17, 9 * 10**17)),
+    "word": lambda r: r.choice(WORDS),
     "ver": lambda r: f"{r.randint(0, 9)}.{r.randint(0, 30)}.{r.randint(0, 20)}",
 }
 _FIELD = re.compile(r"\{([SLx]):(\w+)\}")
@@ -127,6 +152,7 @@ def _render(template: str, rng: random.Random) -> tuple[str, list[str]]:
         if m.group(1) == "S":
             planted.append(value)
         return value
+
     return _FIELD.sub(fill, template), planted
 
 
@@ -212,7 +238,7 @@ L assert hashlib.md5(b"{L:word}").hexdigest() == "{L:hex32}"
 L token = tokens[{L:int2}]
 L password_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
 '''
-_JS = r'''
+_JS = r"""
 S const password = "{S:words}";
 S export const apiKey = "{S:alnum32}";
 S const token = process.env.API_TOKEN || "{S:alnum40}";
@@ -241,8 +267,8 @@ L const tokenCount = tokens.length;
 L   apiUrl: "https://api.{x:lower8}.com/v1",
 L const password = "";
 L const PASSWORD_MIN = {L:int2};
-'''
-_JAVA = r'''
+"""
+_JAVA = r"""
 S private static final String DB_PASSWORD = "{S:words}";
 S String password = "{S:camel}";
 S props.setProperty("password", "{S:pw}");
@@ -267,8 +293,8 @@ L public static final String PASSWORD_PARAM = "password";
 L char[] password = console.readPassword("Password: ");
 L private static final String TOKEN_HEADER = "X-Auth-Token";
 L String apiKey = props.getProperty("api.key");
-'''
-_GO = r'''
+"""
+_GO = r"""
 S const dbPassword = "{S:words}"
 S password := "{S:camel}"
 S viper.SetDefault("database.password", "{S:pw}")
@@ -292,8 +318,8 @@ L tokenTTL := {L:int4} * time.Second
 L 	DSN: fmt.Sprintf("postgres://%s:%s@%s/app", user, password, host),
 L 	APIKey: os.Getenv("API_KEY"),
 L var ErrBadToken = errors.New("invalid token")
-'''
-_YAML = r'''
+"""
+_YAML = r"""
 S database:\n  password: {S:words}
 S   DB_PASSWORD: "{S:camel}"
 S     environment:\n      - POSTGRES_PASSWORD={S:pw}
@@ -320,8 +346,8 @@ L   passwordFile: /run/secrets/db_password
 L   tokenUrl: https://auth.{x:lower8}.com/oauth/token
 L   color: "#{L:hex6}"
 L   existingSecret: {L:lower8}-credentials
-'''
-_TOML = r'''
+"""
+_TOML = r"""
 S password = "{S:words}"
 S [database]\npass = "{S:pw}"
 S api_token = "{S:alnum40}"
@@ -342,8 +368,8 @@ L password = "${DB_PASSWORD}"
 L id = "{L:uuid}"
 L api_key = "<your-key>"
 L files = [{file = "pkg-{L:ver}-py3-none-any.whl", hash = "sha256:{L:hex64}"}]
-'''
-_INI = r'''
+"""
+_INI = r"""
 S spring.datasource.password={S:words}
 S db.pass = {S:pw}
 S [smtp]\npassword = {S:camel}
@@ -365,8 +391,8 @@ L secret.name = {L:lower8}-secret
 L api.url=https://api.{x:lower8}.com/v2
 L session.id.length={L:int2}
 L md5 = {L:hex32}
-'''
-_SHELL = r'''
+"""
+_SHELL = r"""
 S export DB_PASSWORD="{S:words}"
 S curl -u admin:{S:pwurl} https://ci.{x:lower8}.io/api/json
 S curl -H "Authorization: Bearer {S:alnum40}" https://api.{x:lower8}.com/v1/me
@@ -390,8 +416,8 @@ L git checkout {L:sha40}
 L echo "$PASSWORD" | docker login -u ci --password-stdin registry.{x:lower8}.io
 L TOKEN=$(vault kv get -field=token secret/ci)
 L export PASSWORD_FILE=/run/secrets/db
-'''
-_DOCKERFILE = r'''
+"""
+_DOCKERFILE = r"""
 S ENV DB_PASSWORD={S:words}
 S ENV API_KEY {S:alnum32}
 S ARG NPM_TOKEN={S:npm}
@@ -412,8 +438,8 @@ L ENV API_KEY=""
 L ARG BUILD_ID={L:uuid}
 L RUN echo "{L:hex64}  /tmp/tool.tgz" | sha256sum -c -
 L ENV DB_PASSWORD=${DB_PASSWORD}
-'''
-_JSON = r'''
+"""
+_JSON = r"""
 S   "password": "{S:words}",
 S   "apiKey": "{S:alnum32}",
 S   "client_secret": "{S:alnum32}",
@@ -437,8 +463,8 @@ L   "apiKey": "${API_KEY}",
 L   "password": {"type": "string", "minLength": 8},
 L   "tokenizer_class": "GPT2Tokenizer",
 L   "auth": "oauth2",
-'''
-_MARKDOWN = r'''
+"""
+_MARKDOWN = r"""
 S Log in as `admin` with the password `{S:words}`.
 S ```yaml\ndatabase:\n  password: {S:camel}\n```
 S ```sh\ncurl -u ci:{S:pwurl} https://ci.example.com/api\n```
@@ -461,8 +487,8 @@ L Request IDs look like `{L:uuid}`.
 L Add your SSH key (`ssh-ed25519 {L:sshpub} you@laptop`) to the server.
 L password: the password of the database user
 L See https://docs.{x:lower8}.com/auth/token for details.
-'''
-_RST = r'''
+"""
+_RST = r"""
 S The default password is ``{S:words}``.
 S .. code-block:: yaml\n\n   password: {S:camel}\n
 S :password: {S:pw}
@@ -483,8 +509,8 @@ L See :ref:`auth-tokens` for how to create one.
 L The key fingerprint is ``SHA256:{L:b64_43}``.
 L Set ``API_KEY`` to the key shown in the console.
 L The default password is empty.
-'''
-_XML = r'''
+"""
+_XML = r"""
 S <password>{S:words}</password>
 S <property name="password" value="{S:camel}"/>
 S <add key="ApiKey" value="{S:alnum32}" />
@@ -498,8 +524,8 @@ L <token-ttl>{L:int4}</token-ttl>
 L <property name="password" value="${db.password}"/>
 L <input type="password" name="password" autocomplete="current-password">
 L <keyAlias>{L:lower8}</keyAlias>
-'''
-_LOCKFILES = r'''
+"""
+_LOCKFILES = r"""
 L "{L:lower8}@^1.2.0":\n  version "1.2.3"\n  resolved "https://registry.yarnpkg.com/{L:lower8}/-/x-1.2.3.tgz#{L:sha40}"\n  integrity sha512-{L:b64_88}
 L github.com/{L:lower8}/{L:lower8} v1.{L:int2}.0 h1:{L:b64_44}
 L github.com/{L:lower8}/{L:lower8} v1.{L:int2}.0/go.mod h1:{L:b64_44}
@@ -512,16 +538,23 @@ L <script src="https://cdn.{x:lower8}.net/lib.js" integrity="sha384-{L:b64_64}" 
 L <img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA{L:b64_88}">
 L {"name": "{L:lower8}", "version": "{L:ver}", "shasum": "{L:sha40}"}
 L etag: "{L:hex32}"
-'''
+"""
 FILES: list[tuple[str, str, list[tuple[str, str]]]] = [
     (kind, path, [(line[0], line[2:].replace("\\n", "\n")) for line in block.strip("\n").split("\n")])
     for kind, path, block in [
-        ("python", "app/settings.py", _PYTHON), ("js/ts", "web/src/config.ts", _JS),
-        ("java", "src/main/java/com/acme/Db.java", _JAVA), ("go", "internal/config/config.go", _GO),
-        ("yaml", "deploy/values.yaml", _YAML), ("toml", "config/app.toml", _TOML),
-        ("ini/properties", "config/application.properties", _INI), ("shell", "scripts/deploy.sh", _SHELL),
-        ("dockerfile", "Dockerfile", _DOCKERFILE), ("json", "config/app.json", _JSON),
-        ("markdown", "docs/setup.md", _MARKDOWN), ("rst", "docs/deploy.rst", _RST), ("xml", "config/settings.xml", _XML),
+        ("python", "app/settings.py", _PYTHON),
+        ("js/ts", "web/src/config.ts", _JS),
+        ("java", "src/main/java/com/acme/Db.java", _JAVA),
+        ("go", "internal/config/config.go", _GO),
+        ("yaml", "deploy/values.yaml", _YAML),
+        ("toml", "config/app.toml", _TOML),
+        ("ini/properties", "config/application.properties", _INI),
+        ("shell", "scripts/deploy.sh", _SHELL),
+        ("dockerfile", "Dockerfile", _DOCKERFILE),
+        ("json", "config/app.json", _JSON),
+        ("markdown", "docs/setup.md", _MARKDOWN),
+        ("rst", "docs/deploy.rst", _RST),
+        ("xml", "config/settings.xml", _XML),
         ("lockfiles", "lockfiles.txt", _LOCKFILES),
     ]
 ]

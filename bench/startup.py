@@ -27,7 +27,6 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import anyio  # noqa: E402
-
 from _common import ROOT, emit_result, make_small_repo, print_table, summary_ms  # noqa: E402
 
 HEAVY = ("torch", "mlx", "chromadb", "transformers", "sentence_transformers", "tree_sitter", "codebleu")
@@ -67,7 +66,10 @@ async def one_start(repo: Path, errlog, env: dict[str, str]) -> tuple[float, flo
     from mcp.client.stdio import stdio_client
 
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "forge_mcp", "serve", "--repo", str(repo)], cwd=str(ROOT), env=env,
+        command=sys.executable,
+        args=["-m", "forge_mcp", "serve", "--repo", str(repo)],
+        cwd=str(ROOT),
+        env=env,
     )
     # Client(params) does exactly Client(stdio_client(params)); passing the transport lets the
     # server's stderr (its INFO log) go to a file instead of this table.
@@ -120,7 +122,11 @@ def main() -> int:
         # -- import time of the server modules ---------------------------------------------------
         proc = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", "import forge_mcp.server.app, forge_mcp.cli.main"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
         if proc.returncode != 0:
             print(proc.stderr[-2000:], file=sys.stderr)
@@ -169,15 +175,26 @@ def main() -> int:
         imports_ok = not (heavy_import or heavy_build or heavy_serve) and bool(serve_rows)
         print(f"  no heavy imports: {'PASS' if imports_ok else 'FAIL'}")
 
-    emit_result({
-        "bench": "startup", "runs": args.runs, "tools_listed": tools_listed,
-        "start_to_tools_list": start_stats, "shutdown": stop_stats, "first_run_ms": round(starts[0] * 1000, 1),
-        "target_p50_ms": args.target_ms, "startup_ok": startup_ok,
-        "import_total_ms": round(total_us / 1000, 1), "import_modules": len(rows),
-        "import_top10": [{"module": n, "cumulative_ms": round(c / 1000, 1)} for n, _, c in top],
-        "heavy_import": heavy_import, "heavy_build_server": heavy_build, "heavy_serve": heavy_serve,
-        "serve_modules": len(serve_rows), "imports_ok": imports_ok,
-    })
+    emit_result(
+        {
+            "bench": "startup",
+            "runs": args.runs,
+            "tools_listed": tools_listed,
+            "start_to_tools_list": start_stats,
+            "shutdown": stop_stats,
+            "first_run_ms": round(starts[0] * 1000, 1),
+            "target_p50_ms": args.target_ms,
+            "startup_ok": startup_ok,
+            "import_total_ms": round(total_us / 1000, 1),
+            "import_modules": len(rows),
+            "import_top10": [{"module": n, "cumulative_ms": round(c / 1000, 1)} for n, _, c in top],
+            "heavy_import": heavy_import,
+            "heavy_build_server": heavy_build,
+            "heavy_serve": heavy_serve,
+            "serve_modules": len(serve_rows),
+            "imports_ok": imports_ok,
+        }
+    )
     return 0 if (startup_ok and imports_ok) else 1
 
 

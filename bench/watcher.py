@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import anyio  # noqa: E402
-
 from _common import emit_result, make_small_repo, print_table, summary_ms  # noqa: E402
 
 ERAS = ("2025-legacy", "2026-listen")
@@ -57,8 +56,11 @@ def events_kinds(result) -> dict[str, str]:
 
 
 async def measure_save(
-    save: Save, uri: str, read: Callable[[str], Awaitable[object]],
-    next_notification: Callable[[], Awaitable[float]], timeout: float,
+    save: Save,
+    uri: str,
+    read: Callable[[str], Awaitable[object]],
+    next_notification: Callable[[], Awaitable[float]],
+    timeout: float,
 ) -> tuple[float, float, int, str]:
     """(save -> notification s, save -> visible s, notifications consumed, event kind); raises TimeoutError."""
     t0 = time.perf_counter()
@@ -79,8 +81,8 @@ async def legacy_era(repo: Path, name: str, saves: list[Save], gap: float, timeo
     import mcp_types as types
     from mcp import Client, MCPDeprecationWarning
 
-    from forge_mcp.server.services import Forge
     from forge_mcp.server.app import build_server
+    from forge_mcp.server.services import Forge
 
     warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
     uri = f"forge://repos/{name}/events"
@@ -105,16 +107,24 @@ async def legacy_era(repo: Path, name: str, saves: list[Save], gap: float, timeo
     server = build_server(Forge([repo]))
     async with Client(server, mode="legacy", message_handler=handler) as client:
         await client.subscribe_resource(uri)
-        return await run_saves(saves, uri, client.read_resource, next_notification, gap, timeout,
-                               lambda: box["seq"], client.protocol_version)
+        return await run_saves(
+            saves,
+            uri,
+            client.read_resource,
+            next_notification,
+            gap,
+            timeout,
+            lambda: box["seq"],
+            client.protocol_version,
+        )
 
 
 async def listen_era(repo: Path, name: str, saves: list[Save], gap: float, timeout: float) -> dict:
     from mcp import Client
     from mcp.client.subscriptions import ResourceUpdated
 
-    from forge_mcp.server.services import Forge
     from forge_mcp.server.app import build_server
+    from forge_mcp.server.services import Forge
 
     uri = f"forge://repos/{name}/events"
     count = 0
@@ -130,8 +140,16 @@ async def listen_era(repo: Path, name: str, saves: list[Save], gap: float, timeo
                         count += 1
                         return time.perf_counter()
 
-            return await run_saves(saves, uri, client.read_resource, next_notification, gap, timeout,
-                                   lambda: count, client.protocol_version)
+            return await run_saves(
+                saves,
+                uri,
+                client.read_resource,
+                next_notification,
+                gap,
+                timeout,
+                lambda: count,
+                client.protocol_version,
+            )
 
 
 async def run_saves(saves, uri, read, next_notification, gap, timeout, notified, version) -> dict:
@@ -157,8 +175,13 @@ async def run_saves(saves, uri, read, next_notification, gap, timeout, notified,
             extra += notes - 1
         await anyio.sleep(gap)  # quiet time: the next save is its own batch
     return {
-        "protocol_version": version, "notify": notify_s, "visible": visible_s, "misses": misses,
-        "extra_notifications": extra, "by_kind": by_kind, "notifications_total": notified(),
+        "protocol_version": version,
+        "notify": notify_s,
+        "visible": visible_s,
+        "misses": misses,
+        "extra_notifications": extra,
+        "by_kind": by_kind,
+        "notifications_total": notified(),
         "wrong_kind": wrong_kind,
     }
 
@@ -189,18 +212,30 @@ def main() -> int:
         vis = summary_ms(r["visible"]) if r["visible"] else {}
         note = summary_ms(r["notify"]) if r["notify"] else {}
         summary[label] = {
-            "protocol_version": r["protocol_version"], "visible": vis, "notify": note, "misses": len(r["misses"]),
-            "missed_paths": r["misses"], "extra_notifications": r["extra_notifications"],
-            "notifications_total": r["notifications_total"], "wrong_kind": r["wrong_kind"],
+            "protocol_version": r["protocol_version"],
+            "visible": vis,
+            "notify": note,
+            "misses": len(r["misses"]),
+            "missed_paths": r["misses"],
+            "extra_notifications": r["extra_notifications"],
+            "notifications_total": r["notifications_total"],
+            "wrong_kind": r["wrong_kind"],
             "visible_p50_by_kind": {k: summary_ms(v)["p50_ms"] for k, v in r["by_kind"].items() if v},
         }
         era_ok = bool(vis) and not r["misses"] and vis["p95_ms"] <= args.target_ms
         ok = ok and era_ok
-        rows.append([
-            f"{label} ({r['protocol_version']})", len(r["visible"]), len(r["misses"]),
-            note.get("p50_ms", "-"), vis.get("p50_ms", "-"), vis.get("p95_ms", "-"), vis.get("max_ms", "-"),
-            "PASS" if era_ok else "FAIL",
-        ])
+        rows.append(
+            [
+                f"{label} ({r['protocol_version']})",
+                len(r["visible"]),
+                len(r["misses"]),
+                note.get("p50_ms", "-"),
+                vis.get("p50_ms", "-"),
+                vis.get("p95_ms", "-"),
+                vis.get("max_ms", "-"),
+                "PASS" if era_ok else "FAIL",
+            ]
+        )
     print_table(
         f"watcher: save -> notification -> read_resource lists the path ({args.saves} saves per era, "
         f"gap {args.gap:.2f} s)",
@@ -209,14 +244,24 @@ def main() -> int:
     )
     for label, s in summary.items():
         kinds = ", ".join(f"{k} {v} ms" for k, v in s["visible_p50_by_kind"].items())
-        print(f"  {label}: visible p50 by save kind: {kinds}; notifications {s['notifications_total']} "
-              f"({s['extra_notifications']} beyond one per save)")
+        print(
+            f"  {label}: visible p50 by save kind: {kinds}; notifications {s['notifications_total']} "
+            f"({s['extra_notifications']} beyond one per save)"
+        )
         if s["wrong_kind"]:
             print(f"    unexpected event kinds: {', '.join(s['wrong_kind'])}")
         if s["missed_paths"]:
             print(f"    missed: {', '.join(s['missed_paths'])}")
-    emit_result({"bench": "watcher", "saves": args.saves, "gap_s": args.gap, "target_p95_ms": args.target_ms,
-                 "eras": summary, "ok": ok})
+    emit_result(
+        {
+            "bench": "watcher",
+            "saves": args.saves,
+            "gap_s": args.gap,
+            "target_p95_ms": args.target_ms,
+            "eras": summary,
+            "ok": ok,
+        }
+    )
     return 0 if ok else 1
 
 

@@ -12,8 +12,10 @@ import pytest
 # Tests must not see the developer's git config, FORGE_* settings or forge-mcp config file.
 _GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "Forge Test", "GIT_AUTHOR_EMAIL": "test@forge.invalid",
-    "GIT_COMMITTER_NAME": "Forge Test", "GIT_COMMITTER_EMAIL": "test@forge.invalid",
+    "GIT_AUTHOR_NAME": "Forge Test",
+    "GIT_AUTHOR_EMAIL": "test@forge.invalid",
+    "GIT_COMMITTER_NAME": "Forge Test",
+    "GIT_COMMITTER_EMAIL": "test@forge.invalid",
 }
 
 
@@ -109,8 +111,7 @@ def train_tiny(ws: object, **params: object) -> str:
     from forge_mcp.train.trigger import trigger_training
 
     info = trigger_training(ws, TrainParams(**({"base_model": "tiny"} | params)))  # type: ignore[arg-type]
-    assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240,
-                      interval=0.2)
+    assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240, interval=0.2)
     final = run_info(ws, info.run_id)  # type: ignore[arg-type]
     assert final.status == "completed", final.error
     return info.run_id

@@ -1,7 +1,7 @@
 """CLI commands that look after the installation: doctor, skills.
 
-    forge-mcp doctor [--repo PATH] [--json]
-    forge-mcp skills [--client claude-code|antigravity] [--scope project|user] [--repo PATH]
+forge-mcp doctor [--repo PATH] [--json]
+forge-mcp skills [--client claude-code|antigravity] [--scope project|user] [--repo PATH]
 """
 
 from __future__ import annotations
@@ -16,15 +16,22 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def add_commands(sub: Any) -> dict[str, Command]:
-    doctor = sub.add_parser("doctor", help="check Python, MLX and BLAS, memory, git, ChromaDB, the embedder, "
-                                           "llama.cpp, Ollama and disk space; print what to fix")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check Python, MLX and BLAS, memory, git, ChromaDB, the embedder, "
+        "llama.cpp, Ollama and disk space; print what to fix",
+    )
     doctor.add_argument("--repo", type=Path, default=Path("."))
     doctor.add_argument("--json", action="store_true")
 
     skills = sub.add_parser("skills", help="install the Agent Skills for Claude Code or Antigravity")
     skills.add_argument("--client", default="claude-code", choices=("claude-code", "antigravity"))
-    skills.add_argument("--scope", default="project", choices=("project", "user"),
-                        help="project: into the repository (commit it for the team); user: for every project")
+    skills.add_argument(
+        "--scope",
+        default="project",
+        choices=("project", "user"),
+        help="project: into the repository (commit it for the team); user: for every project",
+    )
     skills.add_argument("--repo", type=Path, default=Path("."))
     return {"doctor": _doctor, "skills": _skills}
 

@@ -1,11 +1,11 @@
 """CLI commands of the loop's later stages: validate, deploy, rollback, deployments (and the whole cycle).
 
-    forge-mcp validate [--repo PATH] [--target RUN|latest|deployed|base] [--baseline B] [--max-examples N] [--json]
-    forge-mcp deploy [--repo PATH] [--run RUN_ID] [--target auto|ollama|llama_cpp] [--force] [--json]
-    forge-mcp rollback [--repo PATH] [--to DEPLOYMENT_ID] [--target T] [--json]
-    forge-mcp deployments [--repo PATH] [--json]
-    forge-mcp stop [--repo PATH]
-    forge-mcp cycle [--repo PATH] [--base-model smollm2-135m] [--iters N] [--no-deploy] [--force-deploy] [--json]
+forge-mcp validate [--repo PATH] [--target RUN|latest|deployed|base] [--baseline B] [--max-examples N] [--json]
+forge-mcp deploy [--repo PATH] [--run RUN_ID] [--target auto|ollama|llama_cpp] [--force] [--json]
+forge-mcp rollback [--repo PATH] [--to DEPLOYMENT_ID] [--target T] [--json]
+forge-mcp deployments [--repo PATH] [--json]
+forge-mcp stop [--repo PATH]
+forge-mcp cycle [--repo PATH] [--base-model smollm2-135m] [--iters N] [--no-deploy] [--force-deploy] [--json]
 """
 
 from __future__ import annotations
@@ -20,14 +20,19 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def add_commands(sub: Any) -> dict[str, Command]:
-    validate = sub.add_parser("validate", help="judge a run on the held-out test set (CodeBLEU, perplexity) "
-                                               "against the deployed or base model")
+    validate = sub.add_parser(
+        "validate",
+        help="judge a run on the held-out test set (CodeBLEU, perplexity) against the deployed or base model",
+    )
     validate.add_argument("--repo", type=Path, default=Path("."))
     validate.add_argument("--target", default="latest", help="a run id, 'latest', 'deployed' or 'base'")
     validate.add_argument("--baseline", default="auto", help="'auto', 'deployed', 'base', 'none' or a run id")
     validate.add_argument("--base-model", default="smollm2-135m", help="the base model when --target base")
-    validate.add_argument("--gate", choices=("baseline", "absolute"),
-                          help="'baseline' (default): beat the baseline's perplexity; 'absolute': a CodeBLEU bar")
+    validate.add_argument(
+        "--gate",
+        choices=("baseline", "absolute"),
+        help="'baseline' (default): beat the baseline's perplexity; 'absolute': a CodeBLEU bar",
+    )
     validate.add_argument("--max-examples", type=int, help="sample size (default forge.toml [judge], 100)")
     validate.add_argument("--max-tokens", type=int, help="tokens per completion (default 256)")
     validate.add_argument("--threshold", type=float, help="CodeBLEU to pass with --gate absolute (default 0.6)")
@@ -56,23 +61,35 @@ def add_commands(sub: Any) -> dict[str, Command]:
 
     cycle = sub.add_parser("cycle", help="the whole loop: monitor, chunk, index, train, validate, deploy")
     cycle.add_argument("--repo", type=Path, default=Path("."))
-    cycle.add_argument("--base-model", help="default: forge.toml [cycle] (smollm2-135m); gguf:PATH, ollama:NAME[:TAG], "
-                                            "a local model folder or a hub id")
+    cycle.add_argument(
+        "--base-model",
+        help="default: forge.toml [cycle] (smollm2-135m); gguf:PATH, ollama:NAME[:TAG], "
+        "a local model folder or a hub id",
+    )
     cycle.add_argument("--method", choices=("lora", "dora", "qlora", "pissa", "qpissa"))
     cycle.add_argument("--iters", type=int, help="training steps (default: chosen by the budget plan)")
     cycle.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
     cycle.add_argument("--no-index", action="store_true", help="skip the RAG index stage")
     cycle.add_argument("--no-deploy", action="store_true", help="stop after validation")
-    cycle.add_argument("--force-deploy", action="store_true",
-                       help="deploy even if validation fails (recorded as forced in the deployment log)")
+    cycle.add_argument(
+        "--force-deploy",
+        action="store_true",
+        help="deploy even if validation fails (recorded as forced in the deployment log)",
+    )
     cycle.add_argument("--json", action="store_true")
-    return {"validate": _validate, "deploy": _deploy, "rollback": _rollback, "deployments": _deployments,
-            "cycle": _cycle, "stop": _stop}
+    return {
+        "validate": _validate,
+        "deploy": _deploy,
+        "rollback": _rollback,
+        "deployments": _deployments,
+        "cycle": _cycle,
+        "stop": _stop,
+    }
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from forge_mcp.deploy.deploy import stop_local
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.deploy.deploy import stop_local
 
     print(render_deployment(stop_local(Workspace.open(args.repo.resolve()), actor=_actor())))
     return 0
@@ -80,13 +97,20 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _cycle(args: argparse.Namespace) -> int:
     from forge_mcp.cli.render import progress_bar
-    from forge_mcp.cycle.run import CycleParams, run_cycle
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.cycle.run import CycleParams, run_cycle
 
     ws = Workspace.open(args.repo.resolve())
-    params = CycleParams.from_config(ws, base_model=args.base_model, method=args.method, iters=args.iters,
-                                     target=args.target, index=False if args.no_index else None,
-                                     deploy=False if args.no_deploy else None, force_deploy=args.force_deploy)
+    params = CycleParams.from_config(
+        ws,
+        base_model=args.base_model,
+        method=args.method,
+        iters=args.iters,
+        target=args.target,
+        index=False if args.no_index else None,
+        deploy=False if args.no_deploy else None,
+        force_deploy=args.force_deploy,
+    )
     with progress_bar("cycle", enabled=not args.json) as update:
         result = run_cycle(ws, params, progress=update)
     print(result.model_dump_json(indent=2) if args.json else render_cycle(result))
@@ -103,11 +127,15 @@ def render_cycle(r: Any) -> str:
     if r.report_path:
         lines.append(f"  validation report: {r.report_path}  ({r.report_uri})")
     if r.deployed_model:
-        lines.append(f"  deployed: {r.deployed_model} at {r.deployed_url} (deployment #{r.deployment_id}; "
-                     "forge-mcp deployments, forge-mcp rollback)")
+        lines.append(
+            f"  deployed: {r.deployed_model} at {r.deployed_url} (deployment #{r.deployment_id}; "
+            "forge-mcp deployments, forge-mcp rollback)"
+        )
     elif r.passed is False:
-        lines.append("  not deployed: the fine-tuned model did not beat the one serving (see the rule above and the "
-                     "report); nothing changed in service")
+        lines.append(
+            "  not deployed: the fine-tuned model did not beat the one serving (see the rule above and the "
+            "report); nothing changed in service"
+        )
     if r.error:
         lines.append(f"  error: {r.error}")
     return "\n".join(lines)
@@ -121,8 +149,8 @@ def _actor() -> str:
 
 def _deploy(args: argparse.Namespace) -> int:
     from forge_mcp.cli.render import progress_bar
-    from forge_mcp.deploy.deploy import deploy
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.deploy.deploy import deploy
 
     ws = Workspace.open(args.repo.resolve())
     with progress_bar("deploying", enabled=not args.json) as update:
@@ -132,8 +160,8 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from forge_mcp.deploy.deploy import rollback
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.deploy.deploy import rollback
 
     entry = rollback(Workspace.open(args.repo.resolve()), args.deployment_id, target=args.target, actor=_actor())
     print(entry.model_dump_json(indent=2) if args.json else render_deployment(entry))
@@ -141,8 +169,8 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _deployments(args: argparse.Namespace) -> int:
-    from forge_mcp.deploy.deploy import list_deployments
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.deploy.deploy import list_deployments
 
     entries = list_deployments(Workspace.open(args.repo.resolve()))
     if args.json:
@@ -157,22 +185,32 @@ def render_deployment(e: Any) -> str:
 
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created_at))
     verdict = {True: "passed", False: "FAILED", None: "not validated"}[e.validation_passed]
-    return (f"#{e.id} {when} {e.action} {e.model} on {e.target} ({e.url or ''}) run {e.run_id} "
-            f"commit {(e.git_commit or '')[:7]}, validation {verdict}"
-            + (" [FORCED]" if e.forced else "") + (f", back to #{e.rolled_back_to}" if e.rolled_back_to else "")
-            + f", by {e.actor}")
+    return (
+        f"#{e.id} {when} {e.action} {e.model} on {e.target} ({e.url or ''}) run {e.run_id} "
+        f"commit {(e.git_commit or '')[:7]}, validation {verdict}"
+        + (" [FORCED]" if e.forced else "")
+        + (f", back to #{e.rolled_back_to}" if e.rolled_back_to else "")
+        + f", by {e.actor}"
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:
     from forge_mcp.cli.render import progress_bar
-    from forge_mcp.judge.validate import judge_params, validate
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.judge.validate import judge_params, validate
 
     ws = Workspace.open(args.repo.resolve())
-    params = judge_params(ws.config.judge, gate=args.gate, target=args.target, baseline=args.baseline,
-                          base_model=args.base_model,
-                          max_examples=args.max_examples, max_tokens=args.max_tokens, threshold=args.threshold,
-                          tolerance=args.tolerance)
+    params = judge_params(
+        ws.config.judge,
+        gate=args.gate,
+        target=args.target,
+        baseline=args.baseline,
+        base_model=args.base_model,
+        max_examples=args.max_examples,
+        max_tokens=args.max_tokens,
+        threshold=args.threshold,
+        tolerance=args.tolerance,
+    )
     with progress_bar("validating", enabled=not args.json) as update:
         report = validate(ws, params, progress=update)
     if args.json:
@@ -184,12 +222,18 @@ def _validate(args: argparse.Namespace) -> int:
 
 def render_verdict(report: Any, folder: Path) -> str:
     c, b = report.candidate, report.baseline
-    lines = [f"{'PASS' if report.passed else 'FAIL'}: {report.rule}",
-             f"  candidate {c.model.name}: CodeBLEU {c.scores.codebleu:.3f}, exact {c.scores.exact_match:.3f}, "
-             f"parses {c.scores.parse_rate:.3f}, perplexity {c.perplexity:.2f}"]
+    lines = [
+        f"{'PASS' if report.passed else 'FAIL'}: {report.rule}",
+        f"  candidate {c.model.name}: CodeBLEU {c.scores.codebleu:.3f}, exact {c.scores.exact_match:.3f}, "
+        f"parses {c.scores.parse_rate:.3f}, perplexity {c.perplexity:.2f}",
+    ]
     if b is not None:
-        lines.append(f"  baseline  {b.model.name}: CodeBLEU {b.scores.codebleu:.3f}, exact {b.scores.exact_match:.3f}, "
-                     f"parses {b.scores.parse_rate:.3f}, perplexity {b.perplexity:.2f}")
-    lines.append(f"  {report.examples_used} of {report.examples_total} held-out examples in "
-                 f"{report.timings.total_seconds:.1f}s; report: {folder / 'report.md'}")
+        lines.append(
+            f"  baseline  {b.model.name}: CodeBLEU {b.scores.codebleu:.3f}, exact {b.scores.exact_match:.3f}, "
+            f"parses {b.scores.parse_rate:.3f}, perplexity {b.perplexity:.2f}"
+        )
+    lines.append(
+        f"  {report.examples_used} of {report.examples_total} held-out examples in "
+        f"{report.timings.total_seconds:.1f}s; report: {folder / 'report.md'}"
+    )
     return "\n".join(lines)

@@ -1,16 +1,16 @@
 """The human CLI, over the same functions the MCP tools call.
 
-    forge-mcp serve [--repo PATH ...] [--http --port N --token-file F] [--no-watch]
-    forge-mcp status [--repo PATH] [--since REF] [--json]
-    forge-mcp watch  [--repo PATH]
-    forge-mcp events [--repo PATH] [-n N] [--json]
-    forge-mcp chunk  [--repo PATH] [--ref REF] [--force] [--json]
-    forge-mcp index  [--repo PATH] [--rebuild] [--json]
-    forge-mcp search QUERY [--repo PATH] [-k N] [--mode M] [--language L] [--path GLOB] [--kind K]
-    forge-mcp train  [--repo PATH] [--method M] [--base-model B] [--iters N] ... [--resume RUN_ID] [--detach]
-    forge-mcp runs   [--repo PATH] [--json]
-    forge-mcp config [--repo PATH]
-    (and validate, deploy, rollback, deployments, cycle: cli_loop.py; doctor, skills: cli_admin.py)
+forge-mcp serve [--repo PATH ...] [--http --port N --token-file F] [--no-watch]
+forge-mcp status [--repo PATH] [--since REF] [--json]
+forge-mcp watch  [--repo PATH]
+forge-mcp events [--repo PATH] [-n N] [--json]
+forge-mcp chunk  [--repo PATH] [--ref REF] [--force] [--json]
+forge-mcp index  [--repo PATH] [--rebuild] [--json]
+forge-mcp search QUERY [--repo PATH] [-k N] [--mode M] [--language L] [--path GLOB] [--kind K]
+forge-mcp train  [--repo PATH] [--method M] [--base-model B] [--iters N] ... [--resume RUN_ID] [--detach]
+forge-mcp runs   [--repo PATH] [--json]
+forge-mcp config [--repo PATH]
+(and validate, deploy, rollback, deployments, cycle: cli_loop.py; doctor, skills: cli_admin.py)
 """
 
 from __future__ import annotations
@@ -30,21 +30,36 @@ from forge_mcp.core.errors import ForgeError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="forge-mcp", description="A local AI forge for one code repository, over MCP.")
+    parser = argparse.ArgumentParser(
+        prog="forge-mcp", description="A local AI forge for one code repository, over MCP."
+    )
     parser.add_argument("--version", action="version", version=f"forge-mcp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    parser.add_argument("--model-dir", action="append", type=Path, metavar="DIR", dest="model_dirs",
-                        help="a folder outside the repository that base models may be read from (repeatable; or "
-                             "FORGE_MODEL_DIRS); a --base-model path given here is allowed by itself")
+    parser.add_argument(
+        "--model-dir",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        dest="model_dirs",
+        help="a folder outside the repository that base models may be read from (repeatable; or "
+        "FORGE_MODEL_DIRS); a --base-model path given here is allowed by itself",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
-    serve.add_argument("--repo", action="append", type=Path, help="repository root (repeatable; default: the current folder)")
-    serve.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    serve.add_argument(
+        "--repo", action="append", type=Path, help="repository root (repeatable; default: the current folder)"
+    )
+    serve.add_argument(
+        "--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio"
+    )
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1; any other host needs --token)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765)")
-    serve.add_argument("--token", help="bearer token clients must send over HTTP (visible in the process list: "
-                                       "prefer --token-file or FORGE_SERVER__TOKEN)")
+    serve.add_argument(
+        "--token",
+        help="bearer token clients must send over HTTP (visible in the process list: "
+        "prefer --token-file or FORGE_SERVER__TOKEN)",
+    )
     serve.add_argument("--token-file", type=Path, help="a file holding the bearer token (or FORGE_SERVER__TOKEN_FILE)")
     serve.add_argument("--no-watch", action="store_true", help="do not start the file watcher")
 
@@ -71,8 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="build or refresh the code search index")
     index.add_argument("--repo", type=Path, default=Path("."))
     index.add_argument("--rebuild", action="store_true", help="drop the index and build it again")
-    index.add_argument("--adapt", action="store_true", default=None,
-                       help="also adapt the embedder to the repository, then re-embed (default: [index] adapt)")
+    index.add_argument(
+        "--adapt",
+        action="store_true",
+        default=None,
+        help="also adapt the embedder to the repository, then re-embed (default: [index] adapt)",
+    )
     index.add_argument("--json", action="store_true")
 
     search = sub.add_parser("search", help="search the code (hybrid dense + BM25)")
@@ -88,8 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="fine-tune a base model on the newest dataset (live progress)")
     train.add_argument("--repo", type=Path, default=Path("."))
     train.add_argument("--method", choices=("lora", "dora", "qlora", "pissa", "qpissa"), help="default lora")
-    train.add_argument("--base-model", help="'smollm2-135m' (default, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', "
-                                            "a local mlx-lm model folder, a hub id, or 'tiny' (tests)")
+    train.add_argument(
+        "--base-model",
+        help="'smollm2-135m' (default, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', "
+        "a local mlx-lm model folder, a hub id, or 'tiny' (tests)",
+    )
     train.add_argument("--dataset", dest="dataset_id", help="dataset id (default: the newest)")
     train.add_argument("--task", choices=("completion", "instruction", "raft", "text"), help="default completion")
     train.add_argument("--iters", type=int, help="steps (default: the budget plan's)")
@@ -120,8 +142,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # stderr only: in `serve`, stdout is the MCP protocol channel.
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         _trust_user_model_paths(args)
         return int(_COMMANDS[args.command](args) or 0)
@@ -169,8 +194,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from forge_mcp.monitor.changes import monitor
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.monitor.changes import monitor
 
     report = monitor(Workspace.open(args.repo.resolve()), since=args.since)
     if args.json:
@@ -184,8 +209,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace) -> int:
     from forge_mcp.cli.render import console
-    from forge_mcp.monitor.watcher import Batch, RepoWatcher
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.monitor.watcher import Batch, RepoWatcher
 
     ws = Workspace.open(args.repo.resolve())
     out = console()
@@ -206,8 +231,8 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    from forge_mcp.monitor.changes import recent_events
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.monitor.changes import recent_events
 
     events = recent_events(Workspace.open(args.repo.resolve()), args.n)
     if args.json:
@@ -220,9 +245,8 @@ def _events(args: argparse.Namespace) -> int:
 
 def _chunk(args: argparse.Namespace) -> int:
     from forge_mcp.cli.render import progress_bar, render_dataset
-    from forge_mcp.miner.datasets import build_dataset
     from forge_mcp.core.workspace import Workspace
-
+    from forge_mcp.miner.datasets import build_dataset
     from forge_mcp.miner.teacher import teacher_for
 
     ws = Workspace.open(args.repo.resolve())
@@ -238,10 +262,9 @@ def _chunk(args: argparse.Namespace) -> int:
 
 def _index(args: argparse.Namespace) -> int:
     from forge_mcp.cli.render import progress_bar
-    from forge_mcp.index.rag import RagIndex
     from forge_mcp.core.workspace import Workspace
-
     from forge_mcp.index.adapt import sync_and_adapt
+    from forge_mcp.index.rag import RagIndex
 
     ws = Workspace.open(args.repo.resolve())
     index = RagIndex(ws, rebuild=args.rebuild)
@@ -250,26 +273,31 @@ def _index(args: argparse.Namespace) -> int:
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
-        print(f"{report.files_indexed} files, {report.chunks} chunks indexed with {report.embedder} "
-              f"({report.files_changed} files re-read, {report.chunks_embedded} chunks embedded, "
-              f"{report.chunks_reused} reused from a killed run, "
-              f"{report.orphans_removed + report.missing_repaired + report.unreachable_repaired} repaired"
-              + (f", {report.unreachable_left} STILL UNREACHABLE: run with --rebuild" if report.unreachable_left else "")
-              + f") in {report.seconds:.1f}s")
+        print(
+            f"{report.files_indexed} files, {report.chunks} chunks indexed with {report.embedder} "
+            f"({report.files_changed} files re-read, {report.chunks_embedded} chunks embedded, "
+            f"{report.chunks_reused} reused from a killed run, "
+            f"{report.orphans_removed + report.missing_repaired + report.unreachable_repaired} repaired"
+            + (f", {report.unreachable_left} STILL UNREACHABLE: run with --rebuild" if report.unreachable_left else "")
+            + f") in {report.seconds:.1f}s"
+        )
         if report.adaptation is not None:
             a = report.adaptation
-            print(f"embedder {'reused' if a.reused else 'adapted'}: {a.embedder} from {a.pairs} pairs "
-                  f"({a.hard_negatives} hard negatives; {a.plan.epochs} epoch(s) at {a.plan.max_seq_length} tokens, "
-                  f"{a.train.get('train_seconds', 0):.0f} s), {a.reembedded} chunks re-embedded, {a.seconds:.0f} s in all")
+            print(
+                f"embedder {'reused' if a.reused else 'adapted'}: {a.embedder} from {a.pairs} pairs "
+                f"({a.hard_negatives} hard negatives; {a.plan.epochs} epoch(s) at {a.plan.max_seq_length} tokens, "
+                f"{a.train.get('train_seconds', 0):.0f} s), {a.reembedded} chunks re-embedded, {a.seconds:.0f} s in all"
+            )
     return 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    from forge_mcp.index.rag import RagIndex
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.index.rag import RagIndex
 
     hits = RagIndex(Workspace.open(args.repo.resolve())).search(
-        args.query, k=args.k, mode=args.mode, language=args.language, path_glob=args.path_glob, kind=args.kind)
+        args.query, k=args.k, mode=args.mode, language=args.language, path_glob=args.path_glob, kind=args.kind
+    )
     if args.json:
         print(json.dumps([h.model_dump() for h in hits], indent=2))
         return 0
@@ -281,32 +309,51 @@ def _search(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from forge_mcp.cli.render import follow_run
+    from forge_mcp.core.workspace import Workspace
     from forge_mcp.train.jobs import resume_run
     from forge_mcp.train.trigger import trigger_planned
-    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     if args.resume:
         info = resume_run(ws, args.resume)
     else:
-        info, _ = trigger_planned(ws, {k: getattr(args, k) for k in (
-            "method", "base_model", "dataset_id", "task", "iters", "batch_size", "learning_rate", "num_layers",
-            "rank", "alpha", "rora", "max_seq_length")})
+        info, _ = trigger_planned(
+            ws,
+            {
+                k: getattr(args, k)
+                for k in (
+                    "method",
+                    "base_model",
+                    "dataset_id",
+                    "task",
+                    "iters",
+                    "batch_size",
+                    "learning_rate",
+                    "num_layers",
+                    "rank",
+                    "alpha",
+                    "rora",
+                    "max_seq_length",
+                )
+            },
+        )
         print("\n".join(f"plan: {reason}" for reason in info.plan))
     print(f"run {info.run_id} started ({info.method} on {info.base_model}); log: {info.log_path}")
     if args.detach:
         return 0
     final = follow_run(ws, info.run_id)
-    print(f"run {final.run_id}: {final.status} at step {final.step}/{final.iters}"
-          + (f", best val loss {final.best_val_loss:.4f}" if final.best_val_loss is not None else "")
-          + (f"; {final.error}" if final.error else "")
-          + (f"; adapter: {final.adapter_path}" if final.adapter_path else ""))
+    print(
+        f"run {final.run_id}: {final.status} at step {final.step}/{final.iters}"
+        + (f", best val loss {final.best_val_loss:.4f}" if final.best_val_loss is not None else "")
+        + (f"; {final.error}" if final.error else "")
+        + (f"; adapter: {final.adapter_path}" if final.adapter_path else "")
+    )
     return 0 if final.status == "completed" else 1
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from forge_mcp.train.jobs import list_runs
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.train.jobs import list_runs
 
     runs = list_runs(Workspace.open(args.repo.resolve()))
     if args.json:
@@ -328,8 +375,18 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {"serve": _serve, "status": _status, "watch": _watch, "events": _events, "chunk": _chunk,
-             "index": _index, "search": _search, "train": _train, "runs": _runs, "config": _config}
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
+    "serve": _serve,
+    "status": _status,
+    "watch": _watch,
+    "events": _events,
+    "chunk": _chunk,
+    "index": _index,
+    "search": _search,
+    "train": _train,
+    "runs": _runs,
+    "config": _config,
+}
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

@@ -25,8 +25,10 @@ def render_report(report: MonitorReport) -> None:
     where = report.branch or f"detached at {report.head[:12] if report.head else '?'}"
     out.print(f"[bold]{report.repo}[/]  {where}" + ("  (shallow clone)" if report.shallow else ""))
     base = report.base[:12] if report.base else "the start of history"
-    out.print(f"since {base} ({report.base_source.replace('_', ' ')}): {report.commit_count} commit(s), "
-              f"{report.files_changed} file(s), +{report.lines_added}/-{report.lines_deleted} lines")
+    out.print(
+        f"since {base} ({report.base_source.replace('_', ' ')}): {report.commit_count} commit(s), "
+        f"{report.files_changed} file(s), +{report.lines_added}/-{report.lines_deleted} lines"
+    )
     for note in report.notes:
         out.print(f"[yellow]note:[/] {note}")
     if report.commits:
@@ -39,9 +41,12 @@ def render_report(report: MonitorReport) -> None:
     if report.new_tags:
         out.print("new tags: " + ", ".join(t.name for t in report.new_tags))
     tree = report.working_tree
-    out.print("work tree: clean" if tree.clean else
-              f"work tree: {len(tree.staged)} staged, {len(tree.unstaged)} modified, "
-              f"{len(tree.untracked)} untracked, {len(tree.conflicted)} conflicted")
+    out.print(
+        "work tree: clean"
+        if tree.clean
+        else f"work tree: {len(tree.staged)} staged, {len(tree.unstaged)} modified, "
+        f"{len(tree.untracked)} untracked, {len(tree.conflicted)} conflicted"
+    )
     out.print(f"watcher events since last training: {report.watcher_events}")
     verdict = "[bold green]significant[/]" if report.significance.significant else "[bold]not significant[/]"
     out.print(f"{verdict}: " + "; ".join(report.significance.reasons))
@@ -53,8 +58,13 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, in
     if not enabled:
         yield lambda done, total, message: None
         return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn(), TextColumn("[dim]{task.fields[message]}"))
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[message]}"),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=100, message="")
 
@@ -64,29 +74,44 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, in
         yield update
 
 
-def render_dataset(summary: "DatasetSummary") -> None:
+def render_dataset(summary: DatasetSummary) -> None:
     out = console()
     state = "reused" if summary.reused else "built"
     out.print(f"[bold]dataset {summary.dataset_id}[/] ({state}) at {summary.commit[:12]}: {summary.path}")
     files = summary.files
-    out.print(f"files: {files['seen']} seen, {files['chunked']} chunked ({files['parsed']} parsed, "
-              f"{files['reused']} from cache)")
+    out.print(
+        f"files: {files['seen']} seen, {files['chunked']} chunked ({files['parsed']} parsed, "
+        f"{files['reused']} from cache)"
+    )
     if summary.skipped:
         out.print("skipped: " + ", ".join(f"{n} {reason}" for reason, n in summary.skipped.items()))
-    out.print("chunks: " + ", ".join(f"{n} {lang}" for lang, n in summary.chunks_by_language.items())
-              + "  |  " + ", ".join(f"{n} {kind}" for kind, n in summary.chunks_by_kind.items()))
+    out.print(
+        "chunks: "
+        + ", ".join(f"{n} {lang}" for lang, n in summary.chunks_by_language.items())
+        + "  |  "
+        + ", ".join(f"{n} {kind}" for kind, n in summary.chunks_by_kind.items())
+    )
     secrets = sum(summary.secrets_redacted.values())
-    out.print(f"secrets: {secrets} redacted in code, {summary.secret_files} secret file(s) excluded; "
-              f"{summary.duplicates_removed} duplicate(s) removed")
+    out.print(
+        f"secrets: {secrets} redacted in code, {summary.secret_files} secret file(s) excluded; "
+        f"{summary.duplicates_removed} duplicate(s) removed"
+    )
     table = Table("task", "train", "valid", "test", "~tokens", box=None, pad_edge=False)
     for task, counts in summary.splits.items():
-        table.add_row(task, str(counts["train"]), str(counts["valid"]), str(counts["test"]),
-                      str(summary.tokens_estimate.get(task, 0)))
+        table.add_row(
+            task,
+            str(counts["train"]),
+            str(counts["valid"]),
+            str(counts["test"]),
+            str(summary.tokens_estimate.get(task, 0)),
+        )
     out.print(table)
     held = summary.held_out
-    out.print(f"test set: {held.test_units} unit(s) touched by {summary.held_out_commits} code-changing commit(s)"
-              + (f" ({held.skipped_commits} without code skipped)" if held.skipped_commits else "")
-              + f"; generator: {summary.generator}")
+    out.print(
+        f"test set: {held.test_units} unit(s) touched by {summary.held_out_commits} code-changing commit(s)"
+        + (f" ({held.skipped_commits} without code skipped)" if held.skipped_commits else "")
+        + f"; generator: {summary.generator}"
+    )
     for note in summary.notes:
         out.print(f"[yellow]note:[/] {note}")
 
@@ -97,8 +122,13 @@ def follow_run(ws: object, run_id: str, poll: float = 0.5) -> object:
 
     from forge_mcp.train.jobs import run_info
 
-    columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-               TimeElapsedColumn(), TextColumn("{task.fields[figures]}"))
+    columns = (
+        TextColumn("[bold]train"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[figures]}"),
+    )
     info = run_info(ws, run_id)  # type: ignore[arg-type]
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task("train", total=info.iters, figures="")

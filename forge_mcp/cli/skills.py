@@ -29,8 +29,9 @@ def install_skills(client: Client, scope: Scope, repo: Path) -> list[Path]:
     """Copy every skill folder into the client's skills folder (replacing an older copy); returns the copies."""
     place = PLACES.get((client, scope))
     if place is None:
-        raise ConfigError(f"unknown client/scope {client}/{scope}: clients {sorted({c for c, _ in PLACES})}, "
-                          "scopes project or user")
+        raise ConfigError(
+            f"unknown client/scope {client}/{scope}: clients {sorted({c for c, _ in PLACES})}, scopes project or user"
+        )
     root = Path(os.path.expanduser(place.format(repo=repo.resolve())))
     installed = []
     for folder in skill_folders():

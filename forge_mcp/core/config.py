@@ -40,8 +40,12 @@ USER_ONLY: dict[str, str] = {
     "index.chroma_url": "which server receives the index",
     "deploy.ollama_host": "which server receives the model",
 }
-_FLAGS = {"server.host": "`serve --host`", "server.port": "`serve --port`", "server.token_file": "`serve --token-file`",
-          "model_dirs": "`--model-dir`"}
+_FLAGS = {
+    "server.host": "`serve --host`",
+    "server.port": "`serve --port`",
+    "server.token_file": "`serve --token-file`",
+    "model_dirs": "`--model-dir`",
+}
 
 
 class _Section(BaseModel):
@@ -52,10 +56,14 @@ class _Section(BaseModel):
 class MonitorConfig(_Section):
     """When a change is significant enough to retrain (`monitor_repo`)."""
 
-    min_changed_files: int = Field(10, ge=1, description="Files changed since the last trained commit that make a change significant.")
+    min_changed_files: int = Field(
+        10, ge=1, description="Files changed since the last trained commit that make a change significant."
+    )
     new_tag_is_significant: bool = Field(True, description="A new tag since the last trained commit is significant.")
     max_commits_listed: int = Field(50, ge=0, le=10_000, description="Commits listed in a report (all are counted).")
-    max_files_listed: int = Field(200, ge=0, le=100_000, description="Changed files listed in a report (all are counted).")
+    max_files_listed: int = Field(
+        200, ge=0, le=100_000, description="Changed files listed in a report (all are counted)."
+    )
     recent_events_listed: int = Field(20, ge=0, le=1_000, description="Watcher events included in a report.")
 
 
@@ -64,7 +72,9 @@ class WatchConfig(_Section):
 
     enabled: bool = Field(True, description="Start the watcher with the server.")
     debounce_ms: int = Field(150, ge=0, le=60_000, description="Quiet time that closes a burst of file events.")
-    max_batch_ms: int = Field(1000, ge=10, le=600_000, description="Longest a burst is held before it is recorded anyway.")
+    max_batch_ms: int = Field(
+        1000, ge=10, le=600_000, description="Longest a burst is held before it is recorded anyway."
+    )
     keep_events: int = Field(50_000, ge=100, description="Events kept in the store; older ones are pruned.")
 
 
@@ -74,51 +84,138 @@ class MinerConfig(_Section):
     max_file_bytes: int = Field(1_000_000, ge=1_000, description="Larger files are skipped as huge.")
     chunk_budget: int = Field(2000, ge=200, le=100_000, description="Largest chunk, in non-whitespace characters.")
     exclude: list[str] = Field(default_factory=list, description="Extra glob patterns of paths to skip.")
-    processes: int = Field(0, ge=0, le=64, description="Worker processes that chunk a large batch of new files (0: one per core, at most 8; 1: none).")
-    held_out_commits: int = Field(5, ge=0, le=10_000, description="At least this many of the most recent code-changing commits are held out: the units they touch form the test set (commits that change no function, method or class are skipped).")
-    min_test_units: int = Field(20, ge=0, le=1_000_000, description="Hold out older code-changing commits too until the test set has at least this many completion units.")
-    max_held_out_commits: int = Field(200, ge=1, le=10_000, description="Look at most this many first-parent commits back (skipped ones included, never fewer than held_out_commits); the walk also stops before fewer than half of the completion units would remain for training.")
+    processes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Worker processes that chunk a large batch of new files (0: one per core, at most 8; 1: none).",
+    )
+    held_out_commits: int = Field(
+        5,
+        ge=0,
+        le=10_000,
+        description="At least this many of the most recent code-changing commits are held out: the units they touch form the test set (commits that change no function, method or class are skipped).",
+    )
+    min_test_units: int = Field(
+        20,
+        ge=0,
+        le=1_000_000,
+        description="Hold out older code-changing commits too until the test set has at least this many completion units.",
+    )
+    max_held_out_commits: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Look at most this many first-parent commits back (skipped ones included, never fewer than held_out_commits); the walk also stops before fewer than half of the completion units would remain for training.",
+    )
     valid_fraction: float = Field(0.1, ge=0.0, le=0.5, description="Share of the remaining units used for validation.")
     raft_distractors: int = Field(4, ge=0, le=20, description="RAFT: distractor documents per example (k).")
-    raft_oracle_fraction: float = Field(0.8, ge=0.0, le=1.0, description="RAFT: share of examples that include the oracle (P).")
+    raft_oracle_fraction: float = Field(
+        0.8, ge=0.0, le=1.0, description="RAFT: share of examples that include the oracle (P)."
+    )
     seed: int = Field(0, description="Seed for splits, sampling and shuffling.")
-    teacher_model: str | None = Field(None, description="An Ollama model that writes RAFT questions and reasoning; templated when unset or unreachable.")
-    ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server for the teacher model (env OLLAMA_HOST also works).")
-    teacher_max_examples: int = Field(200, ge=0, description="At most this many examples are written by the teacher per dataset.")
+    teacher_model: str | None = Field(
+        None,
+        description="An Ollama model that writes RAFT questions and reasoning; templated when unset or unreachable.",
+    )
+    ollama_host: str = Field(
+        "http://127.0.0.1:11434", description="Ollama server for the teacher model (env OLLAMA_HOST also works)."
+    )
+    teacher_max_examples: int = Field(
+        200, ge=0, description="At most this many examples are written by the teacher per dataset."
+    )
 
 
 class IndexConfig(_Section):
     """The RAG index (`rag_search`)."""
 
-    embedder: str = Field("minilm", description="'minilm' (offline, default) or 'ollama:<model>' (e.g. ollama:nomic-embed-text).")
+    embedder: str = Field(
+        "minilm", description="'minilm' (offline, default) or 'ollama:<model>' (e.g. ollama:nomic-embed-text)."
+    )
     ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server for ollama:<model> embedders.")
-    chroma_url: str | None = Field(None, description="A Chroma server (http://host:port); default: embedded under the state folder.")
+    chroma_url: str | None = Field(
+        None, description="A Chroma server (http://host:port); default: embedded under the state folder."
+    )
     candidates: int = Field(100, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
-    fusion: Literal["convex", "rrf"] = Field("convex", description="How hybrid mode fuses the two rankings: a weighted sum of normalised scores (measured best) or reciprocal rank fusion.")
-    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Convex fusion: weight of the dense score (the BM25 score gets the rest).")
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex",
+        description="How hybrid mode fuses the two rankings: a weighted sum of normalised scores (measured best) or reciprocal rank fusion.",
+    )
+    dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Convex fusion: weight of the dense score (the BM25 score gets the rest)."
+    )
     rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
-    auto_sync: bool = Field(True, description="Re-index changed files when the watcher sees them (once an index exists).")
-    adapt: bool = Field(False, description="Fine-tune the MiniLM embedder on pairs mined from the repository (docstring, comment and heading -> code) in a worker, then re-embed the index with it; `index_repo(adapt=true)` and `forge-mcp index --adapt` do it once.")
-    adapt_budget_minutes: float = Field(4.0, gt=0, le=1_000, description="Time for the embedder's training on a CPU; the plan picks pairs, epochs and sequence length to fit.")
-    adapt_epochs: int | None = Field(None, ge=1, le=20, description="Epochs (default: 2, or 1 when 2 do not fit the budget).")
-    adapt_max_pairs: int | None = Field(None, ge=16, le=1_000_000, description="At most this many pairs (default: as many as fit).")
-    adapt_max_seq_length: int | None = Field(None, ge=32, le=512, description="Tokens per text while training (default: from the documents, at most 256).")
-    adapt_batch_size: int = Field(32, ge=4, le=512, description="Pairs per batch: each pair's document is a negative for the others.")
-    adapt_learning_rate: float = Field(5e-5, gt=0, le=1e-2, description="Learning rate (linear warm-up over a tenth, then decay).")
-    adapt_signature_queries: bool = Field(False, description="Also use identifier-split names of undocumented units as queries.")
+    auto_sync: bool = Field(
+        True, description="Re-index changed files when the watcher sees them (once an index exists)."
+    )
+    adapt: bool = Field(
+        False,
+        description="Fine-tune the MiniLM embedder on pairs mined from the repository (docstring, comment and heading -> code) in a worker, then re-embed the index with it; `index_repo(adapt=true)` and `forge-mcp index --adapt` do it once.",
+    )
+    adapt_budget_minutes: float = Field(
+        4.0,
+        gt=0,
+        le=1_000,
+        description="Time for the embedder's training on a CPU; the plan picks pairs, epochs and sequence length to fit.",
+    )
+    adapt_epochs: int | None = Field(
+        None, ge=1, le=20, description="Epochs (default: 2, or 1 when 2 do not fit the budget)."
+    )
+    adapt_max_pairs: int | None = Field(
+        None, ge=16, le=1_000_000, description="At most this many pairs (default: as many as fit)."
+    )
+    adapt_max_seq_length: int | None = Field(
+        None, ge=32, le=512, description="Tokens per text while training (default: from the documents, at most 256)."
+    )
+    adapt_batch_size: int = Field(
+        32, ge=4, le=512, description="Pairs per batch: each pair's document is a negative for the others."
+    )
+    adapt_learning_rate: float = Field(
+        5e-5, gt=0, le=1e-2, description="Learning rate (linear warm-up over a tenth, then decay)."
+    )
+    adapt_signature_queries: bool = Field(
+        False, description="Also use identifier-split names of undocumented units as queries."
+    )
     adapt_seed: int = Field(0, description="Seed for sampling pairs and the worker's shuffling.")
-    adapt_min_change: float = Field(0.1, ge=0.0, le=1.0, description="Train again only when at least this share of the pairs changed since the adapted model serving now (0: on any change).")
+    adapt_min_change: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Train again only when at least this share of the pairs changed since the adapted model serving now (0: on any change).",
+    )
 
 
 class JudgeConfig(_Section):
     """Validation of a model on the held-out test set (`validate_model`)."""
 
-    gate: Literal["baseline", "absolute"] = Field("baseline", description="'baseline': pass when held-out perplexity beats the baseline's (the deployed model, else the base) by perplexity_margin and CodeBLEU is not below the baseline's by more than tolerance. 'absolute': CodeBLEU must also reach threshold (for 7B-class models; a 135M model never reaches 0.6).")
-    perplexity_margin: float = Field(0.05, ge=0.0, lt=1.0, description="How much lower (relative) the candidate's held-out perplexity must be than the baseline's.")
-    threshold: float = Field(0.6, ge=0.0, le=1.0, description="CodeBLEU a candidate must reach with gate = 'absolute' (or when there is no baseline).")
-    tolerance: float = Field(0.02, ge=0.0, le=1.0, description="How far below the baseline's CodeBLEU a candidate may be and still pass.")
-    max_examples: int = Field(100, ge=1, le=100_000, description="Larger test sets are sampled (seeded) down to this size; a time budget may lower it on CPU.")
-    max_tokens: int = Field(256, ge=8, le=8192, description="Most tokens generated per completion; a time budget may lower it on CPU.")
+    gate: Literal["baseline", "absolute"] = Field(
+        "baseline",
+        description="'baseline': pass when held-out perplexity beats the baseline's (the deployed model, else the base) by perplexity_margin and CodeBLEU is not below the baseline's by more than tolerance. 'absolute': CodeBLEU must also reach threshold (for 7B-class models; a 135M model never reaches 0.6).",
+    )
+    perplexity_margin: float = Field(
+        0.05,
+        ge=0.0,
+        lt=1.0,
+        description="How much lower (relative) the candidate's held-out perplexity must be than the baseline's.",
+    )
+    threshold: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="CodeBLEU a candidate must reach with gate = 'absolute' (or when there is no baseline).",
+    )
+    tolerance: float = Field(
+        0.02, ge=0.0, le=1.0, description="How far below the baseline's CodeBLEU a candidate may be and still pass."
+    )
+    max_examples: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Larger test sets are sampled (seeded) down to this size; a time budget may lower it on CPU.",
+    )
+    max_tokens: int = Field(
+        256, ge=8, le=8192, description="Most tokens generated per completion; a time budget may lower it on CPU."
+    )
     seed: int = Field(0, description="Seed of the test-set sample.")
 
 
@@ -127,35 +224,66 @@ class CycleConfig(_Section):
 
     Settings left unset (None) are chosen by the hardware plan to fit `budget_minutes` on this machine."""
 
-    auto: bool = Field(False, description="Start a cycle by itself when the watcher's significance policy fires (never deploys a failing run).")
-    base_model: str = Field("smollm2-135m", description="Base model of the cycle's training run: 'smollm2-135m' (shipped, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm folder or a hub id ('tiny' is for tests).")
-    budget_minutes: float = Field(11.0, gt=0, le=10_000, description="Time for training plus validation on a CPU-only machine; the plan picks layers, sequence length, steps and validation size to fit (Apple Silicon and CUDA get the full profile).")
+    auto: bool = Field(
+        False,
+        description="Start a cycle by itself when the watcher's significance policy fires (never deploys a failing run).",
+    )
+    base_model: str = Field(
+        "smollm2-135m",
+        description="Base model of the cycle's training run: 'smollm2-135m' (shipped, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm folder or a hub id ('tiny' is for tests).",
+    )
+    budget_minutes: float = Field(
+        11.0,
+        gt=0,
+        le=10_000,
+        description="Time for training plus validation on a CPU-only machine; the plan picks layers, sequence length, steps and validation size to fit (Apple Silicon and CUDA get the full profile).",
+    )
     method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = Field("lora", description="Adapter method.")
-    task: Literal["completion", "instruction", "raft", "text"] = Field("completion", description="Dataset task trained on.")
+    task: Literal["completion", "instruction", "raft", "text"] = Field(
+        "completion", description="Dataset task trained on."
+    )
     iters: int | None = Field(None, ge=1, le=1_000_000, description="Training steps (default: from the plan).")
     batch_size: int = Field(4, ge=1, le=1024, description="Training batch size.")
     learning_rate: float | None = Field(None, gt=0, description="Learning rate (default: from the plan).")
-    num_layers: int | None = Field(None, ge=-1, description="Blocks from the top that get adapters, -1 all (default: from the plan).")
-    max_seq_length: int | None = Field(None, ge=16, le=131_072, description="Longest training sequence (default: from the data, capped by the plan).")
+    num_layers: int | None = Field(
+        None, ge=-1, description="Blocks from the top that get adapters, -1 all (default: from the plan)."
+    )
+    max_seq_length: int | None = Field(
+        None, ge=16, le=131_072, description="Longest training sequence (default: from the data, capped by the plan)."
+    )
     compile: bool = Field(True, description="mx.compile the training step (on CPU the first compile takes ~25 s).")
     index: bool = Field(True, description="Build or refresh the RAG index in the cycle.")
-    adapt_embedder: bool = Field(True, description="Adapt the index's embedder to the repository in the cycle's index stage (time-boxed by [index] adapt_budget_minutes; reused while the pairs are unchanged; skipped, with the reason, when the repository offers too few pairs). Measured to help: bench/README.md.")
+    adapt_embedder: bool = Field(
+        True,
+        description="Adapt the index's embedder to the repository in the cycle's index stage (time-boxed by [index] adapt_budget_minutes; reused while the pairs are unchanged; skipped, with the reason, when the repository offers too few pairs). Measured to help: bench/README.md.",
+    )
     deploy: bool = Field(True, description="Deploy the run when it passes validation.")
 
 
 class DeployConfig(_Section):
     """Export and deployment (`deploy_model`)."""
 
-    target: Literal["auto", "ollama", "llama_cpp"] = Field("auto", description="'auto': Ollama when it answers, else the local llama.cpp server.")
+    target: Literal["auto", "ollama", "llama_cpp"] = Field(
+        "auto", description="'auto': Ollama when it answers, else the local llama.cpp server."
+    )
     ollama_host: str = Field("http://127.0.0.1:11434", description="The Ollama server (env OLLAMA_HOST also works).")
     name_prefix: str = Field("forge", description="Ollama models are named <prefix>/<repo>:<short-sha>.")
     outtype: Literal["f32", "f16", "q8_0"] = Field("f16", description="Tensor type of the exported GGUF.")
-    quantize: Literal["none", "q4_k_m"] = Field("none", description="Also quantize to Q4_K_M (llama.cpp's quantizer; Ollama's at create time).")
-    min_agreement: float = Field(0.9, ge=0.0, le=1.0, description="Parity: share of greedy tokens llama.cpp must agree with mlx on (f32 must be exact).")
+    quantize: Literal["none", "q4_k_m"] = Field(
+        "none", description="Also quantize to Q4_K_M (llama.cpp's quantizer; Ollama's at create time)."
+    )
+    min_agreement: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="Parity: share of greedy tokens llama.cpp must agree with mlx on (f32 must be exact).",
+    )
     temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature of the served model.")
     top_k: int = Field(40, ge=1, le=1000, description="Top-k of the served model.")
     system: str | None = Field(None, description="SYSTEM prompt of the served model (default: names the project).")
-    ollama_template: str | None = Field(None, description="Go chat template for Ollama when the model's is not ChatML, Llama 3, Mistral or Gemma.")
+    ollama_template: str | None = Field(
+        None, description="Go chat template for Ollama when the model's is not ChatML, Llama 3, Mistral or Gemma."
+    )
     ollama_stops: list[str] = Field(default_factory=list, description="Stop tokens that go with ollama_template.")
     llama_port: int = Field(8088, ge=1, le=65_535, description="Port of the local llama.cpp server on 127.0.0.1.")
 
@@ -165,7 +293,10 @@ class ServerConfig(_Section):
 
     host: str = Field("127.0.0.1", description="Bind address for streamable HTTP.")
     port: int = Field(8765, ge=0, le=65_535, description="Port for streamable HTTP.")
-    token: SecretStr | None = Field(None, description="Bearer token for HTTP; required unless bound to loopback. Prefer token_file or FORGE_SERVER__TOKEN: a --token flag shows in the process list.")
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token for HTTP; required unless bound to loopback. Prefer token_file or FORGE_SERVER__TOKEN: a --token flag shows in the process list.",
+    )
     token_file: str | None = Field(None, description="A file whose content (stripped) is the bearer token.")
 
     def bearer_token(self) -> str | None:
@@ -188,7 +319,10 @@ class ForgeConfig(_Section):
     """All settings of one forge (one repository)."""
 
     state_dir: str = Field(".forge", description="State folder; relative paths are relative to the repository root.")
-    model_dirs: list[str] = Field(default_factory=list, description="Folders outside the repository that may hold base models (gguf:PATH or mlx-lm folders), besides the model cache and the Ollama store (env FORGE_MODEL_DIRS, paths joined by the OS path separator; `--model-dir`).")
+    model_dirs: list[str] = Field(
+        default_factory=list,
+        description="Folders outside the repository that may hold base models (gguf:PATH or mlx-lm folders), besides the model cache and the Ollama store (env FORGE_MODEL_DIRS, paths joined by the OS path separator; `--model-dir`).",
+    )
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
     miner: MinerConfig = Field(default_factory=MinerConfig)
@@ -228,11 +362,15 @@ def check_repository_layer(layer: Mapping[str, Any], path: Path, user_file: Path
         if node is None:
             continue
         env_name = ENV_PREFIX + key.upper().replace(".", "__")
-        places = [f"your user config file ({user_file or '~/.config/forge-mcp/config.toml'})", f"the environment ({env_name})"]
+        places = [
+            f"your user config file ({user_file or '~/.config/forge-mcp/config.toml'})",
+            f"the environment ({env_name})",
+        ]
         places += [f"the command line ({_FLAGS[key]})"] if key in _FLAGS else []
         raise ConfigError(
             f"{path} sets `{key}`, which a repository's forge.toml may not set: it decides {why}, and a cloned "
-            f"repository must not. Remove it from {path.name} and set it in {', '.join(places[:-1])} or {places[-1]}")
+            f"repository must not. Remove it from {path.name} and set it in {', '.join(places[:-1])} or {places[-1]}"
+        )
 
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -256,8 +394,10 @@ def read_config_file(path: Path, inside: Path | None = None) -> dict[str, Any]:
     if inside is not None:
         real = path.resolve()
         if path.is_symlink() or not real.is_relative_to(inside.resolve()):
-            raise ConfigError(f"{path} is a symbolic link (to {real}); a repository's forge.toml must be a regular "
-                              "file inside it: replace the link with the file")
+            raise ConfigError(
+                f"{path} is a symbolic link (to {real}); a repository's forge.toml must be a regular "
+                "file inside it: replace the link with the file"
+            )
     try:
         # Opened without following a link, so a link swapped in after the check above is refused too.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -281,7 +421,7 @@ def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
         if name == MODEL_DIRS_ENV:
             layer["model_dirs"] = [part for part in value.split(os.pathsep) if part]
             continue
-        parts = name[len(ENV_PREFIX):].lower().split("__")
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
         if len(parts) > 2 or not all(parts):
             continue
         node = layer
@@ -315,8 +455,6 @@ def load_config(
     try:
         return ForgeConfig.model_validate(layers)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         source = ", ".join(sources) or "defaults"
         raise ConfigError(f"invalid configuration (from {source}, FORGE_* env, arguments): {problems}") from exc

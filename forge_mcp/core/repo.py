@@ -13,7 +13,6 @@ import git
 
 from forge_mcp.core.errors import NotAGitRepoError, PathOutsideRootsError, RefNotFoundError, RepoError, quoted
 
-
 MAX_PATH_BYTES = 4096  # PATH_MAX on Linux; macOS allows 1024, and says so itself
 MAX_NAME_BYTES = 255  # one path component (NAME_MAX)
 MAX_REF_CHARS = 1024  # far beyond any real ref or revision expression (`main~3`, `v1.2^{commit}`)
@@ -24,14 +23,19 @@ def check_ref(ref: str, what: str = "ref") -> str:
     if not ref.strip():
         raise RefNotFoundError(f"{what} is empty: pass a commit, branch or tag (e.g. HEAD, main, v1.0, HEAD~3)")
     if ref.startswith("-"):
-        raise RefNotFoundError(f"{what} {quoted(ref)} starts with '-', which git would read as an option: pass a "
-                               "commit, branch or tag")
+        raise RefNotFoundError(
+            f"{what} {quoted(ref)} starts with '-', which git would read as an option: pass a commit, branch or tag"
+        )
     if any(ord(c) < 32 or ord(c) == 127 for c in ref):
-        raise RefNotFoundError(f"{what} {quoted(ref)} contains a NUL or control character, which no git ref can: "
-                               "pass a commit, branch or tag")
+        raise RefNotFoundError(
+            f"{what} {quoted(ref)} contains a NUL or control character, which no git ref can: "
+            "pass a commit, branch or tag"
+        )
     if len(ref) > MAX_REF_CHARS:
-        raise RefNotFoundError(f"{what} is {len(ref)} characters long ({quoted(ref, 60)}); the limit is "
-                               f"{MAX_REF_CHARS}: pass a commit, branch or tag")
+        raise RefNotFoundError(
+            f"{what} is {len(ref)} characters long ({quoted(ref, 60)}); the limit is "
+            f"{MAX_REF_CHARS}: pass a commit, branch or tag"
+        )
     return ref
 
 
@@ -45,8 +49,10 @@ def check_path_text(path: str) -> None:
     for part in path.split("/"):
         size = len(part.encode("utf-8", "surrogateescape"))
         if size > MAX_NAME_BYTES:
-            raise RepoError(f"path {quoted(path, 60)} has a component of {size} bytes ({quoted(part, 40)}); a file "
-                            f"or folder name may have at most {MAX_NAME_BYTES}: pass an existing repository path")
+            raise RepoError(
+                f"path {quoted(path, 60)} has a component of {size} bytes ({quoted(part, 40)}); a file "
+                f"or folder name may have at most {MAX_NAME_BYTES}: pass an existing repository path"
+            )
 
 
 class Roots:

@@ -181,9 +181,7 @@ class Store:
                 [(now, batch, kind, path, dest) for kind, path, dest in events],
             )
             if keep is not None:
-                conn.execute(
-                    "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,)
-                )
+                conn.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
         return batch
 
     def recent_events(self, limit: int = 50, since_ts: float | None = None) -> list[Event]:
@@ -226,9 +224,7 @@ class Store:
     def list_records(self, table: str, limit: int = 100) -> list[dict[str, Any]]:
         _check_table(table)
         with self.connect() as conn:
-            rows = conn.execute(
-                f"SELECT * FROM {table} ORDER BY created_at DESC LIMIT ?", (limit,)
-            ).fetchall()
+            rows = conn.execute(f"SELECT * FROM {table} ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
         return [_row_to_dict(r) for r in rows]
 
     # -- chunk cache ------------------------------------------------------------------------
@@ -240,8 +236,13 @@ class Store:
             ).fetchall()
         return {(r["path"], r["blob"]): r["payload"] for r in rows}
 
-    def update_chunk_cache(self, fingerprint: str, fresh: Sequence[tuple[str, str, str]],
-                           used: Sequence[tuple[str, str]], max_age_s: float = 30 * 86400) -> None:
+    def update_chunk_cache(
+        self,
+        fingerprint: str,
+        fresh: Sequence[tuple[str, str, str]],
+        used: Sequence[tuple[str, str]],
+        max_age_s: float = 30 * 86400,
+    ) -> None:
         """Store new (path, blob, payload) rows, mark reused ones, prune rows unused for `max_age_s`."""
         now = time.time()
         with self.transaction() as conn:
@@ -255,7 +256,9 @@ class Store:
                 "UPDATE chunk_cache SET used_at = ? WHERE fingerprint = ? AND path = ? AND blob = ? AND used_at < ?",
                 [(now, fingerprint, path, blob, now - 86400) for path, blob in used],
             )
-            conn.execute("DELETE FROM chunk_cache WHERE used_at < ? OR fingerprint != ?", (now - max_age_s, fingerprint))
+            conn.execute(
+                "DELETE FROM chunk_cache WHERE used_at < ? OR fingerprint != ?", (now - max_age_s, fingerprint)
+            )
 
     def has_index(self) -> bool:
         with self.connect() as conn:
@@ -278,8 +281,9 @@ class Store:
         return [dict(r) for r in rows]
 
     # -- deployments: an append-only log ----------------------------------------------------
-    def append_deployment(self, action: str, data: dict[str, Any], run_id: str | None = None,
-                          git_commit: str | None = None) -> int:
+    def append_deployment(
+        self, action: str, data: dict[str, Any], run_id: str | None = None, git_commit: str | None = None
+    ) -> int:
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO deployments(created_at, action, run_id, git_commit, data) VALUES (?, ?, ?, ?, ?)",

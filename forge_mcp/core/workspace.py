@@ -38,7 +38,7 @@ class Workspace:
         atomic_write_text(self.state_dir / "config.json", config.to_json() + "\n")
 
     @classmethod
-    def open(cls, path: Path, overrides: Mapping[str, Any] | None = None) -> "Workspace":
+    def open(cls, path: Path, overrides: Mapping[str, Any] | None = None) -> Workspace:
         """Open the forge of the repository containing `path` (config resolved for that repository)."""
         repo = open_repo(path)
         root = Path(str(repo.working_tree_dir)).resolve()
@@ -73,8 +73,11 @@ class Workspace:
         exclude = git_dir / "info" / "exclude"
         if not git_dir.is_dir() or git_dir.is_symlink():
             return  # a worktree or submodule (.git is a file), or a link: leave its excludes alone
-        if (exclude.parent.exists() and exclude.parent.is_symlink()) or exclude.is_symlink() \
-                or not exclude.parent.resolve().is_relative_to(git_dir.resolve()):
+        if (
+            (exclude.parent.exists() and exclude.parent.is_symlink())
+            or exclude.is_symlink()
+            or not exclude.parent.resolve().is_relative_to(git_dir.resolve())
+        ):
             return  # a cloned repository cannot point this write outside itself
         line = f"/{rel}/"
         current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""

@@ -9,16 +9,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from forge_mcp.cycle.run import CycleParams, CycleResult, active_cycle, new_cycle, run_cycle
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.cycle.run import CycleParams, CycleResult, active_cycle, new_cycle, run_cycle
 
 log = logging.getLogger(__name__)
 Announce = Callable[[str], None]  # called with a repository name whenever one of its cycles changed
 RECHECK_S = 2.0  # how often a queued trigger looks again
 
 
-def start_cycle(ws: Workspace, params: CycleParams, rag: Any = None,
-                on_done: Callable[[CycleResult], None] | None = None) -> CycleResult:
+def start_cycle(
+    ws: Workspace, params: CycleParams, rag: Any = None, on_done: Callable[[CycleResult], None] | None = None
+) -> CycleResult:
     """Record a cycle and run it on a daemon thread; returns the new record at once."""
     record = new_cycle(ws, params)
 
@@ -38,8 +39,9 @@ def start_cycle(ws: Workspace, params: CycleParams, rag: Any = None,
 class AutoCycler:
     """Watches for significant change in repositories whose `[cycle] auto` is on, and runs cycles."""
 
-    def __init__(self, workspace_named: Callable[[str], Workspace], rag_of: Callable[[Workspace], Any],
-                 announce: Announce) -> None:
+    def __init__(
+        self, workspace_named: Callable[[str], Workspace], rag_of: Callable[[Workspace], Any], announce: Announce
+    ) -> None:
         self.workspace_named, self.rag_of, self.announce = workspace_named, rag_of, announce
         self._pending: set[str] = set()
         self._tried: dict[str, str | None] = {}  # repository -> HEAD its last auto cycle started at
@@ -85,8 +87,8 @@ class AutoCycler:
 
     def _consider(self, name: str) -> bool:
         """True when handled (started, or nothing to do); False to look again later (something is busy)."""
-        from forge_mcp.train.jobs import active_run
         from forge_mcp.monitor.changes import monitor
+        from forge_mcp.train.jobs import active_run
 
         ws = self.workspace_named(name)
         if not ws.config.cycle.auto:

@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.core.errors import ForgeError
-from forge_mcp.core.errors import CycleError
+from forge_mcp.core.errors import CycleError, ForgeError
 from forge_mcp.core.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -47,7 +46,7 @@ class CycleParams(BaseModel):
     trigger: Literal["manual", "auto"] = "manual"
 
     @classmethod
-    def from_config(cls, ws: Workspace, **overrides: Any) -> "CycleParams":
+    def from_config(cls, ws: Workspace, **overrides: Any) -> CycleParams:
         cfg = ws.config.cycle.model_dump(exclude={"auto", "budget_minutes"})
         return cls(**(cfg | {k: v for k, v in overrides.items() if v is not None}))
 
@@ -71,10 +70,12 @@ class CycleResult(BaseModel):
     run_id: str | None = None
     loss_uri: str | None = None
     loss_png: str | None = Field(None, description="The run's loss curve, as a file")
-    plan: list[str] = Field(default_factory=list, description="What the budget plan chose for training and "
-                                                              "validation, and why")
-    budget: dict[str, Any] | None = Field(None, description="The plan's profile: steps, layers, sequence length, "
-                                                           "validation size, expected tokens/s")
+    plan: list[str] = Field(
+        default_factory=list, description="What the budget plan chose for training and validation, and why"
+    )
+    budget: dict[str, Any] | None = Field(
+        None, description="The plan's profile: steps, layers, sequence length, validation size, expected tokens/s"
+    )
     report_id: str | None = None
     report_uri: str | None = None
     report_path: str | None = None
@@ -121,18 +122,30 @@ def new_cycle(ws: Workspace, params: CycleParams) -> CycleResult:
     with _LOCK:
         busy = active_cycle(ws)
         if busy is not None:
-            raise CycleError(f"cycle {busy.cycle_id} is already running for {ws.name} (stage "
-                             f"{next((s.name for s in busy.stages if s.status == 'running'), '?')}); one at a time")
-        result = CycleResult(cycle_id=time.strftime("cycle-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6], repo=ws.name,
-                             status="running", trigger=params.trigger, started_at=time.time(),
-                             stages=[Stage(name=n) for n in STAGES])
+            raise CycleError(
+                f"cycle {busy.cycle_id} is already running for {ws.name} (stage "
+                f"{next((s.name for s in busy.stages if s.status == 'running'), '?')}); one at a time"
+            )
+        result = CycleResult(
+            cycle_id=time.strftime("cycle-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6],
+            repo=ws.name,
+            status="running",
+            trigger=params.trigger,
+            started_at=time.time(),
+            stages=[Stage(name=n) for n in STAGES],
+        )
         _RUNNING.add(result.cycle_id)
         _save(ws, result)
     return result
 
 
-def run_cycle(ws: Workspace, params: CycleParams, progress: Progress | None = None, rag: Any = None,
-              result: CycleResult | None = None) -> CycleResult:
+def run_cycle(
+    ws: Workspace,
+    params: CycleParams,
+    progress: Progress | None = None,
+    rag: Any = None,
+    result: CycleResult | None = None,
+) -> CycleResult:
     """Run every stage; returns the finished record (status failed with the error if a stage failed)."""
     from forge_mcp.cycle.stages import STAGE_FUNCTIONS
 
@@ -141,6 +154,7 @@ def run_cycle(ws: Workspace, params: CycleParams, progress: Progress | None = No
     total = 100 * len(STAGES)
     try:
         for i, stage in enumerate(result.stages):
+
             def within(done: int, of: int, message: str, i: int = i, name: str = stage.name) -> None:
                 report(100 * i + (100 * done // max(of, 1)), total, f"{name}: {message}")
 

@@ -10,12 +10,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from forge_mcp.core.errors import DeployError
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.deploy.log import current_deployment
 from forge_mcp.deploy.ollama_target import OllamaTarget, model_name
-from forge_mcp.core.errors import DeployError
 from forge_mcp.train.formatting import system_prompt
 from forge_mcp.train.params import RunPaths
-from forge_mcp.core.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
 Target = Literal["auto", "ollama", "llama_cpp"]
@@ -47,8 +47,14 @@ class Deployment(BaseModel):
 
 def as_deployment(entry: dict[str, Any]) -> Deployment:
     data = entry["data"]
-    return Deployment(id=entry["id"], action=entry["action"], created_at=entry["created_at"], run_id=entry["run_id"],
-                      git_commit=entry["git_commit"], **{k: v for k, v in data.items() if k in Deployment.model_fields})
+    return Deployment(
+        id=entry["id"],
+        action=entry["action"],
+        created_at=entry["created_at"],
+        run_id=entry["run_id"],
+        git_commit=entry["git_commit"],
+        **{k: v for k, v in data.items() if k in Deployment.model_fields},
+    )
 
 
 def list_deployments(ws: Workspace, limit: int = 100) -> list[Deployment]:
@@ -62,8 +68,10 @@ def _gate(ws: Workspace, run_id: str, force: bool) -> tuple[dict[str, Any], bool
         return validation, False
     if not force:
         why = ("failed validation (report " + validation["report_id"] + ")") if validation else "was never validated"
-        raise DeployError(f"run {run_id} {why}: deploy refuses it. Validate it (validate_model) or, only if the "
-                          "user explicitly asks, deploy with force=true (the log records the override)")
+        raise DeployError(
+            f"run {run_id} {why}: deploy refuses it. Validate it (validate_model) or, only if the "
+            "user explicitly asks, deploy with force=true (the log records the override)"
+        )
     return validation or {}, True
 
 
@@ -75,8 +83,10 @@ def choose_target(ws: Workspace, target: Target, transport: Any = None) -> tuple
         if ollama.reachable():
             return "ollama", ollama
         if wanted == "ollama":
-            raise DeployError(f"Ollama at {ollama.host} is unreachable: start it (`ollama serve`), set OLLAMA_HOST "
-                              "or [deploy] ollama_host, or deploy to target 'llama_cpp'")
+            raise DeployError(
+                f"Ollama at {ollama.host} is unreachable: start it (`ollama serve`), set OLLAMA_HOST "
+                "or [deploy] ollama_host, or deploy to target 'llama_cpp'"
+            )
     return "llama_cpp", None
 
 
@@ -86,8 +96,15 @@ def ollama_host(ws: Workspace) -> str:
     return os.environ.get("OLLAMA_HOST") or ws.config.deploy.ollama_host
 
 
-def deploy(ws: Workspace, run_id: str = "latest", target: Target = "auto", force: bool = False,
-           actor: str = "cli", progress: Progress | None = None, transport: Any = None) -> Deployment:
+def deploy(
+    ws: Workspace,
+    run_id: str = "latest",
+    target: Target = "auto",
+    force: bool = False,
+    actor: str = "cli",
+    progress: Progress | None = None,
+    transport: Any = None,
+) -> Deployment:
     from forge_mcp.deploy.export import export_run
     from forge_mcp.judge.models import candidate_model
 
@@ -99,8 +116,15 @@ def deploy(ws: Workspace, run_id: str = "latest", target: Target = "auto", force
     report(0, STEPS, f"exporting {model.run_id} (fuse, GGUF, llama.cpp parity)")
     exported = export_run(ws, model, report)
     record = ws.store.get_record("runs", model.run_id)
-    common = {"target": chosen, "report_id": validation.get("report_id"), "validation_passed": validation.get("passed"),
-              "forced": forced, "actor": actor, "gguf": str(exported.gguf), "parity": exported.parity_summary}
+    common = {
+        "target": chosen,
+        "report_id": validation.get("report_id"),
+        "validation_passed": validation.get("passed"),
+        "forced": forced,
+        "actor": actor,
+        "gguf": str(exported.gguf),
+        "parity": exported.parity_summary,
+    }
     report(4, STEPS, f"deploying to {chosen}")
     if ollama is not None:
         data = common | _to_ollama(ws, ollama, exported, record["git_commit"], model.run_id)
@@ -122,11 +146,22 @@ def _to_ollama(ws: Workspace, ollama: OllamaTarget, exported: Any, commit: str |
     text, stops, parameters, family = _ollama_settings(ws, Path(run["model_path"]), template)
     # The system prompt the run was trained and validated with (the user's, Ollama's original, or ours).
     system = run.get("system") or cfg.system or system_prompt(ws.name)
-    made = ollama.deploy(exported.gguf, name, tag, text, stops, system, parameters,
-                         quantize="q4_K_M" if cfg.quantize == "q4_k_m" else None)
-    return {"model": made["model"], "digest": made["digest"], "url": ollama.host,
-            "check": {"uploaded": made["uploaded"], "blob": made["blob"], "latest": made["latest"],
-                      "template": family}}
+    made = ollama.deploy(
+        exported.gguf,
+        name,
+        tag,
+        text,
+        stops,
+        system,
+        parameters,
+        quantize="q4_K_M" if cfg.quantize == "q4_k_m" else None,
+    )
+    return {
+        "model": made["model"],
+        "digest": made["digest"],
+        "url": ollama.host,
+        "check": {"uploaded": made["uploaded"], "blob": made["blob"], "latest": made["latest"], "template": family},
+    }
 
 
 def _ollama_settings(ws: Workspace, base: Path, template: Any) -> tuple[str, list[str], dict[str, Any], str]:
@@ -175,18 +210,29 @@ def _to_llama_cpp(ws: Workspace, gguf: Path) -> dict[str, Any]:
         if previous and Path(previous["data"].get("gguf", "")).is_file():
             _restart(ws, previous)  # put the old model back: a failed deployment changes nothing
         raise
-    return {"model": f"{gguf.parent.name}/{gguf.name}", "digest": _sha(gguf), "url": f"http://{llama_server.HOST}:{port}/v1", "pid": pid,
-            "port": port, "check": check}
+    return {
+        "model": f"{gguf.parent.name}/{gguf.name}",
+        "digest": _sha(gguf),
+        "url": f"http://{llama_server.HOST}:{port}/v1",
+        "pid": pid,
+        "port": port,
+        "check": check,
+    }
 
 
 def _restart(ws: Workspace, entry: dict[str, Any]) -> None:
     from forge_mcp.deploy import llama_server
 
-    pid = llama_server.start(Path(entry["data"]["gguf"]), ws.config.deploy.llama_port,
-                             ws.state_dir / "deployments" / "llama-server.log")
-    ws.store.append_deployment("rollback", entry["data"] | {"pid": pid, "rolled_back_to": entry["id"],
-                                                            "actor": "forge (restored after a failed deployment)"},
-                               run_id=entry["run_id"], git_commit=entry["git_commit"])
+    pid = llama_server.start(
+        Path(entry["data"]["gguf"]), ws.config.deploy.llama_port, ws.state_dir / "deployments" / "llama-server.log"
+    )
+    ws.store.append_deployment(
+        "rollback",
+        entry["data"]
+        | {"pid": pid, "rolled_back_to": entry["id"], "actor": "forge (restored after a failed deployment)"},
+        run_id=entry["run_id"],
+        git_commit=entry["git_commit"],
+    )
 
 
 def _sha(path: Path) -> str:
@@ -195,8 +241,9 @@ def _sha(path: Path) -> str:
     return file_digest(path)
 
 
-def rollback(ws: Workspace, deployment_id: int | None = None, target: Target = "auto", actor: str = "cli",
-             transport: Any = None) -> Deployment:
+def rollback(
+    ws: Workspace, deployment_id: int | None = None, target: Target = "auto", actor: str = "cli", transport: Any = None
+) -> Deployment:
     """Serve an earlier deployment again (default: the one before the current of that target); logged."""
     entries = [e for e in ws.store.deployments(limit=10_000) if e["action"] in ("deploy", "rollback", "stop")]
     current = next((e for e in entries if target == "auto" or e["data"].get("target") == target), None)
@@ -219,8 +266,9 @@ def rollback(ws: Workspace, deployment_id: int | None = None, target: Target = "
     return as_deployment(ws.store.deployments(limit=1)[0])
 
 
-def _rollback_goal(entries: list[dict[str, Any]], current: dict[str, Any], kind: str,
-                   deployment_id: int | None) -> dict[str, Any]:
+def _rollback_goal(
+    entries: list[dict[str, Any]], current: dict[str, Any], kind: str, deployment_id: int | None
+) -> dict[str, Any]:
     same = [e for e in entries if e["data"].get("target") == kind and e["action"] == "deploy"]
     if deployment_id is not None:
         goal = next((e for e in same if e["id"] == deployment_id), None)
@@ -231,8 +279,7 @@ def _rollback_goal(entries: list[dict[str, Any]], current: dict[str, Any], kind:
     served = current["data"].get("rolled_back_to") or current["id"]
     older = [e for e in same if e["id"] < served]
     if not older:
-        raise DeployError(f"no {kind} deployment older than #{served} ({current['data'].get('model')}) to roll "
-                          "back to")
+        raise DeployError(f"no {kind} deployment older than #{served} ({current['data'].get('model')}) to roll back to")
     return older[0]
 
 
@@ -245,6 +292,10 @@ def stop_local(ws: Workspace, actor: str = "cli") -> Deployment:
         raise DeployError("no model is being served by the local llama.cpp server")
     llama_server.stop(current["data"].get("pid"))
     data = {k: current["data"].get(k) for k in ("model", "digest", "gguf", "url")}
-    ws.store.append_deployment("stop", data | {"target": "llama_cpp", "actor": actor},
-                               run_id=current["run_id"], git_commit=current["git_commit"])
+    ws.store.append_deployment(
+        "stop",
+        data | {"target": "llama_cpp", "actor": actor},
+        run_id=current["run_id"],
+        git_commit=current["git_commit"],
+    )
     return as_deployment(ws.store.deployments(limit=1)[0])

@@ -14,8 +14,8 @@ from typing import Any
 
 from forge_mcp.core.errors import DeployError
 from forge_mcp.core.fsutil import atomic_write_json
-from forge_mcp.judge.models import ModelRef
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.judge.models import ModelRef
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,13 @@ def export_run(ws: Workspace, model: ModelRef, report: Callable[[int, int, str],
     cfg = ws.config.deploy
     folder = ws.state_dir / "exports" / (model.run_id or model.name)
     fused, gguf = folder / "fused", folder / f"model-{cfg.outtype}.gguf"
-    key = {"model": model.model_path, "adapter": model.adapter_path, "outtype": cfg.outtype,
-           "min_agreement": cfg.min_agreement, "quantize": cfg.quantize}
+    key = {
+        "model": model.model_path,
+        "adapter": model.adapter_path,
+        "outtype": cfg.outtype,
+        "min_agreement": cfg.min_agreement,
+        "quantize": cfg.quantize,
+    }
     cached = _cached(folder, key)
     if cached is None:
         report(1, 5, "fusing the adapter into the base")
@@ -46,15 +51,30 @@ def export_run(ws: Workspace, model: ModelRef, report: Callable[[int, int, str],
         parity = verify_gguf(gguf, fused, threshold=cfg.min_agreement)
         atomic_write_json(folder / "parity.json", parity.model_dump(mode="json"))
         if not parity.ok:
-            raise DeployError(f"the GGUF failed its llama.cpp check, so it is not deployed: {_why(parity)} "
-                              f"(details: {folder / 'parity.json'})")
-        summary = {"ok": True, "outtype": parity.outtype, "token_agreement": parity.token_agreement,
-                   "tokenizer_match": parity.tokenizer_match, "exact": parity.exact, "sha256": info.sha256}
+            raise DeployError(
+                f"the GGUF failed its llama.cpp check, so it is not deployed: {_why(parity)} "
+                f"(details: {folder / 'parity.json'})"
+            )
+        summary = {
+            "ok": True,
+            "outtype": parity.outtype,
+            "token_agreement": parity.token_agreement,
+            "tokenizer_match": parity.tokenizer_match,
+            "exact": parity.exact,
+            "sha256": info.sha256,
+        }
         if cfg.quantize == "q4_k_m":
             summary["q4_k_m"] = str(quantize_q4_k_m(gguf, folder / "model-q4_k_m.gguf").path)
         stat = gguf.stat()  # reuse only the very file that was verified
-        atomic_write_json(folder / "export.json", {"key": key, "parity": summary, "file": [stat.st_size, stat.st_mtime_ns],
-                                                   "config": json.loads(ws.config.to_json())})
+        atomic_write_json(
+            folder / "export.json",
+            {
+                "key": key,
+                "parity": summary,
+                "file": [stat.st_size, stat.st_mtime_ns],
+                "config": json.loads(ws.config.to_json()),
+            },
+        )
         cached = summary
     return Exported(gguf=gguf, fused=fused, chat_template=_chat_template(fused), parity_summary=cached)
 
@@ -77,7 +97,8 @@ def _why(parity: Any) -> str:
     if not parity.tokenizer_match:
         return "llama.cpp tokenizes differently from the model's tokenizer"
     return f"greedy tokens agree on {parity.token_agreement:.0%} of positions (needs {parity.threshold:.0%}" + (
-        ", exact for f32)" if parity.outtype == "f32" else ")")
+        ", exact for f32)" if parity.outtype == "f32" else ")"
+    )
 
 
 def _chat_template(fused: Path) -> str | None:

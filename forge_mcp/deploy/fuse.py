@@ -21,8 +21,15 @@ from forge_mcp.core.fsutil import atomic_write_json
 
 # Everything a tokenizer / chat template can live in; copied when present in the base folder.
 TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-    "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
     "generation_config.json",
 )
 QUANT_KEYS = ("quantization", "quantization_config")
@@ -73,8 +80,9 @@ def _load_fused(model_path: Path, adapter_path: Path | None) -> Any:
         model = load_adapters(model, str(adapter_path))
         # dequantize=True: a quantized base is folded in float, never re-quantized (mlx_lm.fuse's default
         # re-quantizes, which would round the adapter's small update away and break the GGUF export).
-        fused = [(name, module.fuse(dequantize=True)) for name, module in model.named_modules()
-                 if hasattr(module, "fuse")]
+        fused = [
+            (name, module.fuse(dequantize=True)) for name, module in model.named_modules() if hasattr(module, "fuse")
+        ]
         if fused:
             model.update_modules(tree_unflatten(fused))
     model = dequantize_model(model)  # layers without adapters (embeddings, MLP, lm_head) too
@@ -94,10 +102,15 @@ def _write_folder(folder: Path, model: Any, model_path: Path, adapter_path: Path
     for name in TOKENIZER_FILES:
         if (model_path / name).is_file():
             shutil.copyfile(model_path / name, folder / name)
-    atomic_write_json(folder / "forge_fused.json", {
-        "base": str(model_path), "adapter": None if adapter_path is None else str(adapter_path),
-        "dtype": _dtype_of(model), "dequantized": True,
-    })
+    atomic_write_json(
+        folder / "forge_fused.json",
+        {
+            "base": str(model_path),
+            "adapter": None if adapter_path is None else str(adapter_path),
+            "dtype": _dtype_of(model),
+            "dequantized": True,
+        },
+    )
 
 
 def _dtype_of(model: Any) -> str:

@@ -41,8 +41,10 @@ def add_vocab(writer: Any, model_dir: Path, n_vocab: int, *, special_as_control:
         writer.add_tokenizer_pre("default")
         writer.add_token_scores(scores)
     else:
-        raise ExportError(f"unsupported tokenizer in {model_dir}: need a byte-level BPE tokenizer.json "
-                          "or a SentencePiece tokenizer.model")
+        raise ExportError(
+            f"unsupported tokenizer in {model_dir}: need a byte-level BPE tokenizer.json "
+            "or a SentencePiece tokenizer.model"
+        )
     writer.add_vocab_size(n_vocab)
     writer.add_token_list(tokens)
     writer.add_token_types([int(t) for t in types])  # python ints -> INT32, what llama.cpp requires
@@ -52,8 +54,10 @@ def add_vocab(writer: Any, model_dir: Path, n_vocab: int, *, special_as_control:
         bos = special.special_token_ids.get("bos")
         writer.add_add_bos_token(bos is not None and hf is not None and list(hf.encode("a"))[:1] == [bos])
     if special.chat_template is None:
-        raise ExportError(f"{model_dir} has no chat template (tokenizer_config.json or chat_template.jinja): "
-                          "a GGUF without one produces gibberish in chat front-ends")
+        raise ExportError(
+            f"{model_dir} has no chat template (tokenizer_config.json or chat_template.jinja): "
+            "a GGUF without one produces gibberish in chat front-ends"
+        )
 
 
 def _runtime_tokenizer(model_dir: Path) -> tuple[Any, dict[str, Any] | None]:
@@ -81,8 +85,7 @@ def _merges(tok_json: dict[str, Any]) -> list[str]:
         raise ExportError("the byte-level BPE tokenizer has no merges")
     if isinstance(merges[0], str):
         return list(merges)
-    return [" ".join("".join(chr(ord(c) + 256) if c == " " else c for c in part) for part in pair)
-            for pair in merges]
+    return [" ".join("".join(chr(ord(c) + 256) if c == " " else c for c in part) for part in pair) for pair in merges]
 
 
 def _is_byte_level_bpe(tok_json: dict[str, Any]) -> bool:
@@ -97,8 +100,11 @@ def _bpe_pre(tok_json: dict[str, Any]) -> str:
     if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
         return "gpt-2"
     parts = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else []
-    if [p.get("type") for p in parts] == ["Digits", "ByteLevel"] and parts[0].get("individual_digits") and \
-            parts[1].get("use_regex", True):
+    if (
+        [p.get("type") for p in parts] == ["Digits", "ByteLevel"]
+        and parts[0].get("individual_digits")
+        and parts[1].get("use_regex", True)
+    ):
         return "smollm"  # SmolLM/SmolLM2: single digits, then GPT-2's split (llama.cpp's `smollm`)
     splits = [p for p in parts if p.get("type") == "Split"]
     last = parts[-1] if parts else {}
@@ -106,8 +112,9 @@ def _bpe_pre(tok_json: dict[str, Any]) -> str:
         regex = splits[0].get("pattern", {}).get("Regex")
         if regex in PRE_BY_REGEX:
             return PRE_BY_REGEX[regex]
-    raise ExportError("unsupported byte-level BPE pre-tokenizer (not gpt-2, smollm, qwen2 or llama-bpe): "
-                      f"{json.dumps(pre)[:300]}")
+    raise ExportError(
+        f"unsupported byte-level BPE pre-tokenizer (not gpt-2, smollm, qwen2 or llama-bpe): {json.dumps(pre)[:300]}"
+    )
 
 
 def _looks_special(text: str) -> bool:
@@ -145,9 +152,17 @@ def _spm_vocab(model_dir: Path, n_vocab: int) -> tuple[list[bytes], list[float],
     tokens = [f"[PAD{i}]".encode() for i in range(n_vocab)]
     scores, types = [-10000.0] * n_vocab, [int(gguf.TokenType.UNUSED)] * n_vocab
     for i in range(min(sp.vocab_size(), n_vocab)):
-        kind = (gguf.TokenType.UNKNOWN if sp.IsUnknown(i) else gguf.TokenType.CONTROL if sp.IsControl(i)
-                else gguf.TokenType.UNUSED if sp.IsUnused(i) else gguf.TokenType.BYTE if sp.IsByte(i)
-                else gguf.TokenType.NORMAL)
+        kind = (
+            gguf.TokenType.UNKNOWN
+            if sp.IsUnknown(i)
+            else gguf.TokenType.CONTROL
+            if sp.IsControl(i)
+            else gguf.TokenType.UNUSED
+            if sp.IsUnused(i)
+            else gguf.TokenType.BYTE
+            if sp.IsByte(i)
+            else gguf.TokenType.NORMAL
+        )
         tokens[i], scores[i], types[i] = sp.IdToPiece(i).encode("utf-8"), float(sp.GetScore(i)), int(kind)
     config_path = model_dir / "tokenizer_config.json"
     decoder = json.loads(config_path.read_text()).get("added_tokens_decoder", {}) if config_path.is_file() else {}

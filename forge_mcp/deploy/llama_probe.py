@@ -59,19 +59,27 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     from forge_mcp.deploy.llama_runtime import disable_extra_buffer_types
 
     disable_extra_buffer_types()  # AMX CPUs segfault on quantized files otherwise (see llama_runtime)
-    llm = Llama(model_path=request["model"], n_ctx=int(request["n_ctx"]), n_threads=os.cpu_count() or 1,
-                verbose=False, logits_all=False, seed=0)
+    llm = Llama(
+        model_path=request["model"],
+        n_ctx=int(request["n_ctx"]),
+        n_threads=os.cpu_count() or 1,
+        verbose=False,
+        logits_all=False,
+        seed=0,
+    )
     print(LOADED_MARK, file=sys.stderr, flush=True)
     stop = set(request.get("stop_ids", []))
     prompts = []
     for prompt in request["prompts"]:
-        prompts.append({
-            "ids": llm.tokenize(prompt["text"].encode("utf-8"), add_bos=prompt["add_bos"], special=True),
-            # Both decodings start from the HF prompt ids, so a tokenizer difference (reported on its
-            # own) does not also show up as a weights disagreement.
-            "free": _greedy(llm, prompt["hf_ids"], int(request["max_tokens"]), stop),
-            "forced": _forced(llm, prompt["hf_ids"], prompt["reference"]),
-        })
+        prompts.append(
+            {
+                "ids": llm.tokenize(prompt["text"].encode("utf-8"), add_bos=prompt["add_bos"], special=True),
+                # Both decodings start from the HF prompt ids, so a tokenizer difference (reported on its
+                # own) does not also show up as a weights disagreement.
+                "free": _greedy(llm, prompt["hf_ids"], int(request["max_tokens"]), stop),
+                "forced": _forced(llm, prompt["hf_ids"], prompt["reference"]),
+            }
+        )
     return {
         "texts": [llm.tokenize(t.encode("utf-8"), add_bos=True, special=True) for t in request["texts"]],
         "decoded": [llm.detokenize(ids, special=True).decode("utf-8", "replace") for ids in request["decode"]],

@@ -39,19 +39,34 @@ def port_open(port: int) -> bool:
 def start(gguf: Path, port: int, log: Path, n_ctx: int = 2048, timeout: float = 120) -> int:
     """Start the server and wait until it answers; returns its pid. Fails clearly if the port is taken."""
     if port_open(port):
-        raise DeployError(f"port {port} on {HOST} is already in use: stop what listens there or set "
-                          "[deploy] llama_port in forge.toml")
+        raise DeployError(
+            f"port {port} on {HOST} is already in use: stop what listens there or set [deploy] llama_port in forge.toml"
+        )
     # Our wrapper of llama_cpp.server: it loads without the extra buffer types that crash on AMX CPUs.
-    args = [sys.executable, "-P", "-m", "forge_mcp.deploy.llama_runtime", "--model", str(gguf), "--host", HOST, "--port", str(port),
-            "--n_ctx", str(n_ctx)]
+    args = [
+        sys.executable,
+        "-P",
+        "-m",
+        "forge_mcp.deploy.llama_runtime",
+        "--model",
+        str(gguf),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+    ]
     with open(log, "ab") as out:
-        child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True)  # outlives the forge, like any served model
+        child = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )  # outlives the forge, like any served model
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise DeployError(f"the llama.cpp server exited with {child.returncode} while loading {gguf.name}; "
-                              f"its log: {log}")
+            raise DeployError(
+                f"the llama.cpp server exited with {child.returncode} while loading {gguf.name}; its log: {log}"
+            )
         try:
             _get(port, "/v1/models")
             return child.pid
@@ -69,8 +84,12 @@ def chat_check(port: int, prompt: str = "def add(a, b):", max_tokens: int = 16) 
         message = answer["choices"][0]["message"]
     except (OSError, urllib.error.URLError, KeyError, IndexError, ValueError) as exc:
         raise DeployError(f"the llama.cpp server on port {port} did not answer a chat completion: {exc}") from exc
-    return {"prompt": prompt, "reply": message.get("content", ""), "finish_reason": answer["choices"][0].get(
-        "finish_reason"), "usage": answer.get("usage", {})}
+    return {
+        "prompt": prompt,
+        "reply": message.get("content", ""),
+        "finish_reason": answer["choices"][0].get("finish_reason"),
+        "usage": answer.get("usage", {}),
+    }
 
 
 def stop(pid: int | None, timeout: float = 10) -> None:
@@ -108,7 +127,11 @@ def _get(port: int, path: str) -> Any:
 
 
 def _post(port: int, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(f"http://{HOST}:{port}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"http://{HOST}:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with _OPENER.open(request, timeout=120) as r:
         return json.loads(r.read())

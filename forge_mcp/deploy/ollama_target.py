@@ -25,8 +25,10 @@ def model_name(prefix: str, repo: str) -> str:
 
 def check_name(name: str, tag: str) -> None:
     if not NAME.match(name) or not TAG.match(tag):
-        raise DeployError(f"invalid Ollama model name {name}:{tag}: names are lowercase letters, digits, '.', '_' "
-                          "and '-' (one optional namespace/), tags letters, digits, '.', '_' and '-'")
+        raise DeployError(
+            f"invalid Ollama model name {name}:{tag}: names are lowercase letters, digits, '.', '_' "
+            "and '-' (one optional namespace/), tags letters, digits, '.', '_' and '-'"
+        )
 
 
 def file_digest(path: Path) -> str:
@@ -54,8 +56,17 @@ class OllamaTarget:
             return False
         return True
 
-    def deploy(self, gguf: Path, name: str, tag: str, template: str, stops: list[str], system: str,
-               parameters: dict[str, Any], quantize: str | None = None) -> dict[str, Any]:
+    def deploy(
+        self,
+        gguf: Path,
+        name: str,
+        tag: str,
+        template: str,
+        stops: list[str],
+        system: str,
+        parameters: dict[str, Any],
+        quantize: str | None = None,
+    ) -> dict[str, Any]:
         """Create name:tag from the GGUF, then copy it to name:latest; returns the model, digest and whether
         the blob was uploaded."""
         check_name(name, tag)
@@ -66,11 +77,23 @@ class OllamaTarget:
                 self.client.create_blob(gguf)
         model = f"{name}:{tag}"
         with self._errors(f"create {model}"):
-            self.client.create(model=model, files={gguf.name: digest}, template=template, system=system,
-                               parameters={**parameters, "stop": list(stops)}, quantize=quantize, stream=False)
+            self.client.create(
+                model=model,
+                files={gguf.name: digest},
+                template=template,
+                system=system,
+                parameters={**parameters, "stop": list(stops)},
+                quantize=quantize,
+                stream=False,
+            )
             self.client.copy(model, f"{name}:latest")
-        return {"model": model, "latest": f"{name}:latest", "digest": self.digest_of(model), "blob": digest,
-                "uploaded": uploaded}
+        return {
+            "model": model,
+            "latest": f"{name}:latest",
+            "digest": self.digest_of(model),
+            "blob": digest,
+            "uploaded": uploaded,
+        }
 
     def point_latest(self, name: str, model: str) -> str:
         """Rollback: copy an existing tag to name:latest; returns its digest."""
@@ -111,8 +134,10 @@ class _OllamaErrors:
         import ollama
 
         if isinstance(exc, (ConnectionError, httpx.TransportError)):
-            raise DeployError(f"Ollama at {self.host} is unreachable (could not {self.doing}): start it with "
-                              "`ollama serve`, set OLLAMA_HOST, or deploy to target 'llama_cpp'") from exc
+            raise DeployError(
+                f"Ollama at {self.host} is unreachable (could not {self.doing}): start it with "
+                "`ollama serve`, set OLLAMA_HOST, or deploy to target 'llama_cpp'"
+            ) from exc
         if isinstance(exc, ollama.ResponseError):
             raise DeployError(f"Ollama refused to {self.doing}: {exc.error} (HTTP {exc.status_code})") from exc
         return False

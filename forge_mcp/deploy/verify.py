@@ -36,8 +36,10 @@ from forge_mcp.core.errors import ExportError
 from forge_mcp.deploy.llama_probe import LOADED_MARK
 
 DEFAULT_PROMPTS = [
-    "Write a Python function that adds two numbers.", "def add(a, b):",
-    "What does a stack do?", "class Stack:",
+    "Write a Python function that adds two numbers.",
+    "def add(a, b):",
+    "What does a stack do?",
+    "class Stack:",
 ]
 TOKENIZER_TEXTS = [
     "def add(a, b):\n    return a + b\n",
@@ -91,8 +93,15 @@ class ParityReport(BaseModel):
     error: str | None = None
 
 
-def verify_gguf(gguf_path: Path, model_dir: Path, prompts: list[str] | None = None, max_tokens: int = 32,
-                timeout: float = 300, threshold: float = 0.9, tie_margin: float = 1e-3) -> ParityReport:
+def verify_gguf(
+    gguf_path: Path,
+    model_dir: Path,
+    prompts: list[str] | None = None,
+    max_tokens: int = 32,
+    timeout: float = 300,
+    threshold: float = 0.9,
+    tie_margin: float = 1e-3,
+) -> ParityReport:
     """Compare `gguf_path` (run by llama.cpp) with `model_dir` (run by mlx-lm). Never raises for a bad
     GGUF: a load failure or abort of llama.cpp gives `ok=False` with the error text. Raises ExportError
     only when the inputs are missing."""
@@ -102,13 +111,26 @@ def verify_gguf(gguf_path: Path, model_dir: Path, prompts: list[str] | None = No
         raise ExportError(f"nothing to verify: {gguf_path} or {model_dir}/config.json is missing")
     outtype = _outtype(gguf_path)
     mlx = _mlx_side(model_dir, prompts or DEFAULT_PROMPTS, max_tokens)
-    request = {"model": str(gguf_path), "n_ctx": mlx["n_ctx"], "max_tokens": max_tokens,
-               "stop_ids": mlx["stop_ids"], "texts": mlx["texts"], "decode": mlx["hf_ids"],
-               "prompts": [{k: p[k] for k in ("text", "add_bos", "hf_ids", "reference")} for p in mlx["prompts"]]}
+    request = {
+        "model": str(gguf_path),
+        "n_ctx": mlx["n_ctx"],
+        "max_tokens": max_tokens,
+        "stop_ids": mlx["stop_ids"],
+        "texts": mlx["texts"],
+        "decode": mlx["hf_ids"],
+        "prompts": [{k: p[k] for k in ("text", "add_bos", "hf_ids", "reference")} for p in mlx["prompts"]],
+    }
     result, error, loads = _run_probe(request, timeout)
     if result is None:
-        return ParityReport(ok=False, loads=loads, outtype=outtype, threshold=threshold, tie_margin=tie_margin,
-                            error=error, seconds=time.monotonic() - start)
+        return ParityReport(
+            ok=False,
+            loads=loads,
+            outtype=outtype,
+            threshold=threshold,
+            tie_margin=tie_margin,
+            error=error,
+            seconds=time.monotonic() - start,
+        )
     report = _compare(mlx, result, outtype, threshold, tie_margin)
     report.seconds = time.monotonic() - start
     return report
@@ -136,18 +158,37 @@ def _mlx_side(model_dir: Path, prompts: list[str], max_tokens: int) -> dict[str,
     entries = []
     for prompt in prompts:
         # A chat template writes its own BOS (if any): the rendered text is encoded without added tokens.
-        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                             tokenize=False) if template else prompt
+        text = (
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+            )
+            if template
+            else prompt
+        )
         ids = list(tokenizer.encode(text, add_special_tokens=not template))
         reference, margins = _mlx_greedy(model, ids, max_tokens, set(stop))
-        entries.append({"prompt": prompt, "text": text, "add_bos": not template, "hf_ids": ids,
-                        "reference": reference, "margins": margins})
+        entries.append(
+            {
+                "prompt": prompt,
+                "text": text,
+                "add_bos": not template,
+                "hf_ids": ids,
+                "reference": reference,
+                "margins": margins,
+            }
+        )
     longest = max(len(e["hf_ids"]) for e in entries)
     texts = [*TOKENIZER_TEXTS, _special_text(tokenizer), *(e["text"] for e in entries)]
     hf_ids = [list(tokenizer.encode(t)) for t in texts]
-    return {"texts": texts, "hf_ids": hf_ids, "hf_decoded": [tokenizer.decode(i) for i in hf_ids],
-            "stop_ids": stop, "template": template, "prompts": entries,
-            "n_ctx": max(256, longest + max_tokens + 16)}
+    return {
+        "texts": texts,
+        "hf_ids": hf_ids,
+        "hf_decoded": [tokenizer.decode(i) for i in hf_ids],
+        "stop_ids": stop,
+        "template": template,
+        "prompts": entries,
+        "n_ctx": max(256, longest + max_tokens + 16),
+    }
 
 
 def _special_text(tokenizer: Any) -> str:
@@ -165,8 +206,9 @@ def _mlx_greedy(model: Any, ids: list[int], max_tokens: int, stop: set[int]) -> 
 
     out: list[int] = []
     margins: list[float] = []
-    for token, logprobs in generate_step(mx.array(ids), model, max_tokens=max_tokens,
-                                         sampler=lambda logits: mx.argmax(logits, axis=-1)):
+    for token, logprobs in generate_step(
+        mx.array(ids), model, max_tokens=max_tokens, sampler=lambda logits: mx.argmax(logits, axis=-1)
+    ):
         top = mx.topk(logprobs.reshape(-1), 2)
         out.append(int(token))
         margins.append(float(mx.max(top) - mx.min(top)))
@@ -177,8 +219,9 @@ def _mlx_greedy(model: Any, ids: list[int], max_tokens: int, stop: set[int]) -> 
 
 def _run_probe(request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str | None, bool]:
     """(result, error, loaded): the probe's JSON, or why there is none and whether the model had loaded."""
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
-                                                                    os.environ.get("PYTHONPATH")]))}
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH")]))
+    }
     with tempfile.TemporaryDirectory(prefix="forge-probe-") as tmp:
         path = Path(tmp) / "request.json"
         path.write_text(json.dumps(request), encoding="utf-8")
@@ -198,14 +241,25 @@ def _run_probe(request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] 
         return None, f"llama.cpp probe wrote no JSON: {proc.stdout[-500:]!r} {proc.stderr[-1500:]}", loaded
 
 
-def _compare(mlx: dict[str, Any], result: dict[str, Any], outtype: str | None, threshold: float,
-             tie_margin: float) -> ParityReport:
-    checks = [TokenizerCheck(text=text, hf_ids=hf, llama_ids=ll, hf_decoded=hf_dec, llama_decoded=ll_dec,
-                             match=hf == ll and hf_dec == ll_dec)
-              for text, hf, ll, hf_dec, ll_dec in zip(mlx["texts"], mlx["hf_ids"], result["texts"],
-                                                      mlx["hf_decoded"], result["decoded"], strict=True)]
-    prompts = [_prompt_parity(entry, got, tie_margin)
-               for entry, got in zip(mlx["prompts"], result["prompts"], strict=True)]
+def _compare(
+    mlx: dict[str, Any], result: dict[str, Any], outtype: str | None, threshold: float, tie_margin: float
+) -> ParityReport:
+    checks = [
+        TokenizerCheck(
+            text=text,
+            hf_ids=hf,
+            llama_ids=ll,
+            hf_decoded=hf_dec,
+            llama_decoded=ll_dec,
+            match=hf == ll and hf_dec == ll_dec,
+        )
+        for text, hf, ll, hf_dec, ll_dec in zip(
+            mlx["texts"], mlx["hf_ids"], result["texts"], mlx["hf_decoded"], result["decoded"], strict=True
+        )
+    ]
+    prompts = [
+        _prompt_parity(entry, got, tie_margin) for entry, got in zip(mlx["prompts"], result["prompts"], strict=True)
+    ]
     positions = sum(len(p.mlx_tokens) for p in prompts)
     agreed = sum(sum(a == b for a, b in zip(p.forced_tokens, p.mlx_tokens)) for p in prompts)
     agreement = agreed / positions if positions else 1.0
@@ -215,11 +269,20 @@ def _compare(mlx: dict[str, Any], result: dict[str, Any], outtype: str | None, t
     template_match = mlx["template"] is None or result.get("chat_template") == mlx["template"]
     good = exact if outtype == "f32" else agreement >= threshold
     return ParityReport(
-        ok=tokenizer_match and template_match and good, loads=True, outtype=outtype,
-        tokenizer_match=tokenizer_match, tokenizer_mismatch=next((c for c in checks if not c.match), None),
-        chat_template_match=template_match, token_agreement=agreement, threshold=threshold, tie_margin=tie_margin,
-        near_tie_mismatches=ties, exact=exact,
-        prompts=prompts, tokenizer_checks=checks, seconds=0.0,
+        ok=tokenizer_match and template_match and good,
+        loads=True,
+        outtype=outtype,
+        tokenizer_match=tokenizer_match,
+        tokenizer_mismatch=next((c for c in checks if not c.match), None),
+        chat_template_match=template_match,
+        token_agreement=agreement,
+        threshold=threshold,
+        tie_margin=tie_margin,
+        near_tie_mismatches=ties,
+        exact=exact,
+        prompts=prompts,
+        tokenizer_checks=checks,
+        seconds=0.0,
         error=None if template_match else "the GGUF's chat template differs from tokenizer_config's",
     )
 
@@ -227,9 +290,19 @@ def _compare(mlx: dict[str, Any], result: dict[str, Any], outtype: str | None, t
 def _prompt_parity(entry: dict[str, Any], got: dict[str, Any], tie_margin: float) -> PromptParity:
     ref, free, forced, margins = entry["reference"], got["free"], got["forced"], entry["margins"]
     ties = sum(a != b and m < tie_margin for a, b, m in zip(forced, ref, margins))
-    diverge = next((i for i, (a, b) in enumerate(zip(ref, free)) if a != b),
-                   None if len(ref) == len(free) else min(len(ref), len(free)))
+    diverge = next(
+        (i for i, (a, b) in enumerate(zip(ref, free)) if a != b),
+        None if len(ref) == len(free) else min(len(ref), len(free)),
+    )
     agree = sum(a == b for a, b in zip(forced, ref)) / len(ref) if ref else 1.0
-    return PromptParity(prompt=entry["prompt"], prompt_ids_match=got["ids"] == entry["hf_ids"], mlx_tokens=ref,
-                        llama_tokens=free, forced_tokens=forced, mlx_margins=margins, agreement=agree,
-                        near_tie_mismatches=ties, first_divergence=diverge)
+    return PromptParity(
+        prompt=entry["prompt"],
+        prompt_ids_match=got["ids"] == entry["hf_ids"],
+        mlx_tokens=ref,
+        llama_tokens=free,
+        forced_tokens=forced,
+        mlx_margins=margins,
+        agreement=agree,
+        near_tie_mismatches=ties,
+        first_divergence=diverge,
+    )

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.adapt import adapted_embedder, is_adapted
 from forge_mcp.index.aliases import document_text
 from forge_mcp.index.embeddings import MINILM, Embedder, make_embedder
 from forge_mcp.index.vectors import VectorStore
-from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from forge_mcp.index.rag import Progress, RagIndex
@@ -51,7 +51,7 @@ def serving_embedder(ws: Workspace, recorded: str, wanted: Embedder) -> Embedder
     return make_embedder(cfg.embedder, cfg.ollama_host)
 
 
-def reembed_all(index: "RagIndex", new: Embedder, progress: "Progress | None") -> VectorStore:
+def reembed_all(index: RagIndex, new: Embedder, progress: Progress | None) -> VectorStore:
     """Every catalog chunk embedded with `new` into its own, fresh collection (the index keeps serving)."""
     from forge_mcp.index.rag import _meta
 
@@ -60,14 +60,16 @@ def reembed_all(index: "RagIndex", new: Embedder, progress: "Progress | None") -
     target.reset()  # a killed switch's partial collection is never trusted
     rows = index.catalog.rows()
     for start in range(0, len(rows), BATCH):
-        batch = rows[start:start + BATCH]
+        batch = rows[start : start + BATCH]
         target.upsert([r["id"] for r in batch], new.embed([document_text(r) for r in batch]), [_meta(r) for r in batch])
         if progress:
-            progress(start + len(batch), len(rows), f"re-embedded {start + len(batch)}/{len(rows)} chunks with {new.name}")
+            progress(
+                start + len(batch), len(rows), f"re-embedded {start + len(batch)}/{len(rows)} chunks with {new.name}"
+            )
     return target
 
 
-def catch_up(index: "RagIndex", target: VectorStore, new: Embedder) -> int:
+def catch_up(index: RagIndex, target: VectorStore, new: Embedder) -> int:
     """Chunks that changed while `target` was filled: embed the missing, drop the gone. Returns how many."""
     from forge_mcp.index.rag import _meta
 
@@ -77,6 +79,7 @@ def catch_up(index: "RagIndex", target: VectorStore, new: Embedder) -> int:
         target.delete(gone)
     missing = index.catalog.rows([i for i in want if i not in have])
     if missing:
-        target.upsert([r["id"] for r in missing], new.embed([document_text(r) for r in missing]),
-                      [_meta(r) for r in missing])
+        target.upsert(
+            [r["id"] for r in missing], new.embed([document_text(r) for r in missing]), [_meta(r) for r in missing]
+        )
     return len(missing) + len(gone)

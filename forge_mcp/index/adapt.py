@@ -26,10 +26,10 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import AdaptError
 from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.embeddings import MINILM, MiniLMEmbedder, minilm_path
 from forge_mcp.index.pairs import Pair, pairs_digest, pairs_from_chunks, with_hard_negatives
 from forge_mcp.index.sources import list_worktree, read_and_chunk
-from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from forge_mcp.index.rag import RagIndex, SyncReport
@@ -111,9 +111,16 @@ def plan_adaptation(pairs: int, doc_tokens: list[int], budget_minutes: float, cf
         used = max(MIN_PAIRS, int(budget / (epochs * _per_triplet(seq, cores))))
         reasons.append(f"{used} of {pairs} pairs (sampled): more would not fit the budget")
     used = min(used, pairs)
-    return AdaptPlan(pairs=used, epochs=epochs, max_seq_length=seq, batch_size=cfg.adapt_batch_size,
-                     learning_rate=cfg.adapt_learning_rate, budget_seconds=budget,
-                     expected_seconds=round(cost(), 1), reasons=reasons)
+    return AdaptPlan(
+        pairs=used,
+        epochs=epochs,
+        max_seq_length=seq,
+        batch_size=cfg.adapt_batch_size,
+        learning_rate=cfg.adapt_learning_rate,
+        budget_seconds=budget,
+        expected_seconds=round(cost(), 1),
+        reasons=reasons,
+    )
 
 
 def repository_pairs(ws: Workspace, signatures: bool) -> list[Pair]:
@@ -129,18 +136,22 @@ def repository_pairs(ws: Workspace, signatures: bool) -> list[Pair]:
     return pairs_from_chunks(chunks, signatures=signatures)
 
 
-def adapt_index(index: "RagIndex", pairs: list[Pair] | None = None, progress: Progress | None = None) -> AdaptReport:
+def adapt_index(index: RagIndex, pairs: list[Pair] | None = None, progress: Progress | None = None) -> AdaptReport:
     """Adapt the index's embedder to the repository and re-embed the index with it. `pairs` defaults to the
     repository's own (the benchmark passes a held-out-safe subset)."""
     ws, cfg, started = index.ws, index.ws.config.index, time.monotonic()
     base = _base_name(index.embedder.name)
     if base != MINILM:
-        raise AdaptError(f"adaptation fine-tunes the offline MiniLM embedder; the index uses {base!r}: set "
-                         "[index] embedder = \"minilm\" to adapt")
+        raise AdaptError(
+            f"adaptation fine-tunes the offline MiniLM embedder; the index uses {base!r}: set "
+            '[index] embedder = "minilm" to adapt'
+        )
     pairs = repository_pairs(ws, cfg.adapt_signature_queries) if pairs is None else pairs
     if len(pairs) < MIN_PAIRS:
-        raise AdaptError(f"only {len(pairs)} training pairs (documented functions, commented units, doc sections); "
-                         f"adaptation needs at least {MIN_PAIRS}: document more code, or leave [index] adapt off")
+        raise AdaptError(
+            f"only {len(pairs)} training pairs (documented functions, commented units, doc sections); "
+            f"adaptation needs at least {MIN_PAIRS}: document more code, or leave [index] adapt off"
+        )
     plan = plan_adaptation(len(pairs), _token_counts(pairs), cfg.adapt_budget_minutes, cfg, os.cpu_count() or 1)
     chosen = random.Random(cfg.adapt_seed).sample(pairs, plan.pairs) if plan.pairs < len(pairs) else list(pairs)
     settings = plan.model_dump(exclude={"expected_seconds", "reasons"}) | {"seed": cfg.adapt_seed}
@@ -156,12 +167,21 @@ def adapt_index(index: "RagIndex", pairs: list[Pair] | None = None, progress: Pr
             progress(0, 1, f"mining hard negatives for {len(chosen)} pairs")
         chosen = with_hard_negatives(chosen, _dense_search(index), _documents(index))
         figures = _train(folder, chosen, settings, progress)
-        atomic_write_json(folder / RECORD, {"embedder": name, "base": MINILM, "settings": settings,
-                                            "plan": plan.model_dump(), "pairs": len(chosen),
-                                            "pairs_digest": pairs_digest(chosen), "train": figures,
-                                            "pair_keys": sorted(_pair_keys(chosen)),
-                                            "hard_negatives": sum(p.negative is not None for p in chosen),
-                                            "config": json.loads(ws.config.to_json())["index"]})
+        atomic_write_json(
+            folder / RECORD,
+            {
+                "embedder": name,
+                "base": MINILM,
+                "settings": settings,
+                "plan": plan.model_dump(),
+                "pairs": len(chosen),
+                "pairs_digest": pairs_digest(chosen),
+                "train": figures,
+                "pair_keys": sorted(_pair_keys(chosen)),
+                "hard_negatives": sum(p.negative is not None for p in chosen),
+                "config": json.loads(ws.config.to_json())["index"],
+            },
+        )
     previous = index.embedder.name
     embedder = adapted_embedder(ws, name)
     assert embedder is not None
@@ -171,18 +191,29 @@ def adapt_index(index: "RagIndex", pairs: list[Pair] | None = None, progress: Pr
     for pair in chosen:
         by_source[pair.source] = by_source.get(pair.source, 0) + 1
     record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    return AdaptReport(embedder=name, previous=previous, model_path=str(folder / "model"), reused=reused,
-                       pairs=len(chosen), pairs_by_source=by_source, hard_negatives=record.get("hard_negatives", 0),
-                       plan=plan, train=figures,
-                       reembedded=reembedded, seconds=round(time.monotonic() - started, 1))
+    return AdaptReport(
+        embedder=name,
+        previous=previous,
+        model_path=str(folder / "model"),
+        reused=reused,
+        pairs=len(chosen),
+        pairs_by_source=by_source,
+        hard_negatives=record.get("hard_negatives", 0),
+        plan=plan,
+        train=figures,
+        reembedded=reembedded,
+        seconds=round(time.monotonic() - started, 1),
+    )
 
 
 def _pair_keys(pairs: list[Pair]) -> set[str]:
-    return {hashlib.sha256(f"{p.path}\0{p.symbol}\0{p.query}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
-            for p in pairs}
+    return {
+        hashlib.sha256(f"{p.path}\0{p.symbol}\0{p.query}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        for p in pairs
+    }
 
 
-def _close_enough(index: "RagIndex", settings: dict[str, Any], pairs: list[Pair], min_change: float) -> str | None:
+def _close_enough(index: RagIndex, settings: dict[str, Any], pairs: list[Pair], min_change: float) -> str | None:
     """The adapted model serving now, when it was trained with these settings on pairs of which less than
     `min_change` have changed since: a few edited docstrings do not call for minutes of training again."""
     name = index.embedder.name
@@ -206,14 +237,14 @@ def _token_counts(pairs: list[Pair]) -> list[int]:
     return [int(len(p.document.split()) * 1.3) + 2 for p in pairs]
 
 
-def _dense_search(index: "RagIndex") -> Callable[[str, int], list[tuple[str, str]]]:
+def _dense_search(index: RagIndex) -> Callable[[str, int], list[tuple[str, str]]]:
     def search(query: str, n: int) -> list[tuple[str, str]]:
         return [(h.path, h.symbol) for h in index.search(query, k=n, mode="dense")]
 
     return search
 
 
-def _documents(index: "RagIndex") -> dict[tuple[str, str], str]:
+def _documents(index: RagIndex) -> dict[tuple[str, str], str]:
     from forge_mcp.index.aliases import document_text
 
     return {(r["path"], r["symbol"]): document_text(r) for r in index.catalog.rows()}
@@ -228,9 +259,13 @@ def _train(folder: Path, pairs: list[Pair], settings: dict[str, Any], progress: 
     (job / "pairs.jsonl").write_text("".join(json.dumps(asdict(p)) + "\n" for p in pairs), encoding="utf-8")
     log_path = job / "worker.log"  # stderr to a file: a full pipe would block the worker while we read stdout
     with log_path.open("w", encoding="utf-8") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "forge_mcp.index.adapt_worker", str(job)],
-                                stdout=subprocess.PIPE, stderr=log_file, text=True,
-                                env=os.environ | {"TOKENIZERS_PARALLELISM": "false"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "forge_mcp.index.adapt_worker", str(job)],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            env=os.environ | {"TOKENIZERS_PARALLELISM": "false"},
+        )
     result: dict[str, Any] = {}
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -239,8 +274,11 @@ def _train(folder: Path, pairs: list[Pair], settings: dict[str, Any], progress: 
         except ValueError:  # a library's own print: not ours to parse
             continue
         if event.get("event") == "step" and progress:
-            progress(event["step"], event["steps"], f"adapting the embedder: step {event['step']}/{event['steps']}, "
-                                                    f"loss {event['loss']}")
+            progress(
+                event["step"],
+                event["steps"],
+                f"adapting the embedder: step {event['step']}/{event['steps']}, loss {event['loss']}",
+            )
         elif event.get("event") == "done":
             result = {k: v for k, v in event.items() if k != "event"}
     code = proc.wait()
@@ -274,7 +312,7 @@ def _alive(job_name: str) -> bool:
         return False
 
 
-def sync_and_adapt(index: "RagIndex", adapt: bool | None, progress: Progress | None = None) -> "SyncReport":
+def sync_and_adapt(index: RagIndex, adapt: bool | None, progress: Progress | None = None) -> SyncReport:
     """What `index_repo`, `forge-mcp index` and the cycle run: a full sync, then adaptation when asked (the
     argument, else `[index] adapt`), reported together."""
     report = index.sync(progress=progress)

@@ -85,7 +85,7 @@ def train(spec: dict[str, Any], pairs: list[dict[str, Any]], job: Path) -> dict[
         for start in range(0, len(triplets), batch):
             if time.monotonic() > deadline:
                 break
-            part = triplets[start:start + batch]
+            part = triplets[start : start + batch]
             features = [_features(model, [t[k] for t in part]) for k in range(3)]
             # Linear warm-up over the first tenth, then linear decay to zero at the planned end.
             scale = (step + 1) / warmup if step < warmup else max(0.0, (planned - step) / max(1, planned - warmup))
@@ -99,14 +99,25 @@ def train(spec: dict[str, Any], pairs: list[dict[str, Any]], job: Path) -> dict[
             step += 1
             losses.append(float(loss))
             if step % REPORT_EVERY == 0 or step == planned:
-                _emit(event="step", step=step, steps=planned, epoch=epoch + 1, loss=round(sum(losses[-REPORT_EVERY:])
-                      / len(losses[-REPORT_EVERY:]), 4), seconds=round(time.monotonic() - started, 1))
+                _emit(
+                    event="step",
+                    step=step,
+                    steps=planned,
+                    epoch=epoch + 1,
+                    loss=round(sum(losses[-REPORT_EVERY:]) / len(losses[-REPORT_EVERY:]), 4),
+                    seconds=round(time.monotonic() - started, 1),
+                )
     model.eval()
     model.save(str(job / "model.tmp"))
-    return {"steps": step, "planned_steps": planned, "epochs_done": round(step / per_epoch, 2),
-            "stopped_by_budget": step < planned, "first_loss": round(losses[0], 4) if losses else None,
-            "final_loss": round(sum(losses[-REPORT_EVERY:]) / len(losses[-REPORT_EVERY:]), 4) if losses else None,
-            "train_seconds": round(time.monotonic() - started, 1)}
+    return {
+        "steps": step,
+        "planned_steps": planned,
+        "epochs_done": round(step / per_epoch, 2),
+        "stopped_by_budget": step < planned,
+        "first_loss": round(losses[0], 4) if losses else None,
+        "final_loss": round(sum(losses[-REPORT_EVERY:]) / len(losses[-REPORT_EVERY:]), 4) if losses else None,
+        "train_seconds": round(time.monotonic() - started, 1),
+    }
 
 
 def _features(model: Any, texts: list[str]) -> dict[str, Any]:

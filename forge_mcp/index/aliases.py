@@ -80,8 +80,12 @@ _SPECIAL = {
     "__class_getitem__": "generic type parameter",
     "__init_subclass__": "initialize subclass",
 }
-_CONSTRUCTORS = {"ruby": {"initialize"}, "javascript": {"constructor"}, "typescript": {"constructor"},
-                 "tsx": {"constructor"}}
+_CONSTRUCTORS = {
+    "ruby": {"initialize"},
+    "javascript": {"constructor"},
+    "typescript": {"constructor"},
+    "tsx": {"constructor"},
+}
 _CONSTRUCTOR_WORDS = "initialize constructor create a new instance"
 
 

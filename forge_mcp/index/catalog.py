@@ -39,21 +39,29 @@ class Catalog:
                 wanted = list(paths)
                 rows = []
                 for i in range(0, len(wanted), 500):
-                    part = wanted[i:i + 500]
-                    rows += conn.execute(f"SELECT id, path FROM index_chunks WHERE path IN ({','.join('?' * len(part))})",
-                                         part).fetchall()
+                    part = wanted[i : i + 500]
+                    rows += conn.execute(
+                        f"SELECT id, path FROM index_chunks WHERE path IN ({','.join('?' * len(part))})", part
+                    ).fetchall()
         return {r["id"]: r["path"] for r in rows}
 
     def rows(self, ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Chunk rows (all, or these ids in this order)."""
         with self.store.connect() as conn:
             if ids is None:
-                return [dict(r) for r in conn.execute(f"SELECT {','.join(CHUNK_COLUMNS)} FROM index_chunks ORDER BY path, start_line")]
+                return [
+                    dict(r)
+                    for r in conn.execute(
+                        f"SELECT {','.join(CHUNK_COLUMNS)} FROM index_chunks ORDER BY path, start_line"
+                    )
+                ]
             found: dict[str, dict[str, Any]] = {}
             for i in range(0, len(ids), 500):
-                part = list(ids[i:i + 500])
-                for r in conn.execute(f"SELECT {','.join(CHUNK_COLUMNS)} FROM index_chunks WHERE id IN "
-                                      f"({','.join('?' * len(part))})", part):
+                part = list(ids[i : i + 500])
+                for r in conn.execute(
+                    f"SELECT {','.join(CHUNK_COLUMNS)} FROM index_chunks WHERE id IN ({','.join('?' * len(part))})",
+                    part,
+                ):
                     found[r["id"]] = dict(r)
         return [found[i] for i in ids if i in found]
 
@@ -62,21 +70,27 @@ class Catalog:
         now = time.time()
         with self.store.transaction() as conn:
             for i in range(0, len(paths), 500):
-                part = list(paths[i:i + 500])
+                part = list(paths[i : i + 500])
                 marks = ",".join("?" * len(part))
                 conn.execute(f"DELETE FROM index_chunks WHERE path IN ({marks})", part)
                 conn.execute(f"DELETE FROM index_files WHERE path IN ({marks})", part)
-            conn.executemany("INSERT INTO index_files VALUES (?, ?, ?, ?, ?, ?)",
-                             [(f.path, f.sha256, f.size, f.mtime_ns, f.skipped, now) for f in files])
-            conn.executemany(f"INSERT OR REPLACE INTO index_chunks({','.join(CHUNK_COLUMNS)}) "
-                             f"VALUES ({','.join('?' * len(CHUNK_COLUMNS))})",
-                             [tuple(c[k] for k in CHUNK_COLUMNS) for c in chunks])
+            conn.executemany(
+                "INSERT INTO index_files VALUES (?, ?, ?, ?, ?, ?)",
+                [(f.path, f.sha256, f.size, f.mtime_ns, f.skipped, now) for f in files],
+            )
+            conn.executemany(
+                f"INSERT OR REPLACE INTO index_chunks({','.join(CHUNK_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(CHUNK_COLUMNS))})",
+                [tuple(c[k] for k in CHUNK_COLUMNS) for c in chunks],
+            )
 
     def touch(self, files: Sequence[FileState]) -> None:
         """A file whose mtime moved but whose content did not: remember the new mtime only."""
         with self.store.transaction() as conn:
-            conn.executemany("UPDATE index_files SET mtime_ns = ?, size = ? WHERE path = ?",
-                             [(f.mtime_ns, f.size, f.path) for f in files])
+            conn.executemany(
+                "UPDATE index_files SET mtime_ns = ?, size = ? WHERE path = ?",
+                [(f.mtime_ns, f.size, f.path) for f in files],
+            )
 
     def clear(self) -> None:
         with self.store.transaction() as conn:

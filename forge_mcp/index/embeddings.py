@@ -11,8 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from forge_mcp.core.errors import ConfigError, quoted
-from forge_mcp.core.errors import EmbedderError
+from forge_mcp.core.errors import ConfigError, EmbedderError, quoted
 
 MINILM = "minilm-l6-v2"
 
@@ -41,9 +40,8 @@ def load_sentence_model(path: Path) -> Any:
     key = str(path)
     with _MODEL_LOCK:
         if key not in _MODELS:
-            from sentence_transformers import SentenceTransformer
-
             import transformers
+            from sentence_transformers import SentenceTransformer
 
             transformers.logging.disable_progress_bar()  # a bar per load is noise on a CLI or server stderr
             logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
@@ -69,8 +67,9 @@ class MiniLMEmbedder:
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self._load().encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                      show_progress_bar=False, convert_to_numpy=True)
+        vectors = self._load().encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
+        )
         return vectors.tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
@@ -93,7 +92,7 @@ class OllamaEmbedder:
         out: list[list[float]] = []
         for i in range(0, len(texts), self.batch_size):
             try:
-                reply = self.client.embed(model=self.model, input=texts[i:i + self.batch_size])
+                reply = self.client.embed(model=self.model, input=texts[i : i + self.batch_size])
             except Exception as exc:  # unreachable server, missing model: say which and where
                 raise EmbedderError(f"Ollama embedding with {quoted(self.model)} at {self.host} failed: {exc}") from exc
             out.extend([list(map(float, v)) for v in reply.embeddings])
@@ -107,6 +106,8 @@ def make_embedder(spec: str, ollama_host: str, client: Any = None) -> Embedder:
     """`minilm` (default) or `ollama:<model>`."""
     if spec in ("minilm", MINILM):
         return MiniLMEmbedder()
-    if spec.startswith("ollama:") and spec[len("ollama:"):].strip():
-        return OllamaEmbedder(spec[len("ollama:"):].strip(), ollama_host, client=client)
-    raise ConfigError(f"unknown embedder {quoted(spec)}: use 'minilm' or 'ollama:<model>' (e.g. ollama:nomic-embed-text)")
+    if spec.startswith("ollama:") and spec[len("ollama:") :].strip():
+        return OllamaEmbedder(spec[len("ollama:") :].strip(), ollama_host, client=client)
+    raise ConfigError(
+        f"unknown embedder {quoted(spec)}: use 'minilm' or 'ollama:<model>' (e.g. ollama:nomic-embed-text)"
+    )

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from forge_mcp.index.vectors import VectorStore
 from forge_mcp.core.store import Store
+from forge_mcp.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 PROBE_DUE_KEY = "index_probe_due"  # a stamp set before a sync writes vectors; "0" once a full probe found all
@@ -58,7 +58,7 @@ def probe_plan(ids: Sequence[str], due: bool, offset: int, sample: int = SAMPLE)
     if due or len(ordered) <= sample:
         return ordered, 0
     start = offset % len(ordered)
-    window = (ordered + ordered)[start:start + sample]
+    window = (ordered + ordered)[start : start + sample]
     return window, (start + sample) % len(ordered)
 
 
@@ -69,7 +69,7 @@ def find_unreachable(store: VectorStore, ids: Sequence[str], batch: int = BATCH)
         return []
     misses: list[tuple[str, list[float] | None]] = []
     for start in range(0, len(ids), batch):
-        part = ids[start:start + batch]
+        part = ids[start : start + batch]
         stored = store.stored(part)
         known = [(i, stored[i][0]) for i in part if i in stored]
         misses += [(i, None) for i, vector in known if vector is None]
@@ -108,7 +108,9 @@ def check_reachability(store: Store, vectors: VectorStore, ids: list[str], reemb
         bad = find_unreachable(vectors, probed)
     fixed: set[str] = set()
     if bad:
-        log.warning("%d of %d stored vectors are unreachable by dense search; writing them again", len(bad), len(probed))
+        log.warning(
+            "%d of %d stored vectors are unreachable by dense search; writing them again", len(bad), len(probed)
+        )
         mark_probe_due(store)  # killed while repairing: the next full sync probes everything again
         stamp = store.get_meta(PROBE_DUE_KEY)
     for round_number in range(1, REPAIR_ROUNDS + 1):

@@ -10,7 +10,6 @@ from forge_mcp.index.aliases import symbol_words
 from forge_mcp.index.tokens import code_tokens
 
 
-
 def document_tokens(row: dict[str, Any]) -> list[str]:
     # The path and qualified name count twice: a name is the strongest lexical signal in code search.
     name = f"{row['path']} {row['symbol']} {symbol_words(row['symbol'], row['language'])}"
@@ -23,7 +22,7 @@ class LexicalIndex:
     retriever: Any = None
 
     @classmethod
-    def build(cls, tokens: dict[str, list[str]]) -> "LexicalIndex":
+    def build(cls, tokens: dict[str, list[str]]) -> LexicalIndex:
         """Index chunks given as id -> tokens (see `document_tokens`)."""
         import bm25s
 

@@ -64,10 +64,10 @@ def without_doc(chunk: Chunk) -> str:
         at = chunk.text.find(first) if first else -1
         if at >= 0:
             open_at = max(chunk.text.rfind('"""', 0, at), chunk.text.rfind("'''", 0, at))
-            quote = chunk.text[open_at:open_at + 3] if open_at >= 0 else ""
+            quote = chunk.text[open_at : open_at + 3] if open_at >= 0 else ""
             close_at = chunk.text.find(quote, at) if quote else -1
             if open_at >= 0 and close_at >= 0:
-                return chunk.text[:open_at] + chunk.text[close_at + 3:]
+                return chunk.text[:open_at] + chunk.text[close_at + 3 :]
     return chunk.text
 
 
@@ -76,7 +76,7 @@ def _row(chunk: Chunk, text: str) -> dict[str, str]:
 
 
 def _leading_comment(chunk: Chunk) -> str | None:
-    body = chunk.text[chunk.signature_end:] if chunk.signature_end else ""
+    body = chunk.text[chunk.signature_end :] if chunk.signature_end else ""
     for line in body.splitlines()[:4]:
         if not line.strip():
             continue
@@ -99,8 +99,9 @@ def pairs_from_chunks(chunks: Iterable[Chunk], signatures: bool = False) -> list
             heading, _, body = chunk.text.partition("\n")
             query = re.sub(r"^[#=\-~*\s]+|[#=\-~*\s]+$", "", heading)
             if _words(query) >= 2 and body.strip():
-                found.append(Pair(query[:MAX_QUERY_CHARS], document_text(_row(chunk, body)), chunk.path, chunk.symbol,
-                                  "heading"))
+                found.append(
+                    Pair(query[:MAX_QUERY_CHARS], document_text(_row(chunk, body)), chunk.path, chunk.symbol, "heading")
+                )
             continue
         if chunk.kind not in CODE_KINDS or not chunk.symbol:
             continue
@@ -130,8 +131,9 @@ def _code_pair(chunk: Chunk, signatures: bool) -> Pair | None:
 Search = Callable[[str, int], Sequence[tuple[str, str]]]  # query, n -> (path, symbol) best first
 
 
-def with_hard_negatives(pairs: Sequence[Pair], search: Search, documents: dict[tuple[str, str], str],
-                        depth: int = 5) -> list[Pair]:
+def with_hard_negatives(
+    pairs: Sequence[Pair], search: Search, documents: dict[tuple[str, str], str], depth: int = 5
+) -> list[Pair]:
     """Each pair with its first near miss in the current index: the best-ranked hit that is another unit."""
     out: list[Pair] = []
     for pair in pairs:

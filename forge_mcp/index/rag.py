@@ -21,20 +21,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.core.errors import quoted
-from forge_mcp.core.errors import SearchError
+from forge_mcp.core.errors import IndexMismatchError, SearchError, quoted
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.index.active import EMBEDDER_KEY, catch_up, configured_embedder, family, reembed_all, serving_embedder
+from forge_mcp.index.adapt import AdaptReport
 from forge_mcp.index.aliases import document_text, symbol_words
 from forge_mcp.index.catalog import Catalog, FileState
-from forge_mcp.index.adapt import AdaptReport
-from forge_mcp.index.active import EMBEDDER_KEY, catch_up, configured_embedder, family, reembed_all, serving_embedder
 from forge_mcp.index.embeddings import Embedder
 from forge_mcp.index.integrity import Probe, check_reachability, mark_probe_due
 from forge_mcp.index.lexical import LexicalIndex, document_tokens
 from forge_mcp.index.sources import list_worktree, read_and_chunk
 from forge_mcp.index.vectors import VectorStore
-from forge_mcp.core.errors import IndexMismatchError
 from forge_mcp.miner.chunker import Chunk
-from forge_mcp.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
@@ -54,8 +52,10 @@ class SearchHit(BaseModel):
     symbol: str = Field(description="Qualified name; empty for module-level code")
     kind: str
     language: str
-    score: float = Field(description="Hybrid: fused score in [0, 1] (dense and BM25 scores, normalised and "
-                                     "weighted); dense: cosine similarity; lexical: BM25. Higher is better")
+    score: float = Field(
+        description="Hybrid: fused score in [0, 1] (dense and BM25 scores, normalised and "
+        "weighted); dense: cosine similarity; lexical: BM25. Higher is better"
+    )
     dense_rank: int | None = Field(None, description="1-based rank in the dense list, if there")
     lexical_rank: int | None = Field(None, description="1-based rank in the BM25 list, if there")
     text: str
@@ -70,16 +70,22 @@ class SyncReport(BaseModel):
     orphans_removed: int = Field(0, description="Vectors with no catalog entry, removed (crash repair)")
     missing_repaired: int = Field(0, description="Catalog chunks with no vector, re-embedded (crash repair)")
     chunks_reused: int = Field(0, description="New chunks whose vector a killed earlier sync had stored: not embedded")
-    vectors_probed: int = Field(0, description="Stored vectors queried with their own embedding (full syncs: all "
-                                               "after any write, else a rotating sample)")
-    unreachable_repaired: int = Field(0, description="Vectors dense search could not find with their own embedding, "
-                                                     "re-added until found")
+    vectors_probed: int = Field(
+        0,
+        description="Stored vectors queried with their own embedding (full syncs: all "
+        "after any write, else a rotating sample)",
+    )
+    unreachable_repaired: int = Field(
+        0, description="Vectors dense search could not find with their own embedding, re-added until found"
+    )
     unreachable_left: int = Field(0, description="Vectors still unreachable after repair (then rebuild the index)")
     probe_seconds: float = Field(0.0, description="Time spent probing and repairing reachability")
     embedder: str
     seconds: float
-    adaptation: AdaptReport | None = Field(None, description="With adapt: the embedder's adaptation to the "
-                                                               "repository (pairs, plan, training, re-embedding)")
+    adaptation: AdaptReport | None = Field(
+        None,
+        description="With adapt: the embedder's adaptation to the repository (pairs, plan, training, re-embedding)",
+    )
 
 
 @dataclass
@@ -103,7 +109,8 @@ class RagIndex:
             if family(previous) != family(wanted.name):
                 raise IndexMismatchError(
                     f"the index was built with the embedder {previous!r}, but {wanted.name!r} is configured: "
-                    "rebuild it (`forge-mcp index --rebuild`, or the index_repo tool with rebuild=true)")
+                    "rebuild it (`forge-mcp index --rebuild`, or the index_repo tool with rebuild=true)"
+                )
             serving = serving_embedder(ws, previous, wanted) or wanted  # gone: the next sync re-embeds (repair)
             self.switch_to = wanted if serving is not wanted else None
         self._serving = (serving, VectorStore(ws.state_dir / "chroma", cfg.chroma_url, ws.name, serving.name))
@@ -150,13 +157,22 @@ class RagIndex:
                 orphans, missing = self._repair()
                 probe = check_reachability(self.ws.store, self.vectors, list(self.catalog.chunk_ids()), self._reembed)
             self._update_lexical(set(old_ids), [r for _, rows in pending.files for r in rows], full=paths is None)
-            report = SyncReport(files_indexed=len(self.catalog.files()), files_changed=len(pending.files),
-                                files_removed=len(removed), chunks=len(self._lexical.ids),
-                                chunks_embedded=embedded + upgraded, chunks_reused=reused,
-                                orphans_removed=orphans, missing_repaired=missing, vectors_probed=probe.probed,
-                                unreachable_repaired=probe.repaired, unreachable_left=probe.left,
-                                probe_seconds=probe.seconds, embedder=self.embedder.name,
-                                seconds=round(time.perf_counter() - started, 3))
+            report = SyncReport(
+                files_indexed=len(self.catalog.files()),
+                files_changed=len(pending.files),
+                files_removed=len(removed),
+                chunks=len(self._lexical.ids),
+                chunks_embedded=embedded + upgraded,
+                chunks_reused=reused,
+                orphans_removed=orphans,
+                missing_repaired=missing,
+                vectors_probed=probe.probed,
+                unreachable_repaired=probe.repaired,
+                unreachable_left=probe.left,
+                probe_seconds=probe.seconds,
+                embedder=self.embedder.name,
+                seconds=round(time.perf_counter() - started, 3),
+            )
             self.ws.store.set_meta(LAST_SYNC_KEY, report.model_dump_json())
             return report
 
@@ -196,27 +212,36 @@ class RagIndex:
                 moved.append(path)
         return moved
 
-    def _read(self, moved: list[str], current: dict[str, Any], known: dict[str, FileState],
-              progress: Progress | None) -> _Pending:
+    def _read(
+        self, moved: list[str], current: dict[str, Any], known: dict[str, FileState], progress: Progress | None
+    ) -> _Pending:
         pending = _Pending()
         for n, path in enumerate(moved, start=1):
             info, before = current[path], known.get(path)
             try:
-                digest, chunks, skipped = read_and_chunk(self.ws.repo_root, path, self.ws.config.miner,
-                                                         before.sha256 if before else None)
+                digest, chunks, skipped = read_and_chunk(
+                    self.ws.repo_root, path, self.ws.config.miner, before.sha256 if before else None
+                )
             except OSError as exc:  # deleted or unreadable since it was listed: the next sync sees it
                 log.info("skipping %s: %s", path, exc)
                 continue
             if chunks is None and before is not None:  # touched, same content: remember the new stat only
                 pending.touched.append(FileState(path, digest, info.size, info.mtime_ns, before.skipped))
                 continue
-            pending.files.append((FileState(path, digest, info.size, info.mtime_ns, skipped), [_row(c) for c in chunks or []]))
+            pending.files.append(
+                (FileState(path, digest, info.size, info.mtime_ns, skipped), [_row(c) for c in chunks or []])
+            )
             if progress and (n % 20 == 0 or n == len(moved)):
                 progress(n, len(moved) * 2, f"chunked {path}")
         return pending
 
-    def _store(self, files: list[tuple[FileState, list[dict[str, Any]]]], removed: list[str], old: dict[str, str],
-               progress: Progress | None) -> tuple[int, int]:
+    def _store(
+        self,
+        files: list[tuple[FileState, list[dict[str, Any]]]],
+        removed: list[str],
+        old: dict[str, str],
+        progress: Progress | None,
+    ) -> tuple[int, int]:
         """Embed new chunks and record them a group of whole files at a time: the group's vectors, then its
         catalog rows (one transaction), then its replaced vectors deleted. Chunks whose vector is already
         stored (a killed sync's work) are reused. Returns (embedded, reused)."""
@@ -249,8 +274,14 @@ class RagIndex:
             log.debug("committed %d files (group %d/%d); embedded %d/%d chunks", len(group), n, len(groups), done, todo)
         return done, len(stored)
 
-    def _embed_new(self, rows: list[dict[str, Any]], already: set[str], progress: Progress | None,
-                   done: int = 0, total: int | None = None) -> int:
+    def _embed_new(
+        self,
+        rows: list[dict[str, Any]],
+        already: set[str],
+        progress: Progress | None,
+        done: int = 0,
+        total: int | None = None,
+    ) -> int:
         """Embed and store the chunks whose id is not in `already` (unchanged chunks keep their vectors);
         `done` of `total` are the sync's counts so far, for progress. Returns how many were embedded."""
         fresh = [r for r in rows if r["id"] not in already]
@@ -259,7 +290,7 @@ class RagIndex:
         if fresh:
             self._mark_writing()
         for start in range(0, len(fresh), 64):
-            batch = fresh[start:start + 64]
+            batch = fresh[start : start + 64]
             vectors = self.embedder.embed([document_text(r) for r in batch])
             self.vectors.upsert([r["id"] for r in batch], vectors, [_meta(r) for r in batch])
             count = done + start + len(batch)
@@ -304,8 +335,15 @@ class RagIndex:
         self._lexical, self._lexical_ready = LexicalIndex.build(self._tokens), True  # swapped whole
 
     # -- search ----------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, mode: Mode = "hybrid", language: str | None = None,
-               path_glob: str | None = None, kind: str | None = None) -> list[SearchHit]:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        language: str | None = None,
+        path_glob: str | None = None,
+        kind: str | None = None,
+    ) -> list[SearchHit]:
         query = query.strip()
         if not query:
             raise SearchError("the query is empty: describe the code you are looking for")
@@ -333,12 +371,17 @@ class RagIndex:
         if language is None and path_glob is None and kind is None:
             return None
         rows = self.catalog.rows()
-        return {r["id"] for r in rows if (language is None or r["language"] == language)
-                and (kind is None or r["kind"] == kind)
-                and (path_glob is None or fnmatch.fnmatch(r["path"], path_glob))}
+        return {
+            r["id"]
+            for r in rows
+            if (language is None or r["language"] == language)
+            and (kind is None or r["kind"] == kind)
+            and (path_glob is None or fnmatch.fnmatch(r["path"], path_glob))
+        }
 
-    def _dense(self, query: str, n: int, allowed: set[str] | None, language: str | None, kind: str | None
-               ) -> list[tuple[str, float]]:
+    def _dense(
+        self, query: str, n: int, allowed: set[str] | None, language: str | None, kind: str | None
+    ) -> list[tuple[str, float]]:
         if allowed is not None and not allowed:
             return []
         clauses = [{"language": language}] if language else []
@@ -349,8 +392,9 @@ class RagIndex:
         found = vectors.query(embedder.embed_query(query), wanted, where)
         return [(i, s) for i, s in found if allowed is None or i in allowed][:n]
 
-    def _fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]], k: int, mode: Mode
-              ) -> list[SearchHit]:
+    def _fuse(
+        self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]], k: int, mode: Mode
+    ) -> list[SearchHit]:
         cfg = self.ws.config.index
         dense_rank = {i: r for r, (i, _) in enumerate(dense, start=1)}
         lexical_rank = {i: r for r, (i, _) in enumerate(lexical, start=1)}
@@ -366,10 +410,21 @@ class RagIndex:
         else:
             scores = _convex(dense, lexical, cfg.dense_weight)
         best = sorted(scores, key=lambda i: -scores[i])[:k]
-        return [SearchHit(path=r["path"], start_line=r["start_line"], end_line=r["end_line"], symbol=r["symbol"],
-                          kind=r["kind"], language=r["language"], score=round(scores[r["id"]], 6),
-                          dense_rank=dense_rank.get(r["id"]), lexical_rank=lexical_rank.get(r["id"]), text=r["text"])
-                for r in self.catalog.rows(best)]
+        return [
+            SearchHit(
+                path=r["path"],
+                start_line=r["start_line"],
+                end_line=r["end_line"],
+                symbol=r["symbol"],
+                kind=r["kind"],
+                language=r["language"],
+                score=round(scores[r["id"]], 6),
+                dense_rank=dense_rank.get(r["id"]),
+                lexical_rank=lexical_rank.get(r["id"]),
+                text=r["text"],
+            )
+            for r in self.catalog.rows(best)
+        ]
 
 
 def _convex(dense: list[tuple[str, float]], lexical: list[tuple[str, float]], weight: float) -> dict[str, float]:
@@ -391,9 +446,17 @@ def _convex(dense: list[tuple[str, float]], lexical: list[tuple[str, float]], we
 
 
 def _row(chunk: Chunk) -> dict[str, Any]:
-    return {"id": chunk.id, "path": chunk.path, "language": chunk.language, "symbol": chunk.symbol,
-            "kind": chunk.kind, "start_line": chunk.start_line, "end_line": chunk.end_line,
-            "header": chunk.header, "text": chunk.text}
+    return {
+        "id": chunk.id,
+        "path": chunk.path,
+        "language": chunk.language,
+        "symbol": chunk.symbol,
+        "kind": chunk.kind,
+        "start_line": chunk.start_line,
+        "end_line": chunk.end_line,
+        "header": chunk.header,
+        "text": chunk.text,
+    }
 
 
 def _meta(row: dict[str, Any]) -> dict[str, Any]:

@@ -39,8 +39,9 @@ class WorkFile:
     mtime_ns: int
 
 
-def list_worktree(root: Path, state_dir: Path, cfg: MinerConfig, only: Sequence[str] | None = None
-                  ) -> dict[str, WorkFile]:
+def list_worktree(
+    root: Path, state_dir: Path, cfg: MinerConfig, only: Sequence[str] | None = None
+) -> dict[str, WorkFile]:
     """Eligible files by repository path, with their size and mtime (no content read); `only` limits the
     listing to those paths (a watcher batch), so a one-file sync does not stat the whole tree."""
     cmd = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
@@ -140,8 +141,9 @@ def _open_checked(root: Path, path: str) -> int:
     return fd
 
 
-def read_and_chunk(root: Path, path: str, cfg: MinerConfig, known_sha: str | None = None
-                   ) -> tuple[str, list[Chunk] | None, str | None]:
+def read_and_chunk(
+    root: Path, path: str, cfg: MinerConfig, known_sha: str | None = None
+) -> tuple[str, list[Chunk] | None, str | None]:
     """(sha256 of the content, chunks, skip reason) for one working-tree file; chunks are None when the
     content still has `known_sha` (a touched but unchanged file is not re-chunked)."""
     data = read_inside(root, path, cfg.max_file_bytes)

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 
 
 class IndexSyncer:
-    def __init__(self, sync: Callable[[str, list[str]], object], on_synced: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, sync: Callable[[str, list[str]], object], on_synced: Callable[[str], None] | None = None
+    ) -> None:
         self._sync = sync
         self._on_synced = on_synced
         self._queue: queue.Queue[tuple[str, list[str]] | None] = queue.Queue()

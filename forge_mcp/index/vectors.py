@@ -12,16 +12,15 @@ bench/README.md, index-kill section). Saving costs nothing measurable (Chroma wr
 
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from forge_mcp.core.errors import ConfigError
-from forge_mcp.core.errors import IndexMismatchError
+from forge_mcp.core.errors import ConfigError, IndexMismatchError
 
 log = logging.getLogger(__name__)
 SYNC_THRESHOLD = 3
@@ -36,8 +35,12 @@ def _client(path: Path, url: str | None) -> Any:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ConfigError(f"chroma_url {url!r} is not an http(s) URL")
-        return chromadb.HttpClient(host=parsed.hostname, port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                                   ssl=parsed.scheme == "https", settings=settings)
+        return chromadb.HttpClient(
+            host=parsed.hostname,
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=settings,
+        )
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
@@ -58,12 +61,14 @@ class VectorStore:
         self.name = collection_name(repo, embedder)
         self.embedder = embedder
         self.collection = self.client.get_or_create_collection(
-            self.name, embedding_function=None, metadata=_metadata(embedder))
+            self.name, embedding_function=None, metadata=_metadata(embedder)
+        )
         made_with = (self.collection.metadata or {}).get("embedder")
         if made_with != embedder:
             raise IndexMismatchError(
                 f"the index {self.name} was built with embedder {made_with!r}, not {embedder!r}: "
-                "rebuild it (`forge-mcp index --rebuild`, or rag_search after chunk/index with rebuild)")
+                "rebuild it (`forge-mcp index --rebuild`, or rag_search after chunk/index with rebuild)"
+            )
         self._save_every_write()
 
     def _save_every_write(self) -> None:
@@ -72,8 +77,9 @@ class VectorStore:
         if hnsw.get("sync_threshold", SYNC_THRESHOLD) == SYNC_THRESHOLD:
             return
         try:
-            self.collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD,
-                                                           "batch_size": SYNC_THRESHOLD}})
+            self.collection.modify(
+                configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD, "batch_size": SYNC_THRESHOLD}}
+            )
         except Exception as exc:  # an older server may refuse: the probe still repairs, less durably  # noqa: BLE001
             log.warning("cannot lower the HNSW sync threshold of %s: %s", self.name, exc)
 
@@ -87,7 +93,8 @@ class VectorStore:
     def reset(self) -> None:
         self.client.delete_collection(self.name)
         self.collection = self.client.get_or_create_collection(
-            self.name, embedding_function=None, metadata=_metadata(self.embedder))
+            self.name, embedding_function=None, metadata=_metadata(self.embedder)
+        )
 
     def ids(self) -> set[str]:
         got = self.collection.get(include=[])
@@ -99,7 +106,7 @@ class VectorStore:
         wanted = list(ids)
         found: set[str] = set()
         for i in range(0, len(wanted), 1000):
-            found.update(self.collection.get(ids=wanted[i:i + 1000], include=[])["ids"])
+            found.update(self.collection.get(ids=wanted[i : i + 1000], include=[])["ids"])
         return found
 
     def stored(self, ids: Sequence[str]) -> dict[str, tuple[list[float] | None, dict[str, Any] | None]]:
@@ -107,7 +114,7 @@ class VectorStore:
         cannot give it back."""
         out: dict[str, tuple[list[float] | None, dict[str, Any] | None]] = {}
         for i in range(0, len(ids), 500):
-            got = self.collection.get(ids=list(ids[i:i + 500]), include=["embeddings", "metadatas"])
+            got = self.collection.get(ids=list(ids[i : i + 500]), include=["embeddings", "metadatas"])
             embeddings = got.get("embeddings")
             metadatas = got.get("metadatas") or [None] * len(got["ids"])
             for n, chunk_id in enumerate(got["ids"]):
@@ -125,8 +132,9 @@ class VectorStore:
     def count(self) -> int:
         return int(self.collection.count())
 
-    def rewrite(self, ids: list[str], vectors: list[list[float]], metadatas: list[dict[str, Any] | None],
-                readd: bool = False) -> None:
+    def rewrite(
+        self, ids: list[str], vectors: list[list[float]], metadatas: list[dict[str, Any] | None], readd: bool = False
+    ) -> None:
         """Write vectors again under the same ids, which re-links them into the HNSW graph (index/integrity.py):
         an upsert (the point's neighbour lists are rebuilt; an id the graph lost is added), or with `readd` a
         delete then an add (a new point). A failed add after the delete leaves catalog chunks without a
@@ -135,18 +143,22 @@ class VectorStore:
             self.delete(ids)
         write = self.collection.add if readd else self.collection.upsert
         for i in range(0, len(ids), 1000):
-            part = metadatas[i:i + 1000]
-            write(ids=ids[i:i + 1000], embeddings=vectors[i:i + 1000],  # type: ignore[arg-type]
-                  metadatas=part if all(part) else None)  # Chroma refuses an empty metadata dict
+            part = metadatas[i : i + 1000]
+            write(
+                ids=ids[i : i + 1000],
+                embeddings=vectors[i : i + 1000],  # type: ignore[arg-type]
+                metadatas=part if all(part) else None,
+            )  # Chroma refuses an empty metadata dict
 
     def upsert(self, ids: list[str], vectors: list[list[float]], metadatas: list[dict[str, Any]]) -> None:
         for i in range(0, len(ids), 1000):
-            self.collection.upsert(ids=ids[i:i + 1000], embeddings=vectors[i:i + 1000],
-                                   metadatas=metadatas[i:i + 1000])
+            self.collection.upsert(
+                ids=ids[i : i + 1000], embeddings=vectors[i : i + 1000], metadatas=metadatas[i : i + 1000]
+            )
 
     def delete(self, ids: list[str]) -> None:
         for i in range(0, len(ids), 1000):
-            self.collection.delete(ids=ids[i:i + 1000])
+            self.collection.delete(ids=ids[i : i + 1000])
 
     def query(self, vector: list[float], n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         """(id, cosine similarity) best first."""
@@ -157,5 +169,9 @@ class VectorStore:
 
 
 def _metadata(embedder: str) -> dict[str, Any]:
-    return {"embedder": embedder, "hnsw:space": "cosine", "hnsw:sync_threshold": SYNC_THRESHOLD,
-            "hnsw:batch_size": SYNC_THRESHOLD}
+    return {
+        "embedder": embedder,
+        "hnsw:space": "cosine",
+        "hnsw:sync_threshold": SYNC_THRESHOLD,
+        "hnsw:batch_size": SYNC_THRESHOLD,
+    }

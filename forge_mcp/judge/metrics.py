@@ -11,13 +11,22 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.core.errors import quoted
-from forge_mcp.core.errors import JudgeError
+from forge_mcp.core.errors import JudgeError, quoted
 
 # codebleu 0.7 ships grammars for these; TypeScript is scored with the JavaScript grammar (a superset
 # for what CodeBLEU looks at: tokens, AST node types and data flow).
-CODEBLEU_LANGS = {"python": "python", "javascript": "javascript", "typescript": "javascript", "tsx": "javascript",
-                  "go": "go", "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "ruby": "ruby"}
+CODEBLEU_LANGS = {
+    "python": "python",
+    "javascript": "javascript",
+    "typescript": "javascript",
+    "tsx": "javascript",
+    "go": "go",
+    "rust": "rust",
+    "java": "java",
+    "c": "c",
+    "cpp": "cpp",
+    "ruby": "ruby",
+}
 
 
 class Scores(BaseModel):
@@ -90,9 +99,16 @@ def score(prompts: Sequence[str], references: Sequence[str], predictions: Sequen
     n = len(references)
     exact = sum(_normalise(r) == _normalise(p) for r, p in zip(references, predictions)) / n
     parsed = sum(bool(standalone(pd)) and parses(pr + pd, language) for pr, pd in zip(prompts, predictions)) / n
-    return Scores(examples=n, codebleu=parts["codebleu"], ngram_match=parts["ngram_match_score"],
-                  weighted_ngram_match=parts["weighted_ngram_match_score"], syntax_match=parts["syntax_match_score"],
-                  dataflow_match=parts["dataflow_match_score"], exact_match=exact, parse_rate=parsed)
+    return Scores(
+        examples=n,
+        codebleu=parts["codebleu"],
+        ngram_match=parts["ngram_match_score"],
+        weighted_ngram_match=parts["weighted_ngram_match_score"],
+        syntax_match=parts["syntax_match_score"],
+        dataflow_match=parts["dataflow_match_score"],
+        exact_match=exact,
+        parse_rate=parsed,
+    )
 
 
 @dataclass(frozen=True)
@@ -128,18 +144,27 @@ def decide(candidate: Side, baseline: Side | None, gate: Gate = Gate()) -> Verdi
         return _absolute(candidate, baseline, gate)
     bar = baseline.perplexity * (1 - gate.perplexity_margin)
     if candidate.perplexity > bar:
-        return Verdict(False, f"held-out perplexity {candidate.perplexity:.3f} does not beat the baseline's "
-                              f"{baseline.perplexity:.3f} by the margin {gate.perplexity_margin:.0%} "
-                              f"(needs at most {bar:.3f})")
+        return Verdict(
+            False,
+            f"held-out perplexity {candidate.perplexity:.3f} does not beat the baseline's "
+            f"{baseline.perplexity:.3f} by the margin {gate.perplexity_margin:.0%} "
+            f"(needs at most {bar:.3f})",
+        )
     if candidate.codebleu < baseline.codebleu - gate.tolerance:
-        return Verdict(False, f"perplexity {candidate.perplexity:.3f} beats the baseline's {baseline.perplexity:.3f}, "
-                              f"but CodeBLEU {candidate.codebleu:.3f} is below the baseline's "
-                              f"{baseline.codebleu:.3f} by more than the tolerance {gate.tolerance:.3f}")
+        return Verdict(
+            False,
+            f"perplexity {candidate.perplexity:.3f} beats the baseline's {baseline.perplexity:.3f}, "
+            f"but CodeBLEU {candidate.codebleu:.3f} is below the baseline's "
+            f"{baseline.codebleu:.3f} by more than the tolerance {gate.tolerance:.3f}",
+        )
     gain = 1 - candidate.perplexity / baseline.perplexity if baseline.perplexity else 0.0
-    return Verdict(True, f"held-out perplexity {candidate.perplexity:.3f} is {gain:.0%} below the baseline's "
-                         f"{baseline.perplexity:.3f} (margin {gate.perplexity_margin:.0%}) and CodeBLEU "
-                         f"{candidate.codebleu:.3f} is within {gate.tolerance:.3f} of the baseline's "
-                         f"{baseline.codebleu:.3f} or better")
+    return Verdict(
+        True,
+        f"held-out perplexity {candidate.perplexity:.3f} is {gain:.0%} below the baseline's "
+        f"{baseline.perplexity:.3f} (margin {gate.perplexity_margin:.0%}) and CodeBLEU "
+        f"{candidate.codebleu:.3f} is within {gate.tolerance:.3f} of the baseline's "
+        f"{baseline.codebleu:.3f} or better",
+    )
 
 
 def _absolute(candidate: Side, baseline: Side | None, gate: Gate) -> Verdict:
@@ -148,8 +173,16 @@ def _absolute(candidate: Side, baseline: Side | None, gate: Gate) -> Verdict:
     if candidate.codebleu < gate.threshold:
         return Verdict(False, f"CodeBLEU {candidate.codebleu:.3f} is below the threshold {gate.threshold:.3f}{where}")
     if baseline is not None and candidate.codebleu < baseline.codebleu - gate.tolerance:
-        return Verdict(False, f"CodeBLEU {candidate.codebleu:.3f} is worse than the baseline's "
-                              f"{baseline.codebleu:.3f} by more than the tolerance {gate.tolerance:.3f}")
-    against = "" if baseline is None else (f" and within {gate.tolerance:.3f} of the baseline's "
-                                           f"{baseline.codebleu:.3f} or better")
-    return Verdict(True, f"CodeBLEU {candidate.codebleu:.3f} reaches the threshold {gate.threshold:.3f}{against}{where}")
+        return Verdict(
+            False,
+            f"CodeBLEU {candidate.codebleu:.3f} is worse than the baseline's "
+            f"{baseline.codebleu:.3f} by more than the tolerance {gate.tolerance:.3f}",
+        )
+    against = (
+        ""
+        if baseline is None
+        else (f" and within {gate.tolerance:.3f} of the baseline's {baseline.codebleu:.3f} or better")
+    )
+    return Verdict(
+        True, f"CodeBLEU {candidate.codebleu:.3f} reaches the threshold {gate.threshold:.3f}{against}{where}"
+    )

@@ -9,11 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.core.errors import NotFoundError
+from forge_mcp.core.errors import JudgeError, NotFoundError
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.train.jobs import run_info
 from forge_mcp.train.params import ACTIVE, RunPaths
-from forge_mcp.core.errors import JudgeError
-from forge_mcp.core.workspace import Workspace
 
 
 class ModelRef(BaseModel):
@@ -39,15 +38,26 @@ def run_model(ws: Workspace, run_id: str, kind: Literal["run", "deployed"] = "ru
     """A completed run as base + adapter; a run still training or one that failed cannot be judged."""
     info = run_info(ws, run_id)  # NotFoundError for an unknown id
     if info.status in ACTIVE:
-        raise JudgeError(f"run {run_id} is still training (step {info.step}/{info.iters}): validate it when it "
-                         "completes (training_status), or cancel it")
+        raise JudgeError(
+            f"run {run_id} is still training (step {info.step}/{info.iters}): validate it when it "
+            "completes (training_status), or cancel it"
+        )
     if info.status != "completed":
-        raise JudgeError(f"run {run_id} is {info.status}, not completed: it has no final adapter to validate"
-                         + (" (resume_training can finish it)" if info.resumable else ""))
+        raise JudgeError(
+            f"run {run_id} is {info.status}, not completed: it has no final adapter to validate"
+            + (" (resume_training can finish it)" if info.resumable else "")
+        )
     paths = RunPaths(ws.state_dir / "runs" / run_id)
     run = json.loads(paths.run.read_text(encoding="utf-8"))
-    return ModelRef(kind=kind, name=run_id, run_id=run_id, model_path=run["model_path"],
-                    adapter_path=str(paths.adapters), dataset_id=info.dataset_id, system=run.get("system"))
+    return ModelRef(
+        kind=kind,
+        name=run_id,
+        run_id=run_id,
+        model_path=run["model_path"],
+        adapter_path=str(paths.adapters),
+        dataset_id=info.dataset_id,
+        system=run.get("system"),
+    )
 
 
 def deployed_model(ws: Workspace) -> ModelRef | None:
@@ -63,8 +73,9 @@ def base_model(ws: Workspace, name: str, dataset_path: Path) -> ModelRef:
     from forge_mcp.train.trigger import resolve_base_model, system_for
 
     path = resolve_base_model(ws, name, dataset_path)
-    return ModelRef(kind="base", name=name, model_path=str(path), dataset_id=dataset_path.name,
-                    system=system_for(ws, path))
+    return ModelRef(
+        kind="base", name=name, model_path=str(path), dataset_id=dataset_path.name, system=system_for(ws, path)
+    )
 
 
 def candidate_model(ws: Workspace, target: str, base: str) -> ModelRef:
@@ -72,8 +83,10 @@ def candidate_model(ws: Workspace, target: str, base: str) -> ModelRef:
     if target == "latest":
         completed = [r for r in ws.store.list_records("runs", limit=200) if r["status"] == "completed"]
         if not completed:
-            raise NotFoundError("no completed training run yet: train one (trigger_training) or validate the "
-                                "base model with target 'base'")
+            raise NotFoundError(
+                "no completed training run yet: train one (trigger_training) or validate the "
+                "base model with target 'base'"
+            )
         return run_model(ws, completed[0]["id"])
     if target == "deployed":
         found = deployed_model(ws)
@@ -99,6 +112,11 @@ def baseline_model(ws: Workspace, candidate: ModelRef, baseline: str, dataset_pa
     if baseline in ("auto", "base"):
         if candidate.kind == "base":
             return None  # a base model compared with itself says nothing
-        return ModelRef(kind="base", name=Path(candidate.model_path).name, model_path=candidate.model_path,
-                        dataset_id=dataset_path.name, system=candidate.system)
+        return ModelRef(
+            kind="base",
+            name=Path(candidate.model_path).name,
+            model_path=candidate.model_path,
+            dataset_id=dataset_path.name,
+            system=candidate.system,
+        )
     return run_model(ws, baseline)

@@ -49,11 +49,16 @@ def load_examples(dataset_path: Path, max_examples: int, seed: int) -> tuple[lis
     for row in rows:
         language, source, symbol = _origin(row)
         if language is not None:
-            examples.append(Example(prompt=row["prompt"], reference=row["completion"], language=language,
-                                    path=source, symbol=symbol))
+            examples.append(
+                Example(
+                    prompt=row["prompt"], reference=row["completion"], language=language, path=source, symbol=symbol
+                )
+            )
     if not examples:
-        raise JudgeError(f"the dataset {dataset_path.name} has an empty test set (no function changed in the "
-                         "held-out recent commits): commit changes to some functions, run chunk_data, then validate")
+        raise JudgeError(
+            f"the dataset {dataset_path.name} has an empty test set (no function changed in the "
+            "held-out recent commits): commit changes to some functions, run chunk_data, then validate"
+        )
     total = len(examples)
     if total > max_examples:
         keep = sorted(random.Random(seed).sample(range(total), max_examples))
@@ -94,8 +99,7 @@ def _line_unit_end(prompt: str, text: str, include_end_line: bool) -> int | None
     return None
 
 
-_TOKEN = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n]){0,4}\'|`(?:\\.|[^`\\])*`|[{}]',
-                    re.S)
+_TOKEN = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n]){0,4}\'|`(?:\\.|[^`\\])*`|[{}]', re.S)
 
 
 def _brace_unit_end(prompt: str, text: str) -> int | None:

@@ -17,13 +17,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.config import JudgeConfig
-from forge_mcp.train.jobs import openblas_path
-from forge_mcp.core.fsutil import atomic_write_json
-from forge_mcp.judge.metrics import Gate, GateRule, Scores, Side, decide, example_codebleu, score
 from forge_mcp.core.errors import JudgeError
+from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.judge.metrics import Gate, GateRule, Scores, Side, decide, example_codebleu, score
 from forge_mcp.judge.models import ModelRef, baseline_model, candidate_model
 from forge_mcp.judge.units import Example, load_examples
-from forge_mcp.core.workspace import Workspace
+from forge_mcp.train.jobs import openblas_path
 
 Progress = Callable[[int, int, str], None]
 
@@ -115,17 +115,37 @@ def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = Non
     per_example = _per_example(examples, raw, models)
     scored = time.perf_counter()
     base_result = results.get("baseline")
-    verdict = decide(_side(results["candidate"]), _side(base_result) if base_result else None,
-                     Gate(params.gate, params.perplexity_margin, params.threshold, params.tolerance))
+    verdict = decide(
+        _side(results["candidate"]),
+        _side(base_result) if base_result else None,
+        Gate(params.gate, params.perplexity_margin, params.threshold, params.tolerance),
+    )
     report = ValidationReport(
-        report_id=report_id, repo=ws.name, created_at=time.time(), dataset_id=dataset_id, passed=verdict.passed,
-        rule=verdict.rule, gate=params.gate, perplexity_margin=params.perplexity_margin, threshold=params.threshold,
-        tolerance=params.tolerance, system=candidate.system, candidate=results["candidate"],
-        baseline=base_result, examples_total=total, examples_used=len(examples), seed=params.seed,
+        report_id=report_id,
+        repo=ws.name,
+        created_at=time.time(),
+        dataset_id=dataset_id,
+        passed=verdict.passed,
+        rule=verdict.rule,
+        gate=params.gate,
+        perplexity_margin=params.perplexity_margin,
+        threshold=params.threshold,
+        tolerance=params.tolerance,
+        system=candidate.system,
+        candidate=results["candidate"],
+        baseline=base_result,
+        examples_total=total,
+        examples_used=len(examples),
+        seed=params.seed,
         held_out=_held_out(dataset_path),
-        max_tokens=params.max_tokens, examples=per_example,
-        timings=Timings(generation_seconds=round(generated - started, 3), scoring_seconds=round(scored - generated, 3),
-                        total_seconds=round(time.perf_counter() - started, 3)))
+        max_tokens=params.max_tokens,
+        examples=per_example,
+        timings=Timings(
+            generation_seconds=round(generated - started, 3),
+            scoring_seconds=round(scored - generated, 3),
+            total_seconds=round(time.perf_counter() - started, 3),
+        ),
+    )
     from forge_mcp.judge.report import save_report
 
     save_report(ws, report, folder)
@@ -150,27 +170,44 @@ def _dataset_of(ws: Workspace, model: ModelRef) -> tuple[str, Path]:
         return newest_dataset(ws)
     path = ws.state_dir / "datasets" / model.dataset_id
     if not path.is_dir():
-        raise JudgeError(f"dataset {model.dataset_id} of {model.name} is gone: run chunk_data again and validate "
-                         "a run trained on it")
+        raise JudgeError(
+            f"dataset {model.dataset_id} of {model.name} is gone: run chunk_data again and validate a run trained on it"
+        )
     return model.dataset_id, path
 
 
-def generate(folder: Path, models: list[tuple[str, ModelRef]], examples: list[Example], max_tokens: int,
-             progress: Progress | None, system: str | None = None) -> dict[str, dict[str, Any]]:
+def generate(
+    folder: Path,
+    models: list[tuple[str, ModelRef]],
+    examples: list[Example],
+    max_tokens: int,
+    progress: Progress | None,
+    system: str | None = None,
+) -> dict[str, dict[str, Any]]:
     """Run the generation worker; relay its progress; return its results per model label. Every model is
     prompted with the same system prompt: the candidate's, the one it will serve with."""
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / "job.json", {
-        "models": [{"label": label, "model": ref.model_path, "adapter": ref.adapter_path} for label, ref in models],
-        "examples": [{"prompt": e.prompt, "reference": e.reference, "language": e.language} for e in examples],
-        "max_tokens": max_tokens, "system": system})
+    atomic_write_json(
+        folder / "job.json",
+        {
+            "models": [{"label": label, "model": ref.model_path, "adapter": ref.adapter_path} for label, ref in models],
+            "examples": [{"prompt": e.prompt, "reference": e.reference, "language": e.language} for e in examples],
+            "max_tokens": max_tokens,
+            "system": system,
+        },
+    )
     env = dict(os.environ)
     if openblas_path() and "LD_PRELOAD" not in env:
         env["LD_PRELOAD"] = openblas_path() or ""
     total = 2 * len(examples) * len(models)  # the worker reports generation, then perplexity, per model
     with open(folder / "worker.log", "ab") as log:
-        child = subprocess.Popen([sys.executable, "-P", "-m", "forge_mcp.judge.worker", str(folder)],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env)
+        child = subprocess.Popen(
+            [sys.executable, "-P", "-m", "forge_mcp.judge.worker", str(folder)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+        )
         assert child.stdout is not None
         offset = {label: 2 * i * len(examples) for i, (label, _) in enumerate(models)}
         for line in child.stdout:
@@ -198,24 +235,34 @@ def _score(ref: ModelRef, raw: dict[str, Any], examples: list[Example]) -> Model
     for i, example in enumerate(examples):
         by_language[example.language].append(i)
     per_language = {
-        lang: score([examples[i].prompt for i in idx], [examples[i].reference for i in idx],
-                    [raw["completions"][i] for i in idx], lang)
-        for lang, idx in sorted(by_language.items())}
-    return ModelResult(model=ref, scores=_pooled(per_language), per_language=per_language,
-                       mean_token_loss=raw["mean_token_loss"], perplexity=raw["perplexity"],
-                       generated_tokens=sum(raw["generated_tokens"]))
+        lang: score(
+            [examples[i].prompt for i in idx],
+            [examples[i].reference for i in idx],
+            [raw["completions"][i] for i in idx],
+            lang,
+        )
+        for lang, idx in sorted(by_language.items())
+    }
+    return ModelResult(
+        model=ref,
+        scores=_pooled(per_language),
+        per_language=per_language,
+        mean_token_loss=raw["mean_token_loss"],
+        perplexity=raw["perplexity"],
+        generated_tokens=sum(raw["generated_tokens"]),
+    )
 
 
 def _pooled(per_language: dict[str, Scores]) -> Scores:
     """Across languages: each metric weighted by the language's number of examples."""
     n = sum(s.examples for s in per_language.values())
     fields = [f for f in Scores.model_fields if f != "examples"]
-    return Scores(examples=n, **{f: sum(getattr(s, f) * s.examples for s in per_language.values()) / n
-                                 for f in fields})
+    return Scores(examples=n, **{f: sum(getattr(s, f) * s.examples for s in per_language.values()) / n for f in fields})
 
 
-def _per_example(examples: list[Example], raw: dict[str, dict[str, Any]],
-                 models: list[tuple[str, ModelRef]]) -> list[ExampleResult]:
+def _per_example(
+    examples: list[Example], raw: dict[str, dict[str, Any]], models: list[tuple[str, ModelRef]]
+) -> list[ExampleResult]:
     labels = [label for label, _ in models]
     rows = []
     for i, example in enumerate(examples):
@@ -225,6 +272,14 @@ def _per_example(examples: list[Example], raw: dict[str, dict[str, Any]],
             values[label] = text
             values[f"{label}_codebleu"] = example_codebleu(example.reference, text, example.language)
             values[f"{label}_loss"] = raw[label]["token_losses"][i]
-        rows.append(ExampleResult(path=example.path, symbol=example.symbol, language=example.language,
-                                  prompt=example.prompt, reference=example.reference, **values))
+        rows.append(
+            ExampleResult(
+                path=example.path,
+                symbol=example.symbol,
+                language=example.language,
+                prompt=example.prompt,
+                reference=example.reference,
+                **values,
+            )
+        )
     return rows

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from forge_mcp.core.fsutil import atomic_write_json
-from forge_mcp.train.formatting import encode_example, messages_of, prompt_ids, strip_lead
 from forge_mcp.judge.units import unit_end
+from forge_mcp.train.formatting import encode_example, messages_of, prompt_ids, strip_lead
 
 CHECK_EVERY = 8  # tokens between checks of whether the unit has closed
 BATCH = 16  # completions decoded side by side
@@ -28,8 +28,9 @@ def _emit(**event: Any) -> None:
     sys.stdout.flush()
 
 
-def generate_all(model: Any, tokenizer: Any, examples: list[dict[str, str]], max_tokens: int,
-                 system: str | None, on_done: Any = None) -> list[tuple[str, int]]:
+def generate_all(
+    model: Any, tokenizer: Any, examples: list[dict[str, str]], max_tokens: int, system: str | None, on_done: Any = None
+) -> list[tuple[str, int]]:
     """Greedy completions of every example, decoded side by side (on CPU a batch of 16 costs little more
     per step than one), each stopped at the end of its unit; returns (text, tokens) per example.
 
@@ -38,8 +39,13 @@ def generate_all(model: Any, tokenizer: Any, examples: list[dict[str, str]], max
     from mlx_lm.generate import BatchGenerator
 
     prompts = [prompt_ids(tokenizer, messages_of({"prompt": e["prompt"]}, system)) for e in examples]
-    gen = BatchGenerator(model, max_tokens=max_tokens, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
-                         completion_batch_size=BATCH, prefill_batch_size=min(BATCH, 8))
+    gen = BatchGenerator(
+        model,
+        max_tokens=max_tokens,
+        stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+        completion_batch_size=BATCH,
+        prefill_batch_size=min(BATCH, 8),
+    )
     uids = gen.insert([ids for ids, _ in prompts], [max_tokens] * len(prompts))
     index = {uid: i for i, uid in enumerate(uids)}
     tokens: dict[int, list[int]] = {uid: [] for uid in uids}
@@ -52,8 +58,9 @@ def generate_all(model: Any, tokenizer: Any, examples: list[dict[str, str]], max
                 if r.token not in tokenizer.eos_token_ids:
                     tokens[r.uid].append(int(r.token))
                 ended = r.finish_reason is not None or (
-                    len(tokens[r.uid]) % CHECK_EVERY == 0 and _closed(tokenizer, examples[index[r.uid]],
-                                                                      tokens[r.uid], prompts[index[r.uid]][1]))
+                    len(tokens[r.uid]) % CHECK_EVERY == 0
+                    and _closed(tokenizer, examples[index[r.uid]], tokens[r.uid], prompts[index[r.uid]][1])
+                )
                 if ended:
                     finished.add(r.uid)
                     if r.finish_reason is None:
@@ -82,16 +89,18 @@ def reference_loss(model: Any, tokenizer: Any, example: dict[str, str], system: 
     import mlx.core as mx
     import mlx.nn as nn
 
-    encoded = encode_example(tokenizer, messages_of({"prompt": example["prompt"],
-                                                     "completion": example["reference"]}, system))
+    encoded = encode_example(
+        tokenizer, messages_of({"prompt": example["prompt"], "completion": example["reference"]}, system)
+    )
     tokens = mx.array(encoded.ids)[None]
     logits = model(tokens[:, :-1]).astype(mx.float32)
-    losses = nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="none")[0, encoded.offset - 1:]
+    losses = nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="none")[0, encoded.offset - 1 :]
     return float(losses.sum().item()), int(losses.size)
 
 
-def run_model(spec: dict[str, Any], examples: list[dict[str, str]], max_tokens: int,
-              system: str | None = None) -> dict[str, Any]:
+def run_model(
+    spec: dict[str, Any], examples: list[dict[str, str]], max_tokens: int, system: str | None = None
+) -> dict[str, Any]:
     from mlx_lm import load
 
     started = time.perf_counter()
@@ -112,16 +121,24 @@ def run_model(spec: dict[str, Any], examples: list[dict[str, str]], max_tokens: 
         counts.append(tokens)
         done(len(examples) + i)
     mean = sum(l * c for l, c in zip(losses, counts)) / max(sum(counts), 1)
-    return {"completions": completions, "generated_tokens": generated, "token_losses": losses,
-            "reference_tokens": counts, "mean_token_loss": mean, "perplexity": math.exp(min(mean, 50.0)),
-            "load_seconds": loaded - started, "generate_seconds": time.perf_counter() - loaded}
+    return {
+        "completions": completions,
+        "generated_tokens": generated,
+        "token_losses": losses,
+        "reference_tokens": counts,
+        "mean_token_loss": mean,
+        "perplexity": math.exp(min(mean, 50.0)),
+        "load_seconds": loaded - started,
+        "generate_seconds": time.perf_counter() - loaded,
+    }
 
 
 def main(argv: list[str]) -> int:
     job_dir = Path(argv[0])
     job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
-    results = {spec["label"]: run_model(spec, job["examples"], job["max_tokens"], job.get("system"))
-               for spec in job["models"]}
+    results = {
+        spec["label"]: run_model(spec, job["examples"], job["max_tokens"], job.get("system")) for spec in job["models"]
+    }
     atomic_write_json(job_dir / "results.json", results)
     _emit(event="done")
     return 0

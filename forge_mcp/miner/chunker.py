@@ -16,8 +16,20 @@ from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from forge_mcp.miner.languages import (DECLARATIONS, ERROR_KIND, LANGUAGES, LanguageSpec, NodeKinds, comment_text,
-                                       node_kinds, node_text, parser_for, python_docstring, receiver_type, unit_name)
+from forge_mcp.miner.languages import (
+    DECLARATIONS,
+    ERROR_KIND,
+    LANGUAGES,
+    LanguageSpec,
+    NodeKinds,
+    comment_text,
+    node_kinds,
+    node_text,
+    parser_for,
+    python_docstring,
+    receiver_type,
+    unit_name,
+)
 
 CHUNKER_VERSION = 2
 _WS = b" \t\r\n\f\v"  # bytes.strip() strips exactly these too
@@ -63,15 +75,32 @@ class Chunk:
     def qualname(self) -> str:
         return f"{self.path}::{self.symbol}" if self.symbol else self.path
 
-    _ROW = ("path", "language", "symbol", "kind", "spans", "start_line", "end_line", "text", "header", "part",
-            "parts", "docstring", "signature_end", "has_errors", "commit", "content_hash", "doc_span")
+    _ROW = (
+        "path",
+        "language",
+        "symbol",
+        "kind",
+        "spans",
+        "start_line",
+        "end_line",
+        "text",
+        "header",
+        "part",
+        "parts",
+        "docstring",
+        "signature_end",
+        "has_errors",
+        "commit",
+        "content_hash",
+        "doc_span",
+    )
 
     def to_row(self) -> list[Any]:
         """A compact positional form for the cache (much faster to decode than dicts)."""
         return [getattr(self, name) for name in self._ROW]
 
     @classmethod
-    def from_row(cls, row: list[Any]) -> "Chunk":
+    def from_row(cls, row: list[Any]) -> Chunk:
         chunk = cls(*row)
         chunk.spans = list(map(tuple, chunk.spans))  # type: ignore[arg-type]
         if chunk.doc_span:
@@ -166,13 +195,23 @@ class _Finder:
             value = declarator.child_by_field_name("value") if declarator is not None else None
             if value is None or value.type not in _FUNCTION_VALUES:
                 return None
-            unit = _Unit("function", node_text(src, declarator.child_by_field_name("name")), outer.start_byte,
-                         outer.end_byte, outer)
+            unit = _Unit(
+                "function",
+                node_text(src, declarator.child_by_field_name("name")),
+                outer.start_byte,
+                outer.end_byte,
+                outer,
+            )
             self.signature(unit, value)
             return unit
         if kind_type in spec.functions:
-            unit = _Unit("method" if in_class else "function", unit_name(node, src, self.kinds.name), outer.start_byte,
-                         outer.end_byte, outer)
+            unit = _Unit(
+                "method" if in_class else "function",
+                unit_name(node, src, self.kinds.name),
+                outer.start_byte,
+                outer.end_byte,
+                outer,
+            )
             self.signature(unit, node)
             if kind_type == "method_declaration" and spec.name == "go":
                 receiver = receiver_type(node, src)
@@ -180,8 +219,10 @@ class _Finder:
                 unit.kind = "method"
             return unit
         if kind_type in spec.types:
-            if kind_type in ("struct_specifier", "enum_specifier", "union_specifier") and \
-                    node.child_by_field_name("body") is None:
+            if (
+                kind_type in ("struct_specifier", "enum_specifier", "union_specifier")
+                and node.child_by_field_name("body") is None
+            ):
                 return None  # a forward declaration or a use, not a definition
             return _Unit("type", unit_name(node, src, self.kinds.name), outer.start_byte, outer.end_byte, outer)
         if kind_type in spec.containers or kind_type in spec.namespaces:
@@ -204,16 +245,19 @@ class _Finder:
             return
         src, start = self.src, body.start_byte
         if not self.python:
-            unit.sig_end = start + 1 if src[start:start + 1] == b"{" else start
+            unit.sig_end = start + 1 if src[start : start + 1] == b"{" else start
             return
         unit.sig_end = start
-        head = src[start:start + 3]  # a string literal has its quote within its first three bytes
+        head = src[start : start + 3]  # a string literal has its quote within its first three bytes
         if self.clean and b'"' not in head and b"'" not in head:
             return  # the cheap answer for most functions: no docstring (no node needs to be looked at)
         # named_child(0), not named_children[0]: that would wrap every statement of the body in a Node.
         first = body.named_child(0) if body.named_child_count else None
-        literal = first.named_child(0) if first is not None and first.type == "expression_statement" \
-            and first.named_child_count else None
+        literal = (
+            first.named_child(0)
+            if first is not None and first.type == "expression_statement" and first.named_child_count
+            else None
+        )
         if literal is not None and literal.type == "string":
             unit.doc = python_docstring(node_text(src, literal))
             unit.sig_end = first.end_byte
@@ -298,12 +342,16 @@ class _Builder:
                 self.prefix_sums(ustart, uend)
                 self._add([[p] for p in self._split(unit.node, ustart, uend)], symbol, ukind, unit, unit.doc)
 
-    def _add(self, groups: list[list[tuple[int, int]]], symbol: str, kind: str, unit: _Unit | None,
-             doc: str | None) -> None:
+    def _add(
+        self, groups: list[list[tuple[int, int]]], symbol: str, kind: str, unit: _Unit | None, doc: str | None
+    ) -> None:
         parts = len(groups)
         for i, spans in enumerate(groups, start=1):
-            self.pieces.append((spans[0][0], spans, symbol, kind, i, parts, unit, doc) if i == 1 else
-                               (spans[0][0], spans, symbol, kind, i, parts, None, None))
+            self.pieces.append(
+                (spans[0][0], spans, symbol, kind, i, parts, unit, doc)
+                if i == 1
+                else (spans[0][0], spans, symbol, kind, i, parts, None, None)
+            )
 
     def finish(self) -> list[Chunk]:
         """The Chunks, in file order."""
@@ -330,9 +378,27 @@ class _Builder:
             except UnicodeDecodeError:
                 text, digest = data.decode("utf-8", "replace"), ""  # Chunk hashes the re-encoded text itself
             sig, doc_span = self._offsets(unit, spans[0], text.isascii()) if unit is not None else (None, None)
-            chunks.append(Chunk(self.path, self.language, symbol, kind, spans, start_line, line, text,
-                                f"{header} / {symbol}" if symbol else header, part, parts, doc, sig,
-                                self.errors, None, digest, doc_span))
+            chunks.append(
+                Chunk(
+                    self.path,
+                    self.language,
+                    symbol,
+                    kind,
+                    spans,
+                    start_line,
+                    line,
+                    text,
+                    f"{header} / {symbol}" if symbol else header,
+                    part,
+                    parts,
+                    doc,
+                    sig,
+                    self.errors,
+                    None,
+                    digest,
+                    doc_span,
+                )
+            )
         return chunks
 
     def _offsets(self, unit: _Unit, span: tuple[int, int], ascii: bool) -> tuple[int | None, tuple[int, int] | None]:
@@ -343,8 +409,11 @@ class _Builder:
         if sig_end is not None and sig_end <= end:
             sig = max(sig_end - start, 0) if ascii else self._chars(start, sig_end)  # ASCII: a char per byte
         if doc_at and doc_at[1] <= end:
-            doc_span = (max(doc_at[0] - start, 0), max(doc_at[1] - start, 0)) if ascii else \
-                (self._chars(start, doc_at[0]), self._chars(start, doc_at[1]))
+            doc_span = (
+                (max(doc_at[0] - start, 0), max(doc_at[1] - start, 0))
+                if ascii
+                else (self._chars(start, doc_at[0]), self._chars(start, doc_at[1]))
+            )
         return sig, doc_span
 
     def _chars(self, start: int, end: int) -> int:

@@ -23,11 +23,11 @@ from pydantic import BaseModel, Field
 from forge_mcp.core.config import MinerConfig
 from forge_mcp.core.errors import NotFoundError, quoted
 from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner import examples as ex
 from forge_mcp.miner.chunker import Chunk
 from forge_mcp.miner.mine import Progress, fingerprint, mine, resolve_commit
 from forge_mcp.miner.split import HeldOut, HeldOutCommit, assign_split, select_held_out
-from forge_mcp.core.workspace import Workspace
 
 TASKS = ("completion", "instruction", "raft", "text")
 SPLITS = ("train", "valid", "test")
@@ -41,8 +41,11 @@ class HeldOutReport(BaseModel):
     skipped_commits: int = Field(0, description="Commits walked past because they changed no code unit")
     test_units: int = Field(0, description="Units in the test split (every kind)")
     completion_units: int = Field(0, description="Completion-eligible units in the test split")
-    reason: str = Field("", description="enough (minimums reached), history (ran out of commits), bound "
-                                        "(max_held_out_commits), or train_share (half the units kept for training)")
+    reason: str = Field(
+        "",
+        description="enough (minimums reached), history (ran out of commits), bound "
+        "(max_held_out_commits), or train_share (half the units kept for training)",
+    )
 
 
 class DatasetSummary(BaseModel):
@@ -82,8 +85,14 @@ def load_summary(ws: Workspace, ds_id: str) -> DatasetSummary:
     return DatasetSummary.model_validate(data["summary"] | {"reused": True})
 
 
-def build_dataset(ws: Workspace, ref: str = "HEAD", force: bool = False, progress: Progress | None = None,
-                  neighbours: ex.Neighbours | None = None, teacher: Any = None) -> DatasetSummary:
+def build_dataset(
+    ws: Workspace,
+    ref: str = "HEAD",
+    force: bool = False,
+    progress: Progress | None = None,
+    neighbours: ex.Neighbours | None = None,
+    teacher: Any = None,
+) -> DatasetSummary:
     """Mine `ref` and write its datasets (or return the identical one already built)."""
     commit = resolve_commit(ws.repo_root, ref)
     ds_id = dataset_id(commit, ws)
@@ -95,8 +104,9 @@ def build_dataset(ws: Workspace, ref: str = "HEAD", force: bool = False, progres
     cfg = ws.config.miner
     mined = mine(ws, commit, _scaled(progress, 0, 80))
     units, duplicates = _dedupe(mined.chunks)
-    held = select_held_out(ws.repo_root, commit, units, cfg.held_out_commits, cfg.min_test_units,
-                           cfg.max_held_out_commits)
+    held = select_held_out(
+        ws.repo_root, commit, units, cfg.held_out_commits, cfg.min_test_units, cfg.max_held_out_commits
+    )
     split_of = {c.id: assign_split(c, held.test_ids, cfg.valid_fraction, cfg.seed) for c in units}
     notes = _notes(held, cfg, split_of)
     if progress:
@@ -105,20 +115,37 @@ def build_dataset(ws: Workspace, ref: str = "HEAD", force: bool = False, progres
     final = ws.state_dir / "datasets" / ds_id
     stats = mined.stats
     summary = DatasetSummary(
-        dataset_id=ds_id, path=str(final), commit=commit, reused=False,
-        files={"seen": stats.files_seen, "chunked": stats.files_chunked, "parsed": stats.files_parsed,
-               "reused": stats.files_reused},
-        skipped=stats.skipped, skipped_examples=stats.skipped_examples,
-        chunks_by_language=stats.chunks_by_language, chunks_by_kind=stats.chunks_by_kind,
-        secrets_redacted=stats.secrets_redacted, secret_files=stats.skipped.get("secret", 0),
-        duplicates_removed=duplicates, held_out_commits=len(held.commits),
-        held_out=HeldOutReport(commits=held.commits, skipped_commits=len(held.skipped),
-                               test_units=sum(s == "test" for s in split_of.values()),
-                               completion_units=held.completion_units, reason=held.reason),
+        dataset_id=ds_id,
+        path=str(final),
+        commit=commit,
+        reused=False,
+        files={
+            "seen": stats.files_seen,
+            "chunked": stats.files_chunked,
+            "parsed": stats.files_parsed,
+            "reused": stats.files_reused,
+        },
+        skipped=stats.skipped,
+        skipped_examples=stats.skipped_examples,
+        chunks_by_language=stats.chunks_by_language,
+        chunks_by_kind=stats.chunks_by_kind,
+        secrets_redacted=stats.secrets_redacted,
+        secret_files=stats.skipped.get("secret", 0),
+        duplicates_removed=duplicates,
+        held_out_commits=len(held.commits),
+        held_out=HeldOutReport(
+            commits=held.commits,
+            skipped_commits=len(held.skipped),
+            test_units=sum(s == "test" for s in split_of.values()),
+            completion_units=held.completion_units,
+            reason=held.reason,
+        ),
         splits={t: {s: len(rows[t][s]) for s in SPLITS} for t in TASKS},
-        tokens_estimate={t: sum(len(json.dumps(r)) for s in SPLITS for r in rows[t][s]) // CHARS_PER_TOKEN
-                         for t in TASKS},
-        generator=generator, notes=notes,
+        tokens_estimate={
+            t: sum(len(json.dumps(r)) for s in SPLITS for r in rows[t][s]) // CHARS_PER_TOKEN for t in TASKS
+        },
+        generator=generator,
+        notes=notes,
     )
     _write(final, rows, summary, ws, units, split_of)
     ws.store.put_record("datasets", ds_id, "ready", summary.model_dump(), git_commit=commit)
@@ -163,27 +190,35 @@ def _held_out_notes(held: HeldOut, cfg: MinerConfig) -> list[str]:
     if held.skipped:
         shown = "; ".join(f"{c.sha[:7]} {c.subject[:60]}" for c in held.skipped[:3])
         more = f"; and {len(held.skipped) - 3} more" if len(held.skipped) > 3 else ""
-        notes.append(f"skipped {len(held.skipped)} commit(s) that changed no code unit (dependency bumps, docs): "
-                     f"{shown}{more}")
+        notes.append(
+            f"skipped {len(held.skipped)} commit(s) that changed no code unit (dependency bumps, docs): {shown}{more}"
+        )
     if not (cfg.held_out_commits or cfg.min_test_units):
         notes.append("held_out_commits and min_test_units are both 0: nothing is held out")
     if held.reason == "enough":
         return notes
-    got = (f"held out {len(held.commits)} code-changing commit(s) with {held.completion_units} completion unit(s), "
-           f"short of held_out_commits={cfg.held_out_commits} and min_test_units={cfg.min_test_units}")
+    got = (
+        f"held out {len(held.commits)} code-changing commit(s) with {held.completion_units} completion unit(s), "
+        f"short of held_out_commits={cfg.held_out_commits} and min_test_units={cfg.min_test_units}"
+    )
     why = {
         "history": "the history has no older commits (the root commit is never held out)",
-        "bound": f"max_held_out_commits={max(cfg.max_held_out_commits, cfg.held_out_commits)} commits were "
-                 "looked at",
+        "bound": f"max_held_out_commits={max(cfg.max_held_out_commits, cfg.held_out_commits)} commits were looked at",
         "train_share": f"going further back would leave fewer than half of the {held.completion_total} "
-                       "completion units for training",
+        "completion units for training",
     }[held.reason]
     notes.append(f"{got}: {why}")
     return notes
 
 
-def _examples(units: list[Chunk], split_of: dict[str, str], ws: Workspace, neighbours: ex.Neighbours | None,
-              teacher: Any, notes: list[str]) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], str]:
+def _examples(
+    units: list[Chunk],
+    split_of: dict[str, str],
+    ws: Workspace,
+    neighbours: ex.Neighbours | None,
+    teacher: Any,
+    notes: list[str],
+) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], str]:
     cfg = ws.config.miner
     repo = ws.name
     rng = random.Random(cfg.seed)
@@ -212,16 +247,30 @@ def _examples(units: list[Chunk], split_of: dict[str, str], ws: Workspace, neigh
                 qa = teacher.write(chunk, repo)
                 taught += qa is not None
             pool = code if split == "test" else seen_pool
-            item = ex.raft_example(chunk, pool, cfg.raft_distractors, cfg.raft_oracle_fraction, rng, repo,
-                                   neighbours, *(qa or (None, None)))
+            item = ex.raft_example(
+                chunk,
+                pool,
+                cfg.raft_distractors,
+                cfg.raft_oracle_fraction,
+                rng,
+                repo,
+                neighbours,
+                *(qa or (None, None)),
+            )
             item.pop("_oracle_included")
             rows["raft"][split].append(item)
     generator = f"teacher:{teacher.model} ({taught} RAFT examples; the rest templated)" if taught else "templated"
     return rows, generator
 
 
-def _write(final: Path, rows: dict[str, dict[str, list[dict[str, Any]]]], summary: DatasetSummary,
-           ws: Workspace, units: list[Chunk], split_of: dict[str, str]) -> None:
+def _write(
+    final: Path,
+    rows: dict[str, dict[str, list[dict[str, Any]]]],
+    summary: DatasetSummary,
+    ws: Workspace,
+    units: list[Chunk],
+    split_of: dict[str, str],
+) -> None:
     """Write into a temp folder, then rename it into place: readers never see half a dataset."""
     tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -235,12 +284,26 @@ def _write(final: Path, rows: dict[str, dict[str, list[dict[str, Any]]]], summar
             data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[task][split]).encode()
             path.write_bytes(data)
             hashes[f"{task}/{split}.jsonl"] = hashlib.sha256(data).hexdigest()
-    atomic_write_json(tmp / "manifest.json", {
-        "summary": summary.model_dump(), "created_at": time.time(), "file_hashes": hashes,
-        "config": json.loads(ws.config.to_json()),
-        "units": [{"id": c.id, "qualname": c.qualname, "kind": c.kind, "lines": [c.start_line, c.end_line],
-                   "content_hash": c.content_hash, "split": split_of[c.id]} for c in units],
-    })
+    atomic_write_json(
+        tmp / "manifest.json",
+        {
+            "summary": summary.model_dump(),
+            "created_at": time.time(),
+            "file_hashes": hashes,
+            "config": json.loads(ws.config.to_json()),
+            "units": [
+                {
+                    "id": c.id,
+                    "qualname": c.qualname,
+                    "kind": c.kind,
+                    "lines": [c.start_line, c.end_line],
+                    "content_hash": c.content_hash,
+                    "split": split_of[c.id],
+                }
+                for c in units
+            ],
+        },
+    )
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -24,12 +24,20 @@ def chunk_doc(path: str, src: bytes, language: str, budget: int = 2000) -> list[
         for part_first, part_last in _by_paragraphs(lines, first, last, budget):
             body = "".join(lines[part_first:part_last])
             symbol = " > ".join(trail) if trail else ""
-            chunks.append(Chunk(
-                path=path, language=language, symbol=symbol, kind="section",
-                spans=[(offsets[part_first], offsets[part_last])], start_line=part_first + 1,
-                end_line=max(part_last, part_first + 1), text=body,
-                header=f"{path} / {symbol}" if symbol else path, docstring=title or None,
-            ))
+            chunks.append(
+                Chunk(
+                    path=path,
+                    language=language,
+                    symbol=symbol,
+                    kind="section",
+                    spans=[(offsets[part_first], offsets[part_last])],
+                    start_line=part_first + 1,
+                    end_line=max(part_last, part_first + 1),
+                    text=body,
+                    header=f"{path} / {symbol}" if symbol else path,
+                    docstring=title or None,
+                )
+            )
     for chunk_list in _group_parts(chunks):
         for n, chunk in enumerate(chunk_list, start=1):
             chunk.part, chunk.parts = n, len(chunk_list)
@@ -53,8 +61,12 @@ def _sections(lines: list[str], language: str) -> list[tuple[int, str, list[str]
             level, title = len(match.group(1)), match.group(2).strip()
             start = i
         else:
-            if i == 0 or not _RST_UNDERLINE.match(line) or not lines[i - 1].strip() \
-                    or len(line.rstrip()) < len(lines[i - 1].rstrip()):
+            if (
+                i == 0
+                or not _RST_UNDERLINE.match(line)
+                or not lines[i - 1].strip()
+                or len(line.rstrip()) < len(lines[i - 1].rstrip())
+            ):
                 continue
             char = line.strip()[0]
             if char not in rst_levels:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from forge_mcp.train.formatting import system_prompt
 from forge_mcp.miner.chunker import Chunk, nws
+from forge_mcp.train.formatting import system_prompt
 
 BEGIN_QUOTE, END_QUOTE = "##begin_quote##", "##end_quote##"
 UNIT_KINDS = {"function", "method"}
@@ -33,14 +33,14 @@ def completion_example(chunk: Chunk) -> Example | None:
     """Signature + docstring (or the unit's prefix) -> the body."""
     if chunk.kind not in UNIT_KINDS or chunk.signature_end is None or chunk.parts > 1:
         return None
-    head, body = chunk.text[:chunk.signature_end], chunk.text[chunk.signature_end:].rstrip() + "\n"
+    head, body = chunk.text[: chunk.signature_end], chunk.text[chunk.signature_end :].rstrip() + "\n"
     if nws(body.encode(), 0, len(body.encode())) < MIN_BODY:
         return None
     # Every body starts on its own line with its indent, and every prompt ends at the signature or docstring:
     # a prompt that ended in the first line's indent would teach a body that starts at column 0.
     cut = head.rstrip(" \t")
     if cut.endswith("\n") and cut.strip():
-        head, body = cut[:-1], "\n" + head[len(cut):] + body
+        head, body = cut[:-1], "\n" + head[len(cut) :] + body
     return {"prompt": f"{chunk.header}\n{head}", "completion": body}
 
 
@@ -55,8 +55,10 @@ def instruction_examples(chunk: Chunk, repo: str) -> list[Example]:
     explain = [
         system,
         {"role": "user", "content": f"What does the {what} `{chunk.symbol}` in `{chunk.path}` do?"},
-        {"role": "assistant", "content": f"`{chunk.symbol}` ({chunk.path}, lines {chunk.start_line}-"
-                                         f"{chunk.end_line}): {doc}"},
+        {
+            "role": "assistant",
+            "content": f"`{chunk.symbol}` ({chunk.path}, lines {chunk.start_line}-{chunk.end_line}): {doc}",
+        },
     ]
     out = [{"messages": explain}]
     if chunk.doc_span is not None:
@@ -64,8 +66,10 @@ def instruction_examples(chunk: Chunk, repo: str) -> list[Example]:
         code = (chunk.text[:s] + chunk.text[e:]).strip("\n").rstrip()
         document = [
             system,
-            {"role": "user", "content": f"Write the documentation for this {what} from `{chunk.path}`:\n"
-                                        f"```{lang}\n{code}\n```"},
+            {
+                "role": "user",
+                "content": f"Write the documentation for this {what} from `{chunk.path}`:\n```{lang}\n{code}\n```",
+            },
             {"role": "assistant", "content": doc},
         ]
         out.append({"messages": document})
@@ -86,19 +90,29 @@ def raft_question(chunk: Chunk, rng: random.Random) -> str:
 
 def raft_answer(chunk: Chunk) -> str:
     """Chain of thought quoting the oracle, then the answer naming path::qualname."""
-    lines = chunk.text[chunk.doc_span[1] if chunk.doc_span and chunk.doc_span[0] == 0 else 0:].strip("\n").splitlines()
+    lines = chunk.text[chunk.doc_span[1] if chunk.doc_span and chunk.doc_span[0] == 0 else 0 :].strip("\n").splitlines()
     quote = "\n".join(lines[: min(len(lines), 3)])
     doc = first_sentence(chunk.docstring) if chunk.docstring else ""
-    reason = (f"The {chunk.kind} that matches is defined in `{chunk.path}` at lines {chunk.start_line}-"
-              f"{chunk.end_line}: {BEGIN_QUOTE}{quote}{END_QUOTE}")
+    reason = (
+        f"The {chunk.kind} that matches is defined in `{chunk.path}` at lines {chunk.start_line}-"
+        f"{chunk.end_line}: {BEGIN_QUOTE}{quote}{END_QUOTE}"
+    )
     if doc:
         reason += f" Its documentation says: {doc}"
     return f"##Reason: {reason}\n##Answer: `{chunk.qualname}`"
 
 
-def raft_example(oracle: Chunk, pool: Sequence[Chunk], k: int, p_oracle: float, rng: random.Random,
-                 repo: str, neighbours: Neighbours | None = None, question: str | None = None,
-                 answer: str | None = None) -> Example:
+def raft_example(
+    oracle: Chunk,
+    pool: Sequence[Chunk],
+    k: int,
+    p_oracle: float,
+    rng: random.Random,
+    repo: str,
+    neighbours: Neighbours | None = None,
+    question: str | None = None,
+    answer: str | None = None,
+) -> Example:
     """A question, the oracle plus k distractors (shuffled; the oracle left out with probability 1-P)."""
     distractors: list[Chunk] = []
     if neighbours is not None:  # hard negatives from the retriever

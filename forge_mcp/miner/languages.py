@@ -39,43 +39,81 @@ LANGUAGES: dict[str, LanguageSpec] = {
     spec.name: spec
     for spec in (
         LanguageSpec(
-            "python", (".py", ".pyi"), "tree_sitter_python",
-            functions=frozenset({"function_definition"}), containers=frozenset({"class_definition"}),
-            wrappers=frozenset({"decorated_definition"}), comment_prefix="#",
+            "python",
+            (".py", ".pyi"),
+            "tree_sitter_python",
+            functions=frozenset({"function_definition"}),
+            containers=frozenset({"class_definition"}),
+            wrappers=frozenset({"decorated_definition"}),
+            comment_prefix="#",
         ),
         LanguageSpec(
-            "javascript", (".js", ".mjs", ".cjs", ".jsx"), "tree_sitter_javascript",
-            functions=frozenset({"function_declaration", "generator_function_declaration", "method_definition",
-                                 "lexical_declaration", "variable_declaration"}),
+            "javascript",
+            (".js", ".mjs", ".cjs", ".jsx"),
+            "tree_sitter_javascript",
+            functions=frozenset(
+                {
+                    "function_declaration",
+                    "generator_function_declaration",
+                    "method_definition",
+                    "lexical_declaration",
+                    "variable_declaration",
+                }
+            ),
             containers=frozenset({"class_declaration", "class"}),
             wrappers=frozenset({"export_statement"}),
         ),
         LanguageSpec(
-            "typescript", (".ts", ".mts", ".cts"), "tree_sitter_typescript", "language_typescript",
-            functions=frozenset({"function_declaration", "generator_function_declaration", "method_definition",
-                                 "lexical_declaration", "variable_declaration", "function_signature",
-                                 "abstract_method_signature"}),
+            "typescript",
+            (".ts", ".mts", ".cts"),
+            "tree_sitter_typescript",
+            "language_typescript",
+            functions=frozenset(
+                {
+                    "function_declaration",
+                    "generator_function_declaration",
+                    "method_definition",
+                    "lexical_declaration",
+                    "variable_declaration",
+                    "function_signature",
+                    "abstract_method_signature",
+                }
+            ),
             types=frozenset({"interface_declaration", "type_alias_declaration", "enum_declaration"}),
             containers=frozenset({"class_declaration", "abstract_class_declaration"}),
             namespaces=frozenset({"internal_module", "module"}),
             wrappers=frozenset({"export_statement", "expression_statement", "ambient_declaration"}),
         ),
         LanguageSpec(
-            "tsx", (".tsx",), "tree_sitter_typescript", "language_tsx",
-            functions=frozenset({"function_declaration", "generator_function_declaration", "method_definition",
-                                 "lexical_declaration", "variable_declaration"}),
+            "tsx",
+            (".tsx",),
+            "tree_sitter_typescript",
+            "language_tsx",
+            functions=frozenset(
+                {
+                    "function_declaration",
+                    "generator_function_declaration",
+                    "method_definition",
+                    "lexical_declaration",
+                    "variable_declaration",
+                }
+            ),
             types=frozenset({"interface_declaration", "type_alias_declaration", "enum_declaration"}),
             containers=frozenset({"class_declaration", "abstract_class_declaration"}),
             namespaces=frozenset({"internal_module", "module"}),
             wrappers=frozenset({"export_statement", "expression_statement", "ambient_declaration"}),
         ),
         LanguageSpec(
-            "go", (".go",), "tree_sitter_go",
+            "go",
+            (".go",),
+            "tree_sitter_go",
             functions=frozenset({"function_declaration", "method_declaration"}),
             types=frozenset({"type_declaration"}),
         ),
         LanguageSpec(
-            "rust", (".rs",), "tree_sitter_rust",
+            "rust",
+            (".rs",),
+            "tree_sitter_rust",
             functions=frozenset({"function_item", "function_signature_item", "macro_definition"}),
             types=frozenset({"struct_item", "enum_item", "type_item", "union_item", "const_item", "static_item"}),
             containers=frozenset({"impl_item", "trait_item"}),
@@ -84,19 +122,32 @@ LANGUAGES: dict[str, LanguageSpec] = {
             attached=frozenset({"attribute_item"}),
         ),
         LanguageSpec(
-            "java", (".java",), "tree_sitter_java",
+            "java",
+            (".java",),
+            "tree_sitter_java",
             functions=frozenset({"method_declaration", "constructor_declaration", "compact_constructor_declaration"}),
-            containers=frozenset({"class_declaration", "interface_declaration", "enum_declaration",
-                                  "record_declaration", "annotation_type_declaration"}),
+            containers=frozenset(
+                {
+                    "class_declaration",
+                    "interface_declaration",
+                    "enum_declaration",
+                    "record_declaration",
+                    "annotation_type_declaration",
+                }
+            ),
             comments=frozenset({"line_comment", "block_comment"}),
         ),
         LanguageSpec(
-            "c", (".c", ".h"), "tree_sitter_c",
+            "c",
+            (".c", ".h"),
+            "tree_sitter_c",
             functions=frozenset({"function_definition"}),
             types=frozenset({"struct_specifier", "enum_specifier", "union_specifier", "type_definition"}),
         ),
         LanguageSpec(
-            "cpp", (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".ipp"), "tree_sitter_cpp",
+            "cpp",
+            (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".ipp"),
+            "tree_sitter_cpp",
             functions=frozenset({"function_definition"}),
             types=frozenset({"enum_specifier", "type_definition", "alias_declaration", "union_specifier"}),
             containers=frozenset({"class_specifier", "struct_specifier"}),
@@ -104,7 +155,9 @@ LANGUAGES: dict[str, LanguageSpec] = {
             wrappers=frozenset({"template_declaration"}),
         ),
         LanguageSpec(
-            "ruby", (".rb", ".rake"), "tree_sitter_ruby",
+            "ruby",
+            (".rb", ".rake"),
+            "tree_sitter_ruby",
             functions=frozenset({"method", "singleton_method"}),
             containers=frozenset({"class", "module", "singleton_class"}),
             comment_prefix="#",
@@ -180,8 +233,17 @@ def node_kinds(language: str) -> NodeKinds:
 
 
 # -- names and documentation, as the grammars and languages spell them --------------------------
-_NAME_NODES = {"identifier", "field_identifier", "qualified_identifier", "operator_name", "destructor_name",
-               "type_identifier", "property_identifier", "constant", "scoped_identifier"}
+_NAME_NODES = {
+    "identifier",
+    "field_identifier",
+    "qualified_identifier",
+    "operator_name",
+    "destructor_name",
+    "type_identifier",
+    "property_identifier",
+    "constant",
+    "scoped_identifier",
+}
 
 
 def unit_name(node: Any, src: bytes, name_field: int) -> str:
@@ -198,7 +260,8 @@ def unit_name(node: Any, src: bytes, name_field: int) -> str:
     declarator = node.child_by_field_name("declarator")
     while declarator is not None and declarator.type not in _NAME_NODES:
         declarator = declarator.child_by_field_name("declarator") or next(
-            (c for c in declarator.named_children if c.type in _NAME_NODES), None)
+            (c for c in declarator.named_children if c.type in _NAME_NODES), None
+        )
     if declarator is not None:
         return node_text(src, declarator).replace("::", ".")
     return f"<anonymous@{node.start_point[0] + 1}>"
@@ -218,7 +281,7 @@ def receiver_type(node: Any, src: bytes) -> str:
 
 def node_text(src: bytes, node: Any) -> str:
     """A node's source text ("" for no node)."""
-    return src[node.start_byte:node.end_byte].decode("utf-8", "replace") if node is not None else ""
+    return src[node.start_byte : node.end_byte].decode("utf-8", "replace") if node is not None else ""
 
 
 def python_docstring(literal: str) -> str:
@@ -230,9 +293,14 @@ def python_docstring(literal: str) -> str:
         # No prefix, escape or line-ending translation: the literal's value is its inside, so the
         # compile in ast.literal_eval (most of this function's time) can be skipped.
         fence = quote * 3 if literal[:3] == quote * 3 and len(literal) >= 6 else quote
-        inside = literal[len(fence):-len(fence)]
-        if len(literal) >= 2 and literal.endswith(fence) and fence not in inside and not inside.endswith(quote) \
-                and (len(fence) == 3 or "\n" not in inside):
+        inside = literal[len(fence) : -len(fence)]
+        if (
+            len(literal) >= 2
+            and literal.endswith(fence)
+            and fence not in inside
+            and not inside.endswith(quote)
+            and (len(fence) == 3 or "\n" not in inside)
+        ):
             return inspect.cleandoc(inside)
     import ast
 
@@ -250,7 +318,7 @@ def comment_text(raw: str) -> str:
         line = line.strip()
         for marker in ("///", "//!", "//", "/**", "/*", "*/", "#", "*"):
             if line.startswith(marker):
-                line = line[len(marker):]
+                line = line[len(marker) :]
                 break
         line = line.removesuffix("*/").strip()
         if line or lines:

@@ -21,12 +21,12 @@ import orjson
 
 from forge_mcp.core.config import MinerConfig
 from forge_mcp.core.errors import RefNotFoundError, RepoError, quoted
+from forge_mcp.core.repo import check_ref
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner.blob import file_payload
 from forge_mcp.miner.chunker import CHUNKER_VERSION, Chunk
 from forge_mcp.miner.files import TreeFile, blob_sizes, list_tree, read_blobs, skip_reason_by_path
 from forge_mcp.miner.parallel import chunk_in_processes, plan_workers
-from forge_mcp.core.repo import check_ref
-from forge_mcp.core.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
 SKIP_EXAMPLES = 5
@@ -63,15 +63,21 @@ class MineResult:
 def fingerprint(cfg: MinerConfig) -> str:
     from forge_mcp.miner import secrets
 
-    key = json.dumps([CHUNKER_VERSION, getattr(secrets, "VERSION", 1), cfg.chunk_budget, cfg.max_file_bytes,
-                      sorted(cfg.exclude)])
+    key = json.dumps(
+        [CHUNKER_VERSION, getattr(secrets, "VERSION", 1), cfg.chunk_budget, cfg.max_file_bytes, sorted(cfg.exclude)]
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def resolve_commit(repo_root: Path, ref: str) -> str:
     check_ref(ref)
-    proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-                          cwd=repo_root, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         if ref == "HEAD":
             raise RepoError(f"{repo_root} has no commits yet: commit code before chunking")
@@ -143,11 +149,17 @@ def _counter(progress: Progress | None, done: int, total: int) -> Callable[[int,
         before, state[0] = state[0], state[0] + n
         if progress is not None and (state[0] // 25 != before // 25 or state[0] == total):
             progress(state[0], total, f"chunked {path}")
+
     return tick
 
 
-def _chunk_fresh(ws: Workspace, to_read: list[TreeFile], total_bytes: int, payloads: dict[str, dict[str, Any]],
-                 tick: Callable[[int, str], None]) -> list[tuple[str, str, str]]:
+def _chunk_fresh(
+    ws: Workspace,
+    to_read: list[TreeFile],
+    total_bytes: int,
+    payloads: dict[str, dict[str, Any]],
+    tick: Callable[[int, str], None],
+) -> list[tuple[str, str, str]]:
     """Read and chunk the files not in the cache (in worker processes when there are many); fills
     `payloads` and returns the new cache rows (path, blob, entry JSON)."""
     cfg = ws.config.miner

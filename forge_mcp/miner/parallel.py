@@ -77,8 +77,9 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def chunk_in_processes(items: Iterable[Item], budget: int, workers: int,
-                       on_done: Callable[[int, str], None] | None = None) -> Iterator[Done]:
+def chunk_in_processes(
+    items: Iterable[Item], budget: int, workers: int, on_done: Callable[[int, str], None] | None = None
+) -> Iterator[Done]:
     """Each file's (path, cache entry JSON), chunked by `workers` processes, in completion order;
     `on_done(n, last path)` after each batch of n files.
 

@@ -43,10 +43,13 @@ def _automata() -> _Automata | None:
     rules = secret_rules.ruleset()
     words = tuple(sorted(set(rules.keywords) | set(rules.leading) | set(ANCHORS) | set(NEEDLES)))
     options = {"matchkind": ahocorasick_rs.MatchKind.Standard, "implementation": ahocorasick_rs.Implementation.DFA}
-    return _Automata(words, frozenset(i for i, w in enumerate(words) if w in ANCHORS),
-                     frozenset(i for i, w in enumerate(words) if w in rules.leading),
-                     ahocorasick_rs.BytesAhoCorasick([w.encode() for w in words], **options),
-                     ahocorasick_rs.AhoCorasick(list(words), **options))
+    return _Automata(
+        words,
+        frozenset(i for i, w in enumerate(words) if w in ANCHORS),
+        frozenset(i for i, w in enumerate(words) if w in rules.leading),
+        ahocorasick_rs.BytesAhoCorasick([w.encode() for w in words], **options),
+        ahocorasick_rs.AhoCorasick(list(words), **options),
+    )
 
 
 def available() -> bool:

@@ -27,10 +27,18 @@ RULE_FILES = ("gitleaks.toml", "extra.toml")
 SKIP_RULES = frozenset({"generic-api-key", "curl-auth-header", "curl-auth-user", "pkcs12-file"})
 # Rule ids mapped to the short kinds the redactor has always reported (anything else: the id with "_" for "-").
 _KIND_PREFIXES = (
-    ("aws-access-token", "aws_access_key"), ("github-", "github_token"), ("gitlab-", "gitlab_token"),
-    ("slack-webhook", "slack_webhook"), ("slack-", "slack_token"), ("stripe-", "stripe_key"),
-    ("gcp-api-key", "google_api_key"), ("openai-", "openai_key"), ("anthropic-", "anthropic_key"),
-    ("jwt", "jwt"), ("private-key", "private_key"), ("huggingface-", "huggingface_token"),
+    ("aws-access-token", "aws_access_key"),
+    ("github-", "github_token"),
+    ("gitlab-", "gitlab_token"),
+    ("slack-webhook", "slack_webhook"),
+    ("slack-", "slack_token"),
+    ("stripe-", "stripe_key"),
+    ("gcp-api-key", "google_api_key"),
+    ("openai-", "openai_key"),
+    ("anthropic-", "anthropic_key"),
+    ("jwt", "jwt"),
+    ("private-key", "private_key"),
+    ("huggingface-", "huggingface_token"),
 )
 
 
@@ -84,8 +92,18 @@ class Finding:
 
 # ---------------------------------------------------------------- Go RE2 -> Python re
 
-_POSIX = {"alnum": "a-zA-Z0-9", "alpha": "a-zA-Z", "digit": "0-9", "xdigit": "0-9a-fA-F", "upper": "A-Z",
-          "lower": "a-z", "space": r"\t\n\v\f\r ", "word": r"\w", "punct": r"!-/:-@\[-`{-~", "blank": r" \t"}
+_POSIX = {
+    "alnum": "a-zA-Z0-9",
+    "alpha": "a-zA-Z",
+    "digit": "0-9",
+    "xdigit": "0-9a-fA-F",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "space": r"\t\n\v\f\r ",
+    "word": r"\w",
+    "punct": r"!-/:-@\[-`{-~",
+    "blank": r" \t",
+}
 _CLASS_ESCAPE = frozenset("[&|~")  # Python warns on "[" (nested sets) and doubled &, |, ~ inside a class
 
 
@@ -99,7 +117,7 @@ def _class(pattern: str, i: int) -> tuple[str, int]:
     while i < len(pattern) and pattern[i] != "]":
         posix = re.match(r"\[:(\w+):\]", pattern[i:])
         if pattern[i] == "\\":
-            out.append(pattern[i:i + 2])
+            out.append(pattern[i : i + 2])
             i += 2
         elif posix:
             out.append(_POSIX[posix.group(1)])
@@ -124,7 +142,7 @@ def translate(pattern: str) -> str:
         named = re.match(r"\(\?<(\w+)>", pattern[i:]) if c == "(" else None
         step = 1
         if c == "\\":
-            out.append(r"\Z" if pattern[i + 1:i + 2] == "z" else pattern[i:i + 2])
+            out.append(r"\Z" if pattern[i + 1 : i + 2] == "z" else pattern[i : i + 2])
             step = 2
         elif c == "[":
             text, end = _class(pattern, i)
@@ -164,7 +182,8 @@ def _allowlist(raw: dict[str, Any]) -> Allowlist:
         regex=compile_go("|".join(f"(?:{translate(r)})" for r in regexes)) if regexes else None,
         stopwords=tuple(sorted({w.lower() for w in raw.get("stopwords") or []})),
         paths=compile_go("|".join(f"(?:{translate(p)})" for p in paths)) if paths else None,
-        all_of=str(raw.get("condition", "OR")).upper() == "AND")
+        all_of=str(raw.get("condition", "OR")).upper() == "AND",
+    )
 
 
 def _kind(rule_id: str) -> str:
@@ -198,7 +217,7 @@ def _top_level_alternation(pattern: str) -> bool:
 
 def _split_top_level(body: str) -> list[str]:
     cuts = [i for i, c, depth in _structure(body) if c == "|" and depth == 0]
-    return [body[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(body)])]
+    return [body[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(body)])]
 
 
 def _split_leading_alternation(body: str) -> list[str]:
@@ -208,11 +227,11 @@ def _split_leading_alternation(body: str) -> list[str]:
         return [body]
     marks = list(_structure(body))
     close = next((i for i, c, depth in marks if c == ")" and depth == 2), None)
-    if close is None or body[close + 1:close + 2] != ")":
+    if close is None or body[close + 1 : close + 2] != ")":
         return [body]
     cuts = [i for i, c, depth in marks if c == "|" and depth == 2 and i < close]
     bounds = [4, *[c + 1 for c in cuts], close + 1]
-    return [f"({body[bounds[k]:bounds[k + 1] - 1]}){body[close + 2:]}" for k in range(len(bounds) - 1)]
+    return [f"({body[bounds[k] : bounds[k + 1] - 1]}){body[close + 2 :]}" for k in range(len(bounds) - 1)]
 
 
 def fast_form(pattern: str, strip_prefix: bool, split: bool = True) -> list[tuple[str, bool]]:
@@ -226,7 +245,7 @@ def fast_form(pattern: str, strip_prefix: bool, split: bool = True) -> list[tupl
     ones, never lose one). `split=False` (a rule with a secretGroup: splitting would renumber the groups) keeps
     one pattern, whole when it has a top-level `|` (there the prefix could change which branch wins)."""
     flags = re.match(r"\(\?[a-zA-Z]+\)", pattern)
-    head, body = (flags.group(0), pattern[flags.end():]) if flags else ("", pattern)
+    head, body = (flags.group(0), pattern[flags.end() :]) if flags else ("", pattern)
     branches = _split_top_level(body)
     if len(branches) > 1 and not split:
         return [(pattern, False)]
@@ -234,9 +253,9 @@ def fast_form(pattern: str, strip_prefix: bool, split: bool = True) -> list[tupl
     for branch in branches:
         if strip_prefix:
             while branch.startswith(_LAZY_PREFIX):
-                branch = branch[len(_LAZY_PREFIX):]
+                branch = branch[len(_LAZY_PREFIX) :]
             if branch.startswith("(?i:" + _LAZY_PREFIX):
-                branch = "(?i:" + branch[len("(?i:" + _LAZY_PREFIX):]
+                branch = "(?i:" + branch[len("(?i:" + _LAZY_PREFIX) :]
         boundary = branch.startswith(r"\b")
         branch = branch[2:] if boundary else branch
         out += [(head + part, boundary) for part in (_split_leading_alternation(branch) if split else [branch])]
@@ -244,7 +263,9 @@ def fast_form(pattern: str, strip_prefix: bool, split: bool = True) -> list[tupl
 
 
 # The vendor-context form (101 rules): `(?i)(?:okta|...)(?:[ \t\w.-]{0,20})[\s'"]{0,3}(?:=|...` after fast_form.
-_VENDOR_HEAD = re.compile(r"(?:\(\?i\))?(?:\(\?i:)?\(\?:(?P<alts>[^()]*|\(\?-i:[^()]*\))\)\(\?:\[ \\t\\w\.-\]\{0,20\}\)")
+_VENDOR_HEAD = re.compile(
+    r"(?:\(\?i\))?(?:\(\?i:)?\(\?:(?P<alts>[^()]*|\(\?-i:[^()]*\))\)\(\?:\[ \\t\\w\.-\]\{0,20\}\)"
+)
 _CASE_PAIR = re.compile(r"\[([A-Za-z])([A-Za-z])\]")
 
 
@@ -263,14 +284,22 @@ def _rule(raw: dict[str, Any]) -> Rule:
     lists = [_allowlist(a) for a in raw.get("allowlists", [])]
     if "allowlist" in raw:  # the pre-v8.21 spelling
         lists.append(_allowlist(raw["allowlist"]))
-    forms = fast_form(raw["regex"], strip_prefix=all(a.target != "match" for a in lists),
-                      split=not int(raw.get("secretGroup", 0)))
-    patterns = tuple(Pattern(compile_go(p), boundary, _leading_literals(p) if p != raw["regex"] else ())
-                     for p, boundary in forms)
-    return Rule(id=raw["id"], kind=raw.get("kind") or _kind(raw["id"]), patterns=patterns,
-                keywords=tuple(k.lower() for k in raw.get("keywords", [])), entropy=float(raw.get("entropy", 0)),
-                secret_group=int(raw.get("secretGroup", 0)),
-                path=compile_go(raw["path"]) if raw.get("path") else None, allowlists=tuple(lists))
+    forms = fast_form(
+        raw["regex"], strip_prefix=all(a.target != "match" for a in lists), split=not int(raw.get("secretGroup", 0))
+    )
+    patterns = tuple(
+        Pattern(compile_go(p), boundary, _leading_literals(p) if p != raw["regex"] else ()) for p, boundary in forms
+    )
+    return Rule(
+        id=raw["id"],
+        kind=raw.get("kind") or _kind(raw["id"]),
+        patterns=patterns,
+        keywords=tuple(k.lower() for k in raw.get("keywords", [])),
+        entropy=float(raw.get("entropy", 0)),
+        secret_group=int(raw.get("secretGroup", 0)),
+        path=compile_go(raw["path"]) if raw.get("path") else None,
+        allowlists=tuple(lists),
+    )
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -303,9 +332,14 @@ def ruleset() -> RuleSet:
     for i, rule in enumerate(out):
         for k in rule.keywords:
             by_keyword.setdefault(k, []).append(i)
-    return RuleSet(tuple(out), tuple(global_lists), tuple(sorted(by_keyword)),
-                   {k: tuple(v) for k, v in by_keyword.items()}, tuple(i for i, r in enumerate(out) if not r.keywords),
-                   tuple(sorted({w for r in out for p in r.patterns for w in p.leading})))
+    return RuleSet(
+        tuple(out),
+        tuple(global_lists),
+        tuple(sorted(by_keyword)),
+        {k: tuple(v) for k, v in by_keyword.items()},
+        tuple(i for i, r in enumerate(out) if not r.keywords),
+        tuple(sorted({w for r in out for p in r.patterns for w in p.leading})),
+    )
 
 
 # ---------------------------------------------------------------- scanning
@@ -329,7 +363,7 @@ def _secret_span(m: re.Match[str], rule: Rule) -> tuple[int, int]:
 
 
 def _line(text: str, start: int, end: int) -> str:
-    return text[text.rfind("\n", 0, start) + 1:(text.find("\n", end) + 1 or len(text) + 1) - 1]
+    return text[text.rfind("\n", 0, start) + 1 : (text.find("\n", end) + 1 or len(text) + 1) - 1]
 
 
 def _allowed(lists: tuple[Allowlist, ...], secret: str, match: str, line: str, path: str | None) -> bool:
@@ -356,7 +390,7 @@ def _matches(pattern: Pattern, text: str, starts: list[int] | None) -> Iterator[
     end = 0
     for m in candidates:
         p = m.start() if m is not None else -1
-        if m is not None and p >= end and (not boundary or _word(text[p - 1:p]) != _word(text[p:p + 1])):
+        if m is not None and p >= end and (not boundary or _word(text[p - 1 : p]) != _word(text[p : p + 1])):
             yield m
             end = max(m.end(), p + 1)
 
@@ -369,29 +403,44 @@ def _searches(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
         pos = m.start() + 1
 
 
-def _findings(rule: Rule, text: str, global_lists: tuple[Allowlist, ...], path: str | None,
-              present: set[str] | None = None, positions: dict[str, list[int]] | None = None) -> list[Finding]:
+def _findings(
+    rule: Rule,
+    text: str,
+    global_lists: tuple[Allowlist, ...],
+    path: str | None,
+    present: set[str] | None = None,
+    positions: dict[str, list[int]] | None = None,
+) -> list[Finding]:
     findings: list[Finding] = []
     for pattern in rule.patterns:
         if pattern.leading and present is not None and present.isdisjoint(pattern.leading):
             continue  # the vendor name every match starts with is absent
-        starts = None if positions is None or present is None or not pattern.leading else sorted(
-            p for w in pattern.leading if w in present for p in positions.get(w, ()))
+        starts = (
+            None
+            if positions is None or present is None or not pattern.leading
+            else sorted(p for w in pattern.leading if w in present for p in positions.get(w, ()))
+        )
         for m in _matches(pattern, text, starts):
             start, end = _secret_span(m, rule)
             secret = text[start:end]
             if not secret or (rule.entropy and entropy(secret) <= rule.entropy):
                 continue
             match, line = m.group(0).strip("\n"), _line(text, m.start(), m.end())
-            if _allowed(global_lists, secret, match, line, path) or _allowed(rule.allowlists, secret, match, line,
-                                                                               path):
+            if _allowed(global_lists, secret, match, line, path) or _allowed(
+                rule.allowlists, secret, match, line, path
+            ):
                 continue
             findings.append(Finding(start, end, rule.kind, rule.id))
     return findings
 
 
-def scan(text: str, lowered: str, path: str | None = None, present: set[str] | None = None,
-         positions: dict[str, list[int]] | None = None) -> list[Finding]:
+def scan(
+    text: str,
+    lowered: str,
+    path: str | None = None,
+    present: set[str] | None = None,
+    positions: dict[str, list[int]] | None = None,
+) -> list[Finding]:
     """Findings of every rule whose keywords occur in `lowered` (text.lower()) and that survive gitleaks' entropy
     and allowlist checks, in rule order. `present`: the keywords and leading literals known to occur (else each is
     searched for); `positions`: where the leading literals start. Path-scoped rules run only when `path` is given."""

@@ -17,28 +17,90 @@ NONE, WEAK, STRONG = 0, 1, 2
 # (dictionary words included); "weak" ones (tokenizers' pad_token, auth modes) only when the value is key material.
 _STRONG_WORDS = frozenset({"pwd", "pw", "passphrase", "secret", "apikey"})
 # "pass" alone is also a compiler pass (`first_pass`, `vars_to_pass`): it counts alone or after one of these.
-_PASS_QUALIFIERS = frozenset("""db database smtp mail imap pop ftp sftp ssh user admin root login account mysql pg
-postgres mongo redis rabbit amqp ldap proxy vpn wifi key api app sql auth basic http client service""".split())
-_STRONG_SUFFIXES = ("password", "passwd", "passphrase", "secret", "apikey", "secretkey", "privatekey", "accesskey",
-                    "authkey", "signingkey", "masterkey", "encryptionkey")  # PGPASSWORD, clientsecret, xapikey
+_PASS_QUALIFIERS = frozenset(
+    """db database smtp mail imap pop ftp sftp ssh user admin root login account mysql pg
+postgres mongo redis rabbit amqp ldap proxy vpn wifi key api app sql auth basic http client service""".split()
+)
+_STRONG_SUFFIXES = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "apikey",
+    "secretkey",
+    "privatekey",
+    "accesskey",
+    "authkey",
+    "signingkey",
+    "masterkey",
+    "encryptionkey",
+)  # PGPASSWORD, clientsecret, xapikey
 _WEAK_WORDS = frozenset({"auth", "credential", "credentials", "creds", "cred"})
 # "key" counts only with a qualifier before it: `api_key`, `SECRET_KEY`, not `cache_key` or `key = 3`.
-_KEY_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "signing", "encryption", "master",
-                             "client", "app", "session", "license", "consumer", "hmac", "jwt", "webhook", "account"})
+_KEY_QUALIFIERS = frozenset(
+    {
+        "api",
+        "access",
+        "secret",
+        "private",
+        "auth",
+        "signing",
+        "encryption",
+        "master",
+        "client",
+        "app",
+        "session",
+        "license",
+        "consumer",
+        "hmac",
+        "jwt",
+        "webhook",
+        "account",
+    }
+)
 # Trailing words that describe the form of the same secret: SECRET_KEY_BASE, password_value, api_key_b64.
 _FORM_WORDS = frozenset({"base", "value", "string", "str", "text", "raw", "plain", "b64", "base64", "hex", "bytes"})
 _WORD_SEGMENT = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _SECRET_PARTS = ("pass", "pwd", "secret", "token", "key", "auth", "cred")
 
 # Whole values that stand for "no secret here" (compared lowercased, punctuation dropped).
-_DEFAULTS = frozenset("""password passwd pass pwd pw secret secrets token apikey key test testing tests admin root guest
+_DEFAULTS = frozenset(
+    """password passwd pass pwd pw secret secrets token apikey key test testing tests admin root guest
 user username default demo postgres mysql redis mongo changeme changeit none null nil undefined empty true false yes no
 on off required optional string str int bool boolean bytes text any value hidden unset notset na tbd secretstr
 bearer basic oauth oauth2 jwt hmac plain plaintext env environment file vault keyring prompt stdin auto inherit
-omit include sameorigin credentials""".split())
-_PLACEHOLDER_PARTS = ("placeholder", "example", "xxxx", "****", "changeme", "change_me", "change-me", "redacted",
-                      "dummy", "<", ">", "${", "{{", "%(", "#{", "...", "your_", "your-", "yourpass", "yoursecret",
-                      "yourtoken", "yourkey", "replace_me", "replace-me", "replaceme", "insert", "fake", "sample")
+omit include sameorigin credentials""".split()
+)
+_PLACEHOLDER_PARTS = (
+    "placeholder",
+    "example",
+    "xxxx",
+    "****",
+    "changeme",
+    "change_me",
+    "change-me",
+    "redacted",
+    "dummy",
+    "<",
+    ">",
+    "${",
+    "{{",
+    "%(",
+    "#{",
+    "...",
+    "your_",
+    "your-",
+    "yourpass",
+    "yoursecret",
+    "yourtoken",
+    "yourkey",
+    "replace_me",
+    "replace-me",
+    "replaceme",
+    "insert",
+    "fake",
+    "sample",
+)
 # Format fields and variables: `%s`, `{0}`, `{name}`, `$VAR`, `${VAR}`, `{{ x }}`, `%APPDATA%` (not `ab%sd` in a password).
 _FORMAT = re.compile(r"(?<![A-Za-z0-9])%[sdr](?![A-Za-z0-9])|%\(|\{\w*\}|(?<![\w$])\$[A-Za-z_{]|\{\{|^%\w+%$")
 # Bare values that are paths, references or flags; then YAML tags, aliases and anchors, and numbers.
@@ -51,20 +113,28 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
 _TOKEN_VALUE = re.compile(r"[A-Za-z0-9+/=_\-.~:]+")
 # Words of code: a bare value built only from these (and secret words) is a variable, not a password.
-_CODE_WORDS = frozenset("""new old user input raw plain hashed hash value default form request req args arg param params
+_CODE_WORDS = frozenset(
+    """new old user input raw plain hashed hash value default form request req args arg param params
 opts options option config conf cfg settings env data result current confirm stored given provided text field get set
 read load fetch make create gen generate random salt encode decode encrypt encrypted decrypt crypt str string bytes my
 the your db admin root master initial temp tmp local remote cached expected actual mock fake test dummy sample example
 generated derived final orig val obj self cls this var none null false true undefined nil type types char chars buffer
-number integer boolean object array list map dict secret password token key auth credentials from to of and""".split())
-_CODE_OBJECTS = frozenset("""self this cls super config conf cfg settings options opts args kwargs params env environ
+number integer boolean object array list map dict secret password token key auth credentials from to of and""".split()
+)
+_CODE_OBJECTS = frozenset(
+    """self this cls super config conf cfg settings options opts args kwargs params env environ
 os process request req res response ctx context app props properties secrets vars values data form user db session
 auth credentials creds account sys module exports window document std crypto keys vault store cache state model
-instance obj item row record payload body input result flags cli parser util utils helpers""".split())
+instance obj item row record payload body input result flags cli parser util utils helpers""".split()
+)
 # Prose around a quoted value: a UI string or a sentence, not a passphrase.
-_FILE_EXTENSIONS = frozenset("pem key crt cer der p12 pfx jks json txt yaml yml env ini cfg conf toml xml gpg asc pub".split())
-_PROSE_WORDS = frozenset("""the a an your my our to of for is are be and or with enter please new old confirm invalid
-wrong incorrect required must at least characters not this that here from in on by you it""".split())
+_FILE_EXTENSIONS = frozenset(
+    "pem key crt cer der p12 pfx jks json txt yaml yml env ini cfg conf toml xml gpg asc pub".split()
+)
+_PROSE_WORDS = frozenset(
+    """the a an your my our to of for is are be and or with enter please new old confirm invalid
+wrong incorrect required must at least characters not this that here from in on by you it""".split()
+)
 _UPPER, _LOWER, _DIGIT = frozenset(string.ascii_uppercase), frozenset(string.ascii_lowercase), frozenset(string.digits)
 _CAMEL_WORD = re.compile(r"[A-Z]?[a-z]{2,}")
 _VOWELS = frozenset("aeiouy")
@@ -160,8 +230,10 @@ def _reference(value: str, name: str) -> bool:
 
 def _code_like(value: str, name: str) -> bool:
     """A bare value that is an expression (a variable, an attribute, a type, a file name), not a literal."""
-    if any(any(s in p for s in _SECRET_PARTS if s != "key") or p in ("key", "keys") or p.endswith(_STRONG_SUFFIXES)
-           for p in words(value)):
+    if any(
+        any(s in p for s in _SECRET_PARTS if s != "key") or p in ("key", "keys") or p.endswith(_STRONG_SUFFIXES)
+        for p in words(value)
+    ):
         return bool(re.fullmatch(r"[\w.$]+", value))  # `password = getpass_input`, `key: Ed25519PrivateKey`
     if _DOTTED.fullmatch(value) and value.rsplit(".", 1)[-1].lower() in _FILE_EXTENSIONS:
         return True  # `private_key = ca.pem`
@@ -180,8 +252,14 @@ def _passphrase(value: str) -> bool:
 
 def secret_value(value: str, name: str, strength: int, quoted: bool) -> bool:
     """Whether `value`, assigned to `name` of the given strength, is a secret to redact."""
-    if len(value) < 4 or is_placeholder(value) or "://" in value or value.startswith(
-            _QUOTED_REF_STARTS if quoted else _REF_STARTS) or not quoted and _YAML_TAG_OR_NUMBER.fullmatch(value):
+    if (
+        len(value) < 4
+        or is_placeholder(value)
+        or "://" in value
+        or value.startswith(_QUOTED_REF_STARTS if quoted else _REF_STARTS)
+        or not quoted
+        and _YAML_TAG_OR_NUMBER.fullmatch(value)
+    ):
         return False  # placeholders, URLs (url_password's job), paths and references
     if _VERSION.fullmatch(value) or value.isdigit() and len(value) < 6 or "==" in value.rstrip("="):
         return False  # versions, small numbers, comparisons in prose

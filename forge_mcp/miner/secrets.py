@@ -26,18 +26,34 @@ VERSION = 3  # bump when the rules change: the Miner keys its chunk cache on it,
 # .env templates are committed on purpose and hold no real values.
 _ENV_TEMPLATE_PARTS = frozenset({"example", "sample", "template", "dist", "tmpl", "tpl", "defaults"})
 _EXACT_NAMES = {
-    ".npmrc": "npm credentials", ".pypirc": "PyPI credentials", ".netrc": "netrc credentials",
-    "_netrc": "netrc credentials", ".git-credentials": "git credentials", ".htpasswd": "htpasswd file",
-    ".pgpass": "PostgreSQL password file", ".envrc": "direnv file", "credentials": "credentials file",
-    "credentials.json": "credentials file", ".dockercfg": "docker credentials",
-    "secrets.yml": "secrets file", "secrets.yaml": "secrets file", "secrets.json": "secrets file",
+    ".npmrc": "npm credentials",
+    ".pypirc": "PyPI credentials",
+    ".netrc": "netrc credentials",
+    "_netrc": "netrc credentials",
+    ".git-credentials": "git credentials",
+    ".htpasswd": "htpasswd file",
+    ".pgpass": "PostgreSQL password file",
+    ".envrc": "direnv file",
+    "credentials": "credentials file",
+    "credentials.json": "credentials file",
+    ".dockercfg": "docker credentials",
+    "secrets.yml": "secrets file",
+    "secrets.yaml": "secrets file",
+    "secrets.json": "secrets file",
     "secrets.toml": "secrets file",
 }
 _SUFFIXES = (
-    (".pem", "private key file"), (".key", "private key file"), (".ppk", "private key file"),
-    (".p12", "keystore file"), (".pfx", "keystore file"), (".jks", "keystore file"),
-    (".keystore", "keystore file"), (".tfvars", "terraform variables"), (".tfvars.json", "terraform variables"),
-    (".tfstate", "terraform state"), (".tfstate.backup", "terraform state"),
+    (".pem", "private key file"),
+    (".key", "private key file"),
+    (".ppk", "private key file"),
+    (".p12", "keystore file"),
+    (".pfx", "keystore file"),
+    (".jks", "keystore file"),
+    (".keystore", "keystore file"),
+    (".tfvars", "terraform variables"),
+    (".tfvars.json", "terraform variables"),
+    (".tfstate", "terraform state"),
+    (".tfstate.backup", "terraform state"),
 )
 _SSH_KEY_NAME = re.compile(r"id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?(?:[._-][\w.-]*)?")
 _SERVICE_ACCOUNT = re.compile(r"(?:service[-_]account|[\w.-]*[-_]credentials)[\w.-]*\.json")
@@ -75,16 +91,27 @@ Span = tuple[int, int, str]
 _PEM_HEAD = r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
 _PEM_BODY = r"(?:\\[nr]|[\sA-Za-z0-9+/=:,\"'\-])"  # base64, headers like Proc-Type, and string-literal glue
 # A whole block, or (for a chunk cut mid-key) the header and the base64 after it; a bare header is not a key.
-_PEM = re.compile(_PEM_HEAD + "(?:" + _PEM_BODY + r"{64,}?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-                  + r"|(?:\\[nr]|[ \t\r\n\"'+]|[A-Za-z0-9+/=]){64,})")
+_PEM = re.compile(
+    _PEM_HEAD
+    + "(?:"
+    + _PEM_BODY
+    + r"{64,}?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+    + r"|(?:\\[nr]|[ \t\r\n\"'+]|[A-Za-z0-9+/=]){64,})"
+)
 # Certificates and public keys are random-looking but public: their bodies are left alone.
-_PUBLIC_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*(?:CERTIFICATE|PUBLIC KEY)[A-Z0-9 ]*-----"
-                         r"(?:.*?-----END [A-Z0-9 ]+-----|(?:\s*[A-Za-z0-9+/=]{16,})+)", re.S)
+_PUBLIC_PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*(?:CERTIFICATE|PUBLIC KEY)[A-Z0-9 ]*-----"
+    r"(?:.*?-----END [A-Z0-9 ]+-----|(?:\s*[A-Za-z0-9+/=]{16,})+)",
+    re.S,
+)
 
 # Context (the line, and for hex the line before) in which a random-looking value is an id, a digest or a public key.
-_HASH_CONTEXT = re.compile(r"sha|hash|digest|commit|checksum|md5|crc|sum\b|\brev\b|revision|fingerprint|etag|\boid\b|"
-                           r"uuid|guid|hex|\bid\b|_id\b|color|colour|blake|signature|expected|\.\w{1,5}[\"']\s*:|"
-                           r"serial|integrity|\bh1:|(?-i:[a-z]Id\b)|ssh-(?:rsa|dss|ed25519)|ecdsa-sha2", re.I)
+_HASH_CONTEXT = re.compile(
+    r"sha|hash|digest|commit|checksum|md5|crc|sum\b|\brev\b|revision|fingerprint|etag|\boid\b|"
+    r"uuid|guid|hex|\bid\b|_id\b|color|colour|blake|signature|expected|\.\w{1,5}[\"']\s*:|"
+    r"serial|integrity|\bh1:|(?-i:[a-z]Id\b)|ssh-(?:rsa|dss|ed25519)|ecdsa-sha2",
+    re.I,
+)
 _NOT_SECRET_STARTS = ("0x", "0X", "AAAAB3NzaC1", "AAAAC3NzaC1", "AAAAE2VjZHNh")  # hex numbers, SSH public keys
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -97,14 +124,14 @@ _RUN_START, _RUN = b"a" * 20, re.compile(rb"a+")
 
 def _in_url(text: str, start: int) -> bool:
     """The token sits inside a URL (no whitespace between it and the `://` or `data:` before it)."""
-    before = text[max(0, start - 300):start]
-    word = before[max(before.rfind(" "), before.rfind("\n"), before.rfind("\t"), before.rfind("(")) + 1:]
+    before = text[max(0, start - 300) : start]
+    word = before[max(before.rfind(" "), before.rfind("\n"), before.rfind("\t"), before.rfind("(")) + 1 :]
     return "://" in word or "data:" in word or word.lstrip("\"'`<[").startswith("www.")  # links and data: URIs
 
 
 def _high_entropy(tok: str, start: int, text: str) -> bool:
     """Whether a run of 20+ base64/hex characters at text[start:] is key material rather than an id or a name."""
-    if _UUID.fullmatch(tok) or tok.startswith(_NOT_SECRET_STARTS) or text[start - 1:start] == "[":  # regex classes
+    if _UUID.fullmatch(tok) or tok.startswith(_NOT_SECRET_STARTS) or text[start - 1 : start] == "[":  # regex classes
         return False
     is_hex = _HEX.fullmatch(tok) is not None
     if not is_hex and not looks_random(tok):  # the cheap test first: most runs are identifiers
@@ -118,8 +145,8 @@ def _high_entropy(tok: str, start: int, text: str) -> bool:
             return False
         if is_placeholder(tok) or not line.rstrip().endswith(("'", '"', "=", ":")):
             return False
-        line = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1:start]  # a `>>> h.hexdigest()` line before
-    after = text[start + len(tok):(text.find("\n", start) + 1 or len(text) + 1) - 1]
+        line = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1 : start]  # a `>>> h.hexdigest()` line before
+    after = text[start + len(tok) : (text.find("\n", start) + 1 or len(text) + 1) - 1]
     # ids in URL paths (docs links) are public; `"<sha>  file.tgz" | sha256sum -c` names its hash after it
     return not (_HASH_CONTEXT.search(line) or _HASH_CONTEXT.search(after) or _in_url(text, start))
 
@@ -132,7 +159,7 @@ def _high_entropy_spans(text: str) -> list[Span]:
     while pos >= 0:
         run = _RUN.match(mask, pos)
         end = run.end() if run else pos + len(_RUN_START)
-        end += len(text[end:end + 2]) - len(text[end:end + 2].lstrip("="))  # base64 padding
+        end += len(text[end : end + 2]) - len(text[end : end + 2].lstrip("="))  # base64 padding
         if not any(a <= pos < b for a, b in public) and _high_entropy(text[pos:end], pos, text):
             spans.append((pos, end, "high_entropy"))
         pos = mask.find(_RUN_START, end)

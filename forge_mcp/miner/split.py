@@ -64,8 +64,9 @@ class HeldOut:
     reason: str = "enough"  # enough | history | bound | train_share
 
 
-def select_held_out(repo_root: Path, commit: str, units: Sequence[Chunk], min_commits: int, min_units: int,
-                    max_commits: int) -> HeldOut:
+def select_held_out(
+    repo_root: Path, commit: str, units: Sequence[Chunk], min_commits: int, min_units: int, max_commits: int
+) -> HeldOut:
     """Walk first-parent history back from `commit` and pick the held-out commits and test units."""
     index = _UnitIndex(units)
     eligible = {c.id for c in units if completion_example(c) is not None}
@@ -95,7 +96,7 @@ def select_held_out(repo_root: Path, commit: str, units: Sequence[Chunk], min_co
 
 
 def assign_split(chunk: Chunk, test_ids: set[str], valid_fraction: float, seed: int) -> str:
-    """"test" for units touched by the held-out commits; else "valid" or "train" by a stable seeded hash."""
+    """ "test" for units touched by the held-out commits; else "valid" or "train" by a stable seeded hash."""
     if chunk.id in test_ids:
         return "test"
     digest = hashlib.sha256(f"{seed}\0{chunk.path}\0{chunk.symbol}".encode("utf-8", "surrogatepass")).digest()
@@ -113,14 +114,29 @@ class _UnitIndex:
         self.code_ids = {c.id for c in units if c.kind in CODE_KINDS}
 
     def touched(self, lines: dict[str, list[tuple[int, int]]]) -> set[str]:
-        return {c.id for path, ranges in lines.items() for c in self.by_path.get(path, ())
-                if any(s <= c.end_line and e >= c.start_line for s, e in ranges)}
+        return {
+            c.id
+            for path, ranges in lines.items()
+            for c in self.by_path.get(path, ())
+            if any(s <= c.end_line and e >= c.start_line for s, e in ranges)
+        }
 
 
 def _first_parent_log(repo_root: Path, commit: str, limit: int) -> list[_Logged]:
     """The last `limit` first-parent commits with the paths each changed (merges: against the first parent)."""
-    proc = _git(repo_root, "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--name-only",
-                "-z", "--format=%x01%H%x02%P%x02%s", f"-n{limit}", commit, "--")
+    proc = _git(
+        repo_root,
+        "log",
+        "--first-parent",
+        "--diff-merges=first-parent",
+        "--no-renames",
+        "--name-only",
+        "-z",
+        "--format=%x01%H%x02%P%x02%s",
+        f"-n{limit}",
+        commit,
+        "--",
+    )
     log: list[_Logged] = []
     for record in proc.split(b"\x01")[1:]:
         header, _, rest = record.partition(b"\0")
@@ -130,8 +146,9 @@ def _first_parent_log(repo_root: Path, commit: str, limit: int) -> list[_Logged]
     return log
 
 
-def _touched_lines(repo_root: Path, target: str, entry: _Logged, is_target: bool,
-                   unit_paths: set[str]) -> dict[str, list[tuple[int, int]]]:
+def _touched_lines(
+    repo_root: Path, target: str, entry: _Logged, is_target: bool, unit_paths: set[str]
+) -> dict[str, list[tuple[int, int]]]:
     """Lines of `target` (1-based, inclusive) that `entry`'s own changes landed on.
 
     The commit's diff gives lines in its own coordinates; the diff from it to the target maps them to the
@@ -183,7 +200,8 @@ def _diff_hunks(repo_root: Path, old: str, new: str, paths: list[str]) -> Hunks:
             if match and path:
                 o, ol, n, nl = match.groups()
                 hunks.setdefault(path, []).append(
-                    (int(o), 1 if ol is None else int(ol), int(n), 1 if nl is None else int(nl)))
+                    (int(o), 1 if ol is None else int(ol), int(n), 1 if nl is None else int(nl))
+                )
     return hunks
 
 
@@ -196,9 +214,14 @@ def _diff_path(raw: bytes) -> str | None:
 
 
 def _git(repo_root: Path, *args: str) -> bytes:
-    proc = subprocess.run(["git", "-c", "core.quotePath=false", "--literal-pathspecs", *args], cwd=repo_root,
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        ["git", "-c", "core.quotePath=false", "--literal-pathspecs", *args],
+        cwd=repo_root,
+        capture_output=True,
+        check=False,
+    )
     if proc.returncode != 0:
-        raise RepoError(f"git {args[0]} failed while choosing the held-out commits: "
-                        f"{proc.stderr.decode(errors='replace').strip()}")
+        raise RepoError(
+            f"git {args[0]} failed while choosing the held-out commits: {proc.stderr.decode(errors='replace').strip()}"
+        )
     return proc.stdout

@@ -48,11 +48,21 @@ class Teacher:
 
     def write(self, chunk: Chunk, repo: str) -> tuple[str, str] | None:
         """(question, answer) for the chunk, or None when the teacher's reply is unusable."""
-        prompt = _PROMPT.format(repo=repo, qualname=chunk.qualname, language=chunk.language, text=chunk.text,
-                                begin=BEGIN_QUOTE, end=END_QUOTE)
+        prompt = _PROMPT.format(
+            repo=repo,
+            qualname=chunk.qualname,
+            language=chunk.language,
+            text=chunk.text,
+            begin=BEGIN_QUOTE,
+            end=END_QUOTE,
+        )
         try:
-            reply = self.client.chat(model=self.model, messages=[{"role": "user", "content": prompt}],
-                                     format="json", options={"temperature": 0.2})
+            reply = self.client.chat(
+                model=self.model,
+                messages=[{"role": "user", "content": prompt}],
+                format="json",
+                options={"temperature": 0.2},
+            )
             data = json.loads(reply.message.content or "")
         except Exception as exc:
             log.warning("teacher failed on %s: %s", chunk.qualname, exc)

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import RefNotFoundError, RepoError, quoted
 from forge_mcp.core.repo import check_ref, open_repo
-from forge_mcp.monitor.policy import ChangeSummary, assess
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.monitor.policy import ChangeSummary, assess
 
 _STATUS_NAMES = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "copied", "T": "type_changed"}
 
@@ -112,17 +112,34 @@ def monitor(ws: Workspace, since: str | None = None, max_commits: int | None = N
         notes.append("HEAD is detached: changes are measured up to the checked-out commit")
     events_since = ws.last_trained_at
     summary = ChangeSummary(
-        has_commits=head is not None, trained_before=ws.last_trained_commit is not None,
-        base_missing=missing, commit_count=count, files_changed=len(files),
+        has_commits=head is not None,
+        trained_before=ws.last_trained_commit is not None,
+        base_missing=missing,
+        commit_count=count,
+        files_changed=len(files),
         new_tags=tuple(t.name for t in tags),
     )
     significant, reasons = assess(summary, cfg)
     return MonitorReport(
-        repo=str(ws.repo_root), head=head, branch=branch, detached=detached, shallow=shallow,
-        base=base, base_source=source, last_trained_commit=ws.last_trained_commit, notes=notes,
-        commit_count=count, commits=commits, files_changed=len(files), files_by_status=by_status,
-        lines_added=added, lines_deleted=deleted, files=files[: cfg.max_files_listed], new_tags=tags,
-        working_tree=tree, watcher_events=ws.store.count_events(events_since),
+        repo=str(ws.repo_root),
+        head=head,
+        branch=branch,
+        detached=detached,
+        shallow=shallow,
+        base=base,
+        base_source=source,
+        last_trained_commit=ws.last_trained_commit,
+        notes=notes,
+        commit_count=count,
+        commits=commits,
+        files_changed=len(files),
+        files_by_status=by_status,
+        lines_added=added,
+        lines_deleted=deleted,
+        files=files[: cfg.max_files_listed],
+        new_tags=tags,
+        working_tree=tree,
+        watcher_events=ws.store.count_events(events_since),
         recent_events=recent_events(ws, cfg.recent_events_listed),
         significance=Significance(significant=significant, reasons=reasons),
     )
@@ -131,8 +148,10 @@ def monitor(ws: Workspace, since: str | None = None, max_commits: int | None = N
 def recent_events(ws: Workspace, limit: int) -> list[WatchEvent]:
     return [
         WatchEvent(
-            time=dt.datetime.fromtimestamp(e.ts, dt.timezone.utc).isoformat(timespec="milliseconds"),
-            kind=e.kind, path=e.path, dest_path=e.dest_path,
+            time=dt.datetime.fromtimestamp(e.ts, dt.UTC).isoformat(timespec="milliseconds"),
+            kind=e.kind,
+            path=e.path,
+            dest_path=e.dest_path,
         )
         for e in ws.store.recent_events(limit)
     ]
@@ -259,4 +278,3 @@ def _new_tags(g: git.Git, head: str, base: str | None) -> list[TagInfo]:
         if name:
             tags.append(TagInfo(name=name, commit=peeled or obj))
     return tags
-

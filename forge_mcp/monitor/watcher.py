@@ -59,8 +59,9 @@ def _text(path: str | bytes) -> str:
 class RepoWatcher:
     """Watches one repository's work tree; `start()`/`stop()` or use as a context manager."""
 
-    def __init__(self, ws: Workspace, on_batch: Callable[[Batch], None] | None = None,
-                 config: WatchConfig | None = None) -> None:
+    def __init__(
+        self, ws: Workspace, on_batch: Callable[[Batch], None] | None = None, config: WatchConfig | None = None
+    ) -> None:
         self.ws = ws
         self.config = config or ws.config.watch
         self.on_batch = on_batch
@@ -76,7 +77,7 @@ class RepoWatcher:
         self.backend = ""
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> "RepoWatcher":
+    def start(self) -> RepoWatcher:
         self._observer = self._start_observer()
         self._thread = threading.Thread(target=self._flush_loop, name=f"forge-watch-{self.ws.name}", daemon=True)
         self._thread.start()
@@ -93,7 +94,7 @@ class RepoWatcher:
             self._thread.join(timeout=5)
         self._flush()  # nothing seen before stop is lost
 
-    def __enter__(self) -> "RepoWatcher":
+    def __enter__(self) -> RepoWatcher:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -205,8 +206,11 @@ def git_ignored(root: Path, paths: list[str]) -> set[str]:
     if not paths:
         return set()
     proc = subprocess.run(
-        ["git", "check-ignore", "-z", "--stdin"], cwd=root, input="\x00".join(paths).encode() + b"\x00",
-        capture_output=True, check=False,
+        ["git", "check-ignore", "-z", "--stdin"],
+        cwd=root,
+        input="\x00".join(paths).encode() + b"\x00",
+        capture_output=True,
+        check=False,
     )
     if proc.returncode not in (0, 1):
         log.warning("git check-ignore failed: %s", proc.stderr.decode(errors="replace").strip())
@@ -219,6 +223,9 @@ def git_tracked(root: Path, paths: list[str]) -> set[str]:
     if not paths:
         return set()
     proc = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--", *paths], cwd=root, capture_output=True, check=False,
+        ["git", "ls-files", "-z", "--cached", "--", *paths],
+        cwd=root,
+        capture_output=True,
+        check=False,
     )
     return {p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\x00") if p}

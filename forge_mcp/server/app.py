@@ -22,18 +22,18 @@ from mcp.server.mcpserver import MCPServer
 from forge_mcp import __version__
 from forge_mcp.core.config import load_config
 from forge_mcp.core.errors import ConfigError
-from forge_mcp.server.services import Forge
-from forge_mcp.server.notify import Notifier
+from forge_mcp.index.syncer import IndexSyncer
+from forge_mcp.monitor.watcher import Batch
 from forge_mcp.server.cycle import CYCLES_URI, register_cycle
 from forge_mcp.server.deploy import register_deploy
 from forge_mcp.server.judge import register_judge
 from forge_mcp.server.layers import register_layers
+from forge_mcp.server.notify import Notifier
 from forge_mcp.server.prompts import register_prompts
-from forge_mcp.index.syncer import IndexSyncer
 from forge_mcp.server.resources import events_uri, index_uri, register_resources, status_uri
+from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import register_tools
 from forge_mcp.server.training import RunMonitor, register_training
-from forge_mcp.monitor.watcher import Batch
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ class AppState:
     notifier: Notifier
 
 
-def build_server(forge: Forge, watch: bool = True, token: str | None = None,
-                 http_address: tuple[str, int] | None = None) -> MCPServer:
+def build_server(
+    forge: Forge, watch: bool = True, token: str | None = None, http_address: tuple[str, int] | None = None
+) -> MCPServer:
     """The MCP server over `forge`; the watcher starts and stops with the server's lifespan.
 
     `token` (with `http_address`) requires `Authorization: Bearer <token>` on streamable HTTP.
@@ -104,8 +105,12 @@ def build_server(forge: Forge, watch: bool = True, token: str | None = None,
         host, port = http_address or ("127.0.0.1", 8765)
         auth = {"token_verifier": StaticTokenVerifier(token), "auth": auth_settings(host, port)}
     server = MCPServer(
-        "forge-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
-        subscriptions=notifier.bus, **auth,
+        "forge-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        subscriptions=notifier.bus,
+        **auth,
     )
     notifier.install(server._lowlevel_server)  # documented workaround for 2025-era subscribe
     register_tools(server, forge)
@@ -138,8 +143,10 @@ def serve(repos: Sequence[Path], http: bool = False, overrides: Mapping[str, Any
     host, port = cfg.server.host, cfg.server.port
     token = cfg.server.bearer_token()
     if not _is_loopback(host) and token is None:
-        raise ConfigError(f"refusing to serve HTTP on {host} without a bearer token: pass --token-file PATH, or set "
-                          "FORGE_SERVER__TOKEN or FORGE_SERVER__TOKEN_FILE")
+        raise ConfigError(
+            f"refusing to serve HTTP on {host} without a bearer token: pass --token-file PATH, or set "
+            "FORGE_SERVER__TOKEN or FORGE_SERVER__TOKEN_FILE"
+        )
     server = build_server(forge, watch=cfg.watch.enabled, token=token, http_address=(host, port))
     security: dict[str, Any] = {}
     if not _is_loopback(host):

@@ -20,18 +20,32 @@ def cycle_uri(cycle_id: str) -> str:
 
 
 def register_cycle(server: MCPServer, forge: Forge) -> None:
-    @forge_tool(server, annotations("Run the whole loop", read_only=False, idempotent=False, destructive=True,
-                                       open_world=True))
+    @forge_tool(
+        server, annotations("Run the whole loop", read_only=False, idempotent=False, destructive=True, open_world=True)
+    )
     async def run_cycle(
         ctx: Context,
-        wait: Annotated[bool, Field(description="Run to the end with progress notifications (minutes) instead "
-                                                "of returning at once and following forge://cycles/{id}")] = False,
-        base_model: Annotated[str | None, Field(max_length=4096, description="Base model (default forge.toml [cycle], 'smollm2-135m')")] = None,
-        iters: Annotated[int | None, Field(ge=1, le=1_000_000, description="Training steps (default: chosen by the budget plan)")] = None,
+        wait: Annotated[
+            bool,
+            Field(
+                description="Run to the end with progress notifications (minutes) instead "
+                "of returning at once and following forge://cycles/{id}"
+            ),
+        ] = False,
+        base_model: Annotated[
+            str | None, Field(max_length=4096, description="Base model (default forge.toml [cycle], 'smollm2-135m')")
+        ] = None,
+        iters: Annotated[
+            int | None, Field(ge=1, le=1_000_000, description="Training steps (default: chosen by the budget plan)")
+        ] = None,
         deploy: Annotated[bool, Field(description="Deploy the run if it passes validation")] = True,
         target: Annotated[Literal["auto", "ollama", "llama_cpp"], Field(description="Where to deploy")] = "auto",
-        force_deploy: Annotated[bool, Field(description="Deploy even if validation fails. Only when the user "
-                                                        "explicitly asks; the log records it.")] = False,
+        force_deploy: Annotated[
+            bool,
+            Field(
+                description="Deploy even if validation fails. Only when the user explicitly asks; the log records it."
+            ),
+        ] = False,
         repo: RepoArg = None,
     ) -> CycleResult:
         """Run the whole loop on a repository: monitor, chunk, index, train, validate, deploy.
@@ -47,21 +61,35 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
             from forge_mcp.cycle.run import run_cycle as run
 
             ws = forge.workspace(repo)
-            params = CycleParams.from_config(ws, base_model=base_model, iters=iters, deploy=deploy, target=target,
-                                             force_deploy=force_deploy, trigger="manual")
+            params = CycleParams.from_config(
+                ws,
+                base_model=base_model,
+                iters=iters,
+                deploy=deploy,
+                target=target,
+                force_deploy=force_deploy,
+                trigger="manual",
+            )
             if not wait:
                 return await anyio.to_thread.run_sync(lambda: start_cycle(ws, params, rag=forge.rag(ws)))
             progress = progress_reporter(ctx)
             return await anyio.to_thread.run_sync(lambda: run(ws, params, progress=progress, rag=forge.rag(ws)))
 
-    @server.resource(CYCLES_URI, name="cycles", mime_type="application/json",
-                     description="Cycles of every repository, newest first, stage by stage (auto and manual).")
+    @server.resource(
+        CYCLES_URI,
+        name="cycles",
+        mime_type="application/json",
+        description="Cycles of every repository, newest first, stage by stage (auto and manual).",
+    )
     def cycles() -> str:
         return across_repos(forge, lambda ws: [c.model_dump() for c in list_cycles(ws)])
 
-    @server.resource("forge://cycles/{cycle_id}", mime_type="application/json",
-                     description="One cycle: each stage's status, time and summary; the run, loss plot, report and "
-                                 "deployment it produced. Updated notifications as it goes.")
+    @server.resource(
+        "forge://cycles/{cycle_id}",
+        mime_type="application/json",
+        description="One cycle: each stage's status, time and summary; the run, loss plot, report and "
+        "deployment it produced. Updated notifications as it goes.",
+    )
     def cycle(cycle_id: str) -> str:
         with tool_errors():
             return cycle_info(forge.workspace_of("cycles", cycle_id), cycle_id).model_dump_json(indent=2)

@@ -13,9 +13,10 @@ from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
 
 DEPLOYMENTS_URI = "forge://deployments"
-TargetArg = Annotated[Literal["auto", "ollama", "llama_cpp"],
-                      Field(description="'auto' (Ollama when it answers, else the local llama.cpp server), "
-                                        "'ollama' or 'llama_cpp'")]
+TargetArg = Annotated[
+    Literal["auto", "ollama", "llama_cpp"],
+    Field(description="'auto' (Ollama when it answers, else the local llama.cpp server), 'ollama' or 'llama_cpp'"),
+]
 
 
 def _actor(ctx: Context) -> str:
@@ -27,14 +28,21 @@ def _actor(ctx: Context) -> str:
 
 
 def register_deploy(server: MCPServer, forge: Forge) -> None:
-    @forge_tool(server, annotations("Deploy a validated run", read_only=False, idempotent=False, destructive=True,
-                                       open_world=True))
+    @forge_tool(
+        server,
+        annotations("Deploy a validated run", read_only=False, idempotent=False, destructive=True, open_world=True),
+    )
     async def deploy_model(
         ctx: Context,
         run_id: Annotated[str, Field(description="A run id, or 'latest' (the newest completed run)")] = "latest",
         target: TargetArg = "auto",
-        force: Annotated[bool, Field(description="Deploy although validation failed or is missing. Only when the "
-                                                 "user explicitly asks; the log records it.")] = False,
+        force: Annotated[
+            bool,
+            Field(
+                description="Deploy although validation failed or is missing. Only when the "
+                "user explicitly asks; the log records it."
+            ),
+        ] = False,
         repo: RepoArg = None,
     ) -> Deployment:
         """Deploy a run: fuse its adapter into the base, export a GGUF, verify it loads in llama.cpp and
@@ -49,14 +57,20 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
 
             ws, progress, actor = forge.workspace(repo), progress_reporter(ctx), _actor(ctx)
             return await anyio.to_thread.run_sync(
-                lambda: deploy(ws, run_id, target=target, force=force, actor=actor, progress=progress))
+                lambda: deploy(ws, run_id, target=target, force=force, actor=actor, progress=progress)
+            )
 
-    @forge_tool(server, annotations("Roll back to an earlier deployment", read_only=False, idempotent=False,
-                                       destructive=True, open_world=True))
+    @forge_tool(
+        server,
+        annotations(
+            "Roll back to an earlier deployment", read_only=False, idempotent=False, destructive=True, open_world=True
+        ),
+    )
     async def rollback_model(
         ctx: Context,
-        deployment_id: Annotated[int | None, Field(description="The deployment to serve again (default: the one "
-                                                               "before the current)")] = None,
+        deployment_id: Annotated[
+            int | None, Field(description="The deployment to serve again (default: the one before the current)")
+        ] = None,
         target: TargetArg = "auto",
         repo: RepoArg = None,
     ) -> Deployment:
@@ -67,11 +81,16 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
 
             ws, actor = forge.workspace(repo), _actor(ctx)
             return await anyio.to_thread.run_sync(
-                lambda: rollback(ws, deployment_id=deployment_id, target=target, actor=actor))
+                lambda: rollback(ws, deployment_id=deployment_id, target=target, actor=actor)
+            )
 
-    @server.resource(DEPLOYMENTS_URI, name="deployments", mime_type="application/json",
-                     description="The deployment log of every repository, newest first: model, digest, run, "
-                                 "commit, validation report, target, time, who forced what, rollbacks.")
+    @server.resource(
+        DEPLOYMENTS_URI,
+        name="deployments",
+        mime_type="application/json",
+        description="The deployment log of every repository, newest first: model, digest, run, "
+        "commit, validation report, target, time, who forced what, rollbacks.",
+    )
     def deployments() -> str:
         from forge_mcp.deploy.deploy import list_deployments
 

@@ -45,21 +45,43 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
     @forge_tool(server, annotations("Validate a model on held-out recent code", read_only=False, idempotent=False))
     async def validate_model(
         ctx: Context,
-        target: Annotated[str, Field(description="A run id, 'latest' (newest completed run), 'deployed', or "
-                                                 "'base' (the base model alone)")] = "latest",
-        baseline: Annotated[str, Field(description="'auto' (the deployed model, else the candidate's base), "
-                                                   "'deployed', 'base', 'none', or a run id")] = "auto",
-        base_model: Annotated[str, Field(max_length=4096, description="The base model when target is 'base'")] = "smollm2-135m",
-        gate: Annotated[Literal["baseline", "absolute"] | None,
-                        Field(description="'baseline' (default): held-out perplexity must beat the baseline's by "
-                                          "[judge] perplexity_margin and CodeBLEU not drop beyond the tolerance; "
-                                          "'absolute': CodeBLEU must also reach the threshold (7B-class models)")] = None,
-        max_examples: Annotated[int | None, Field(ge=1, le=100_000, description="Sample size (seeded); default "
-                                                  "forge.toml [judge] max_examples (100)")] = None,
-        max_tokens: Annotated[int | None, Field(ge=8, le=8192, description="Tokens per completion (default 256)")] = None,
-        threshold: Annotated[float | None, Field(ge=0, le=1, description="CodeBLEU to pass with gate 'absolute' "
-                                                                          "(default 0.6)")] = None,
-        tolerance: Annotated[float | None, Field(ge=0, le=1, description="Allowed drop vs the baseline (default 0.02)")] = None,
+        target: Annotated[
+            str,
+            Field(
+                description="A run id, 'latest' (newest completed run), 'deployed', or 'base' (the base model alone)"
+            ),
+        ] = "latest",
+        baseline: Annotated[
+            str,
+            Field(
+                description="'auto' (the deployed model, else the candidate's base), "
+                "'deployed', 'base', 'none', or a run id"
+            ),
+        ] = "auto",
+        base_model: Annotated[
+            str, Field(max_length=4096, description="The base model when target is 'base'")
+        ] = "smollm2-135m",
+        gate: Annotated[
+            Literal["baseline", "absolute"] | None,
+            Field(
+                description="'baseline' (default): held-out perplexity must beat the baseline's by "
+                "[judge] perplexity_margin and CodeBLEU not drop beyond the tolerance; "
+                "'absolute': CodeBLEU must also reach the threshold (7B-class models)"
+            ),
+        ] = None,
+        max_examples: Annotated[
+            int | None,
+            Field(ge=1, le=100_000, description="Sample size (seeded); default forge.toml [judge] max_examples (100)"),
+        ] = None,
+        max_tokens: Annotated[
+            int | None, Field(ge=8, le=8192, description="Tokens per completion (default 256)")
+        ] = None,
+        threshold: Annotated[
+            float | None, Field(ge=0, le=1, description="CodeBLEU to pass with gate 'absolute' (default 0.6)")
+        ] = None,
+        tolerance: Annotated[
+            float | None, Field(ge=0, le=1, description="Allowed drop vs the baseline (default 0.02)")
+        ] = None,
         repo: RepoArg = None,
     ) -> ValidationSummary:
         """Judge a model on the held-out test set (functions from the most recent commits, never trained on).
@@ -74,32 +96,53 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
         """
         with tool_errors():
             ws, progress = forge.workspace(repo), progress_reporter(ctx)
-            params = judge_params(ws.config.judge, target=target, baseline=baseline, base_model=base_model,
-                                  gate=gate, max_examples=max_examples, max_tokens=max_tokens, threshold=threshold,
-                                  tolerance=tolerance)
+            params = judge_params(
+                ws.config.judge,
+                target=target,
+                baseline=baseline,
+                base_model=base_model,
+                gate=gate,
+                max_examples=max_examples,
+                max_tokens=max_tokens,
+                threshold=threshold,
+                tolerance=tolerance,
+            )
             report = await anyio.to_thread.run_sync(lambda: validate(ws, params, progress=progress))
             return summarize(report)
 
-    @server.resource(REPORTS_URI, name="reports", mime_type="application/json",
-                     description="Validation reports of every repository, newest first: verdict, CodeBLEU, run.")
+    @server.resource(
+        REPORTS_URI,
+        name="reports",
+        mime_type="application/json",
+        description="Validation reports of every repository, newest first: verdict, CodeBLEU, run.",
+    )
     def reports() -> str:
         from forge_mcp.judge.report import list_reports
 
         return across_repos(forge, list_reports)
 
-    @server.resource("forge://reports/{report_id}", mime_type="text/markdown",
-                     description="A validation report in Markdown: verdict and the rule that decided it, metrics of "
-                                 "the candidate and the baseline, best and worst examples beside their references.")
+    @server.resource(
+        "forge://reports/{report_id}",
+        mime_type="text/markdown",
+        description="A validation report in Markdown: verdict and the rule that decided it, metrics of "
+        "the candidate and the baseline, best and worst examples beside their references.",
+    )
     def report_markdown(report_id: str) -> str:
         return _file(forge, report_id, "report.md").decode("utf-8")
 
-    @server.resource("forge://reports/{report_id}/json", mime_type="application/json",
-                     description="A validation report as JSON, with every example's completions and scores.")
+    @server.resource(
+        "forge://reports/{report_id}/json",
+        mime_type="application/json",
+        description="A validation report as JSON, with every example's completions and scores.",
+    )
     def report_json(report_id: str) -> str:
         return _file(forge, report_id, "report.json").decode("utf-8")
 
-    @server.resource("forge://reports/{report_id}/chart.png", mime_type="image/png",
-                     description="Candidate vs baseline per metric, as a PNG bar chart.")
+    @server.resource(
+        "forge://reports/{report_id}/chart.png",
+        mime_type="image/png",
+        description="Candidate vs baseline per metric, as a PNG bar chart.",
+    )
     def report_chart(report_id: str) -> bytes:
         return _file(forge, report_id, "chart.png")
 
@@ -115,10 +158,24 @@ def summarize(report: ValidationReport) -> ValidationSummary:
     c, b = report.candidate, report.baseline
     uri = report_uri(report.report_id)
     return ValidationSummary(
-        report_id=report.report_id, passed=report.passed, rule=report.rule, candidate=c.model.name,
-        codebleu=c.scores.codebleu, perplexity=c.perplexity, exact_match=c.scores.exact_match,
-        parse_rate=c.scores.parse_rate, baseline=b.model.name if b else None,
-        baseline_codebleu=b.scores.codebleu if b else None, baseline_perplexity=b.perplexity if b else None,
-        gate=report.gate, threshold=report.threshold, tolerance=report.tolerance, examples_used=report.examples_used,
-        examples_total=report.examples_total, seconds=report.timings.total_seconds, report_uri=uri,
-        json_uri=f"{uri}/json", chart_uri=f"{uri}/chart.png")
+        report_id=report.report_id,
+        passed=report.passed,
+        rule=report.rule,
+        candidate=c.model.name,
+        codebleu=c.scores.codebleu,
+        perplexity=c.perplexity,
+        exact_match=c.scores.exact_match,
+        parse_rate=c.scores.parse_rate,
+        baseline=b.model.name if b else None,
+        baseline_codebleu=b.scores.codebleu if b else None,
+        baseline_perplexity=b.perplexity if b else None,
+        gate=report.gate,
+        threshold=report.threshold,
+        tolerance=report.tolerance,
+        examples_used=report.examples_used,
+        examples_total=report.examples_total,
+        seconds=report.timings.total_seconds,
+        report_uri=uri,
+        json_uri=f"{uri}/json",
+        chart_uri=f"{uri}/chart.png",
+    )

@@ -33,21 +33,27 @@ def resource_errors() -> Iterator[None]:
 
 
 def register_layers(server: MCPServer, forge: Forge) -> None:
-    @server.resource("forge://runs/{run_id}/layers", mime_type="application/json",
-                     description="What fine-tuning changed, per layer and module (q_proj, v_proj, ...): the "
-                                 "Frobenius norm of each adapter update ΔW = scale·B·A, its effective rank and "
-                                 "top singular value, ||ΔW||/||W|| against the base weights (not for quantized "
-                                 "bases), DoRA's magnitude change, totals per layer and per module, and a "
-                                 "summary. Reads the final adapter, or while training the best one so far.")
+    @server.resource(
+        "forge://runs/{run_id}/layers",
+        mime_type="application/json",
+        description="What fine-tuning changed, per layer and module (q_proj, v_proj, ...): the "
+        "Frobenius norm of each adapter update ΔW = scale·B·A, its effective rank and "
+        "top singular value, ||ΔW||/||W|| against the base weights (not for quantized "
+        "bases), DoRA's magnitude change, totals per layer and per module, and a "
+        "summary. Reads the final adapter, or while training the best one so far.",
+    )
     def run_layers(run_id: str) -> str:
         from forge_mcp.train.layers import run_layers as layers
 
         with resource_errors():
             return layers(forge.workspace_of_run(run_id), run_id).model_dump_json(indent=2)
 
-    @server.resource("forge://runs/{run_id}/layers.png", mime_type="image/png",
-                     description="Heatmaps, layers × modules, of how much each weight changed (||ΔW||/||W|| "
-                                 "or ||ΔW||) and the effective rank of each update, as a PNG.")
+    @server.resource(
+        "forge://runs/{run_id}/layers.png",
+        mime_type="image/png",
+        description="Heatmaps, layers × modules, of how much each weight changed (||ΔW||/||W|| "
+        "or ||ΔW||) and the effective rank of each update, as a PNG.",
+    )
     def run_layers_plot(run_id: str) -> bytes:
         from forge_mcp.train.layers import run_layers as layers
         from forge_mcp.train.plots import layers_png

@@ -1,17 +1,17 @@
 """The conductor's playbooks: prompt files in `prompts/`, each Markdown with TOML front matter.
 
-    +++
-    name = "what_changed"
-    title = "..."
-    description = "..."
-    [[arguments]]
-    name = "repo"
-    description = "..."
-    required = false
-    default = "."
-    +++
-    Body text; {{repo}} is replaced by the argument's value, and {{given_arguments}} by a JSON
-    object of the arguments the caller actually gave (handy for "call tool X with ...").
++++
+name = "what_changed"
+title = "..."
+description = "..."
+[[arguments]]
+name = "repo"
+description = "..."
+required = false
+default = "."
++++
+Body text; {{repo}} is replaced by the argument's value, and {{given_arguments}} by a JSON
+object of the arguments the caller actually gave (handy for "call tool X with ...").
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
-from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 
 from forge_mcp.core.errors import ForgeError
 from forge_mcp.server.playbooks import Playbook, load_playbooks
@@ -24,6 +24,9 @@ def _prompt(book: Playbook) -> Prompt:
             raise MCPError(INVALID_PARAMS, str(exc)) from exc
 
     return Prompt(
-        name=book.name, title=book.title, description=book.description, fn=render,
+        name=book.name,
+        title=book.title,
+        description=book.description,
+        fn=render,
         arguments=[PromptArgument(name=a.name, description=a.description, required=a.required) for a in book.arguments],
     )

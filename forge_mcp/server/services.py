@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from forge_mcp.core.errors import ForgeError, NotFoundError, quoted
 from forge_mcp.core.repo import Roots, repo_toplevel
-from forge_mcp.monitor.watcher import Batch, RepoWatcher
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.monitor.watcher import Batch, RepoWatcher
 
 if TYPE_CHECKING:
     from forge_mcp.index.rag import RagIndex
@@ -42,7 +42,7 @@ class Forge:
         self._workspaces: dict[Path, Workspace] = {}
         self._lock = threading.Lock()
         self._watchers: dict[str, RepoWatcher] = {}
-        self._indexes: dict[Path, "RagIndex"] = {}
+        self._indexes: dict[Path, RagIndex] = {}
         self.repos = self._name_roots()
 
     def _name_roots(self) -> dict[str, RepoEntry]:
@@ -78,7 +78,7 @@ class Forge:
         return self.workspace(str(entry.path))
 
     # -- RAG indexes ----------------------------------------------------------------------------
-    def rag(self, ws: Workspace, rebuild: bool = False) -> "RagIndex":
+    def rag(self, ws: Workspace, rebuild: bool = False) -> RagIndex:
         """The workspace's index, opened once (importing chromadb and the embedder lazily)."""
         from forge_mcp.index.rag import RagIndex
 

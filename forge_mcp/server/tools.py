@@ -8,20 +8,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Literal
 
-import mcp_types as types
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import ForgeError, quoted
-from forge_mcp.server.services import Forge
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.rag import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary
 from forge_mcp.monitor.changes import MonitorReport, monitor
+from forge_mcp.server.services import Forge
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,10 @@ class SearchResult(BaseModel):
 
 RepoArg = Annotated[
     str | None,
-    Field(max_length=4096,
-          description="Repository path: absolute, or relative to the server's first root. Omit for the first root."),
+    Field(
+        max_length=4096,
+        description="Repository path: absolute, or relative to the server's first root. Omit for the first root.",
+    ),
 ]
 
 
@@ -51,20 +53,27 @@ def tool_errors() -> Iterator[None]:
     except OSError as exc:  # the filesystem refused something the input asked for: say what, and where
         where = f" ({quoted(exc.filename)})" if exc.filename else ""
         log.info("tool failed on an OS error", exc_info=True)
-        raise ToolError(f"the operating system refused: {exc.strerror or exc}{where}; check the path, its length "
-                        "and permissions") from exc
+        raise ToolError(
+            f"the operating system refused: {exc.strerror or exc}{where}; check the path, its length and permissions"
+        ) from exc
 
 
 def _capped(message: str, limit: int = 4000) -> str:
     return message if len(message) <= limit else f"{message[:limit]}… ({len(message)} characters)"
 
 
-def annotations(title: str, read_only: bool, idempotent: bool = True, destructive: bool = False,
-                open_world: bool = False) -> types.ToolAnnotations:
+def annotations(
+    title: str, read_only: bool, idempotent: bool = True, destructive: bool = False, open_world: bool = False
+) -> types.ToolAnnotations:
     """Forge tools work on local state and delete nothing the user made; deploying replaces what a model
     server serves (destructive) and may talk to an Ollama server (open world)."""
-    return types.ToolAnnotations(title=title, read_only_hint=read_only, destructive_hint=destructive,
-                                 idempotent_hint=idempotent, open_world_hint=open_world)
+    return types.ToolAnnotations(
+        title=title,
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
+    )
 
 
 def progress_reporter(ctx: Context) -> Callable[[int, int, str], None]:
@@ -103,8 +112,10 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         repo: RepoArg = None,
         since: Annotated[
             str | None,
-            Field(max_length=1024, description="Compare against this commit, branch or tag instead of the last trained "
-                                               "commit."),
+            Field(
+                max_length=1024,
+                description="Compare against this commit, branch or tag instead of the last trained commit.",
+            ),
         ] = None,
         max_commits: Annotated[
             int | None, Field(ge=0, le=10_000, description="How many commits to list (all are counted). Default 50.")
@@ -129,8 +140,10 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         force: Annotated[bool, Field(description="Rebuild even if an identical dataset exists.")] = False,
         teacher_model: Annotated[
             str | None,
-            Field(description="Ollama model that writes RAFT questions/reasoning (default: forge.toml "
-                              "[miner] teacher_model; templated when unset or unreachable)."),
+            Field(
+                description="Ollama model that writes RAFT questions/reasoning (default: forge.toml "
+                "[miner] teacher_model; templated when unset or unreachable)."
+            ),
         ] = None,
     ) -> DatasetSummary:
         """Chunk a repository's code with tree-sitter and build its fine-tuning datasets.
@@ -145,7 +158,6 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         with tool_errors():
             ws = forge.workspace(repo)
             from forge_mcp.miner.datasets import build_dataset
-
             from forge_mcp.miner.teacher import teacher_for
 
             teacher, progress = teacher_for(ws, teacher_model), progress_reporter(ctx)
@@ -157,12 +169,19 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
     async def index_repo(
         ctx: Context,
         repo: RepoArg = None,
-        rebuild: Annotated[bool, Field(description="Drop the index and build it again (e.g. after changing "
-                                                   "the embedder in forge.toml).")] = False,
-        adapt: Annotated[bool | None, Field(description="Also fine-tune the embedder on pairs mined from the "
-                                                        "repository (docstrings, comments, doc headings -> code) "
-                                                        "in a worker, then re-embed the index with it: minutes. "
-                                                        "Default: forge.toml [index] adapt (off)")] = None,
+        rebuild: Annotated[
+            bool,
+            Field(description="Drop the index and build it again (e.g. after changing the embedder in forge.toml)."),
+        ] = False,
+        adapt: Annotated[
+            bool | None,
+            Field(
+                description="Also fine-tune the embedder on pairs mined from the "
+                "repository (docstrings, comments, doc headings -> code) "
+                "in a worker, then re-embed the index with it: minutes. "
+                "Default: forge.toml [index] adapt (off)"
+            ),
+        ] = None,
     ) -> SyncReport:
         """Build the repository's search index, or bring it up to date, for `rag_search`.
 
@@ -190,12 +209,18 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
     async def rag_search(
         query: Annotated[str, Field(description="What you are looking for, in words or code identifiers.")],
         k: Annotated[int, Field(ge=1, le=100, description="How many results.")] = 10,
-        mode: Annotated[Literal["hybrid", "dense", "lexical"],
-                        Field(description="hybrid (default: dense + BM25 fused), dense or lexical.")] = "hybrid",
+        mode: Annotated[
+            Literal["hybrid", "dense", "lexical"],
+            Field(description="hybrid (default: dense + BM25 fused), dense or lexical."),
+        ] = "hybrid",
         language: Annotated[str | None, Field(description="Only this language, e.g. python, typescript.")] = None,
-        path_glob: Annotated[str | None, Field(description="Only paths matching this glob, e.g. 'src/**/*.py'.")] = None,
-        kind: Annotated[str | None, Field(description="Only this kind: function, method, class, type, "
-                                                      "namespace, module or section.")] = None,
+        path_glob: Annotated[
+            str | None, Field(description="Only paths matching this glob, e.g. 'src/**/*.py'.")
+        ] = None,
+        kind: Annotated[
+            str | None,
+            Field(description="Only this kind: function, method, class, type, namespace, module or section."),
+        ] = None,
         repo: RepoArg = None,
     ) -> SearchResult:
         """Search the repository's code and docs: hybrid semantic + keyword search over chunks.

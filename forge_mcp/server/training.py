@@ -13,12 +13,12 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from forge_mcp.core.errors import quoted
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.server.services import Forge
+from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, tool_errors
+from forge_mcp.train.hardware import PlanRecommendation
 from forge_mcp.train.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
 from forge_mcp.train.params import ACTIVE, TrainParams
-from forge_mcp.train.hardware import PlanRecommendation
-from forge_mcp.server.services import Forge
-from forge_mcp.core.workspace import Workspace
-from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, tool_errors
 
 log = logging.getLogger(__name__)
 RUNS_URI = "forge://runs"
@@ -35,25 +35,41 @@ def plot_uri(run_id: str) -> str:
 def register_training(server: MCPServer, forge: Forge) -> None:
     @forge_tool(server, annotations("Start a fine-tuning run", read_only=False, idempotent=False))
     async def trigger_training(
-        method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
-                          Field(description="lora (default), dora, qlora (4-bit base), pissa (SVD init), qpissa")] = None,
-        base_model: Annotated[str | None, Field(max_length=4096, description="'smollm2-135m' (default: shipped, offline), "
-                                                            "'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm model "
-                                                            "folder, a Hugging Face id, or 'tiny' (tests)")] = None,
+        method: Annotated[
+            Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
+            Field(description="lora (default), dora, qlora (4-bit base), pissa (SVD init), qpissa"),
+        ] = None,
+        base_model: Annotated[
+            str | None,
+            Field(
+                max_length=4096,
+                description="'smollm2-135m' (default: shipped, offline), "
+                "'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm model "
+                "folder, a Hugging Face id, or 'tiny' (tests)",
+            ),
+        ] = None,
         dataset_id: Annotated[str | None, Field(description="Dataset from chunk_data (default: the newest)")] = None,
-        task: Annotated[Literal["completion", "instruction", "raft", "text"] | None,
-                        Field(description="Which dataset task (default completion)")] = None,
-        iters: Annotated[int | None, Field(ge=1, le=1_000_000, description="Steps (default: the budget plan's)")] = None,
+        task: Annotated[
+            Literal["completion", "instruction", "raft", "text"] | None,
+            Field(description="Which dataset task (default completion)"),
+        ] = None,
+        iters: Annotated[
+            int | None, Field(ge=1, le=1_000_000, description="Steps (default: the budget plan's)")
+        ] = None,
         batch_size: Annotated[int | None, Field(ge=1, le=1024)] = None,
         learning_rate: Annotated[float | None, Field(gt=0, description="Default: the budget plan's")] = None,
-        num_layers: Annotated[int | None, Field(ge=-1, description="Blocks from the top with adapters, -1 all "
-                                                                   "(default: the budget plan's)")] = None,
+        num_layers: Annotated[
+            int | None,
+            Field(ge=-1, description="Blocks from the top with adapters, -1 all (default: the budget plan's)"),
+        ] = None,
         rank: Annotated[int | None, Field(ge=1, le=1024)] = None,
-        alpha: Annotated[float | None, Field(gt=0, description="Adapter scale numerator: alpha/r (or alpha/sqrt(r) "
-                                                               "with rora)")] = None,
+        alpha: Annotated[
+            float | None, Field(gt=0, description="Adapter scale numerator: alpha/r (or alpha/sqrt(r) with rora)")
+        ] = None,
         rora: Annotated[bool | None, Field(description="RoRA/rsLoRA scaling alpha/sqrt(r)")] = None,
-        max_seq_length: Annotated[int | None, Field(ge=16, le=131_072, description="Default: from the data, "
-                                                                                  "capped by the plan")] = None,
+        max_seq_length: Annotated[
+            int | None, Field(ge=16, le=131_072, description="Default: from the data, capped by the plan")
+        ] = None,
         grad_checkpoint: bool | None = None,
         grad_accumulation: Annotated[int | None, Field(ge=1, le=1024)] = None,
         repo: RepoArg = None,
@@ -68,10 +84,22 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         forge.toml [cycle], then from the budget plan, which on a CPU-only machine fits steps, adapted
         blocks and sequence length into [cycle] budget_minutes; `plan` in the result says what it chose.
         """
-        given = {"method": method, "base_model": base_model, "dataset_id": dataset_id, "task": task, "iters": iters,
-                 "batch_size": batch_size, "learning_rate": learning_rate, "num_layers": num_layers, "rank": rank,
-                 "alpha": alpha, "rora": rora, "max_seq_length": max_seq_length, "grad_checkpoint": grad_checkpoint,
-                 "grad_accumulation": grad_accumulation}
+        given = {
+            "method": method,
+            "base_model": base_model,
+            "dataset_id": dataset_id,
+            "task": task,
+            "iters": iters,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "num_layers": num_layers,
+            "rank": rank,
+            "alpha": alpha,
+            "rora": rora,
+            "max_seq_length": max_seq_length,
+            "grad_checkpoint": grad_checkpoint,
+            "grad_accumulation": grad_accumulation,
+        }
         with tool_errors():
             from forge_mcp.train.trigger import trigger_planned
 
@@ -80,10 +108,18 @@ def register_training(server: MCPServer, forge: Forge) -> None:
 
     @forge_tool(server, annotations("Plan a training run for this machine", read_only=True))
     def plan_training(
-        base_model: Annotated[str, Field(max_length=4096, description="'smollm2-135m', a local model folder, or a known hub id "
-                                                     "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit)")] = "smollm2-135m",
-        method: Annotated[Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
-                          Field(description="Force a method (default: chosen to fit)")] = None,
+        base_model: Annotated[
+            str,
+            Field(
+                max_length=4096,
+                description="'smollm2-135m', a local model folder, or a known hub id "
+                "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit)",
+            ),
+        ] = "smollm2-135m",
+        method: Annotated[
+            Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
+            Field(description="Force a method (default: chosen to fit)"),
+        ] = None,
         max_seq_length: Annotated[int | None, Field(ge=16, le=131_072, description="Force a sequence length")] = None,
         repo: RepoArg = None,
     ) -> PlanRecommendation:
@@ -94,9 +130,9 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         adapted blocks, sequence length, validation size, expected tokens/s, and why. Use the figures as
         `trigger_training` arguments; a configuration that does not fit is refused there."""
         with tool_errors():
+            from forge_mcp.train.hardware import detect_machine, recommend
             from forge_mcp.train.model_places import confine_model_path, model_path_of
             from forge_mcp.train.trigger import model_shape
-            from forge_mcp.train.hardware import detect_machine, recommend
 
             ws = forge.workspace(repo)
             path = model_path_of(ws, base_model)
@@ -106,8 +142,10 @@ def register_training(server: MCPServer, forge: Forge) -> None:
             if shape is None:
                 from forge_mcp.core.errors import NotFoundError
 
-                raise NotFoundError(f"unknown architecture for {quoted(base_model)}: pass a local model folder, or one of "
-                                    "the known hub ids (see forge-mcp's hardware plan)")
+                raise NotFoundError(
+                    f"unknown architecture for {quoted(base_model)}: pass a local model folder, or one of "
+                    "the known hub ids (see forge-mcp's hardware plan)"
+                )
             plan = recommend(shape, detect_machine(), method=method, seq_len=max_seq_length)
             plan.budget = _budget(forge, repo, base_model)
             return plan
@@ -142,20 +180,30 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         with tool_errors():
             return resume_run(forge.workspace_of_run(run_id), run_id)
 
-    @server.resource(RUNS_URI, name="runs", mime_type="application/json",
-                     description="Training runs of every repository, newest first, with their status and loss URIs.")
+    @server.resource(
+        RUNS_URI,
+        name="runs",
+        mime_type="application/json",
+        description="Training runs of every repository, newest first, with their status and loss URIs.",
+    )
     def runs() -> str:
         return across_repos(forge, lambda ws: [r.model_dump() for r in list_runs(ws)])
 
-    @server.resource("forge://runs/{run_id}/loss", mime_type="application/json",
-                     description="A run's loss series (train and validation) with learning rate, tokens/s and "
-                                 "peak memory per report; updated while the run goes.")
+    @server.resource(
+        "forge://runs/{run_id}/loss",
+        mime_type="application/json",
+        description="A run's loss series (train and validation) with learning rate, tokens/s and "
+        "peak memory per report; updated while the run goes.",
+    )
     def run_loss(run_id: str) -> str:
         with tool_errors():
             return json.dumps(loss_series(forge.workspace_of_run(run_id), run_id), indent=2)
 
-    @server.resource("forge://runs/{run_id}/loss.png", mime_type="image/png",
-                     description="The loss curve of a run as a PNG plot (train and validation).")
+    @server.resource(
+        "forge://runs/{run_id}/loss.png",
+        mime_type="image/png",
+        description="The loss curve of a run as a PNG plot (train and validation).",
+    )
     def run_plot(run_id: str) -> bytes:
         from forge_mcp.train.plots import loss_png
 
@@ -200,7 +248,8 @@ class RunMonitor:
             with ws.store.connect() as conn:
                 rows = conn.execute(
                     "SELECT r.id, r.status, (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.id) AS n "
-                    "FROM runs r ORDER BY r.created_at DESC LIMIT 20").fetchall()
+                    "FROM runs r ORDER BY r.created_at DESC LIMIT 20"
+                ).fetchall()
             for row in rows:
                 state = (int(row["n"]), str(row["status"]))
                 if self._seen.get(row["id"]) != state:
@@ -223,8 +272,10 @@ class RunMonitor:
                 self._seen[key] = (0, str(row["updated_at"]))
                 if known or not self._primed(ws):
                     self.announce(f"forge://cycles/{row['id']}", "forge://cycles")
-        for key, value, uri in (("reports", reports, "forge://reports"), ("deployments", deployments,
-                                                                          "forge://deployments")):
+        for key, value, uri in (
+            ("reports", reports, "forge://reports"),
+            ("deployments", deployments, "forge://deployments"),
+        ):
             full = f"{ws.repo_root}:{key}"
             if self._seen.get(full, (int(value), ""))[0] != int(value):
                 self.announce(uri)

@@ -85,21 +85,31 @@ def _percentile(values: Sequence[int], q: float) -> int:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 256
 
 
-def plan_budget(machine: Machine, shape: ModelShape, budget_minutes: float, lengths: Sequence[int],
-                reference_lengths: Sequence[int], test_examples: int, batch_size: int = 4) -> Profile:
+def plan_budget(
+    machine: Machine,
+    shape: ModelShape,
+    budget_minutes: float,
+    lengths: Sequence[int],
+    reference_lengths: Sequence[int],
+    test_examples: int,
+    batch_size: int = 4,
+) -> Profile:
     """Choose the profile; `lengths` are the token lengths of the training examples, `reference_lengths`
     those of the held-out completions (both counted with the model's tokenizer)."""
     seq = min(1024, max(128, 32 * math.ceil(_percentile(lengths, 0.95) / 32)))
     tokens = min(192, max(64, 16 * math.ceil(_percentile(reference_lengths, 0.9) / 16)))
     if machine.accelerator != "cpu":
         return _full(machine, shape, budget_minutes, seq, tokens, test_examples, batch_size)
-    reasons = [f"CPU only ({machine.cores} cores, {'OpenBLAS' if machine.openblas else 'reference BLAS'}): "
-               f"a quick profile for {budget_minutes:g} minutes of training and validation"]
+    reasons = [
+        f"CPU only ({machine.cores} cores, {'OpenBLAS' if machine.openblas else 'reference BLAS'}): "
+        f"a quick profile for {budget_minutes:g} minutes of training and validation"
+    ]
     examples = min(test_examples, 32) or 1
     _, forward, gen = expected_rates(machine, shape, shape.num_layers)
     ref_mean = sum(reference_lengths) / len(reference_lengths) if reference_lengths else tokens
-    validation = 2 * (math.ceil(examples / GEN_BATCH) * tokens * GEN_BATCH / gen
-                      + examples * (ref_mean + 200) / forward)
+    validation = 2 * (
+        math.ceil(examples / GEN_BATCH) * tokens * GEN_BATCH / gen + examples * (ref_mean + 200) / forward
+    )
     if validation > 0.4 * budget_minutes * 60 and examples > 16:
         examples = 16
         validation /= 2
@@ -115,48 +125,92 @@ def plan_budget(machine: Machine, shape: ModelShape, budget_minutes: float, leng
         if steps >= GOOD_STEPS:
             break
     steps = max(MIN_STEPS, min(MAX_STEPS, steps))
-    reasons.append(f"LoRA on {'all ' if layers == shape.num_layers else 'the top '}{layers} of {shape.num_layers} "
-                   f"blocks for {steps} steps: about {rate:.0f} training tokens/s and {mean:.0f} tokens per example "
-                   + ("(all blocks keep the most gain per step)" if layers == shape.num_layers else
-                      "(fewer blocks train faster per step; all blocks would not reach 40 steps)"))
-    reasons.append(f"sequences up to {seq} tokens (95 % of the training examples fit), completions up to "
-                   f"{tokens} tokens (90 % of the held-out references fit)")
+    reasons.append(
+        f"LoRA on {'all ' if layers == shape.num_layers else 'the top '}{layers} of {shape.num_layers} "
+        f"blocks for {steps} steps: about {rate:.0f} training tokens/s and {mean:.0f} tokens per example "
+        + (
+            "(all blocks keep the most gain per step)"
+            if layers == shape.num_layers
+            else "(fewer blocks train faster per step; all blocks would not reach 40 steps)"
+        )
+    )
+    reasons.append(
+        f"sequences up to {seq} tokens (95 % of the training examples fit), completions up to "
+        f"{tokens} tokens (90 % of the held-out references fit)"
+    )
     train_seconds = steps * batch_size * mean / rate
     if train_seconds + validation > budget_minutes * 60:
-        reasons.append(f"this takes about {(train_seconds + validation) / 60:.0f} minutes, over the budget, even at "
-                       f"the fewest steps" + ("" if machine.openblas else
-                                              ": install OpenBLAS (sudo apt-get install -y libopenblas0-pthread)"))
-    return Profile(profile="quick", num_layers=-1 if layers == shape.num_layers else layers, max_seq_length=seq,
-                   iters=steps, learning_rate=LEARNING_RATE, batch_size=batch_size, steps_per_eval=max(steps // 2, 1),
-                   val_batches=QUICK_VAL_BATCHES, max_examples=examples, max_tokens=tokens,
-                   train_tokens_per_second=round(rate, 1), generation_tokens_per_second=round(gen, 1),
-                   estimated_train_seconds=round(train_seconds, 1),
-                   estimated_validation_seconds=round(validation, 1), budget_minutes=budget_minutes, reasons=reasons)
+        reasons.append(
+            f"this takes about {(train_seconds + validation) / 60:.0f} minutes, over the budget, even at "
+            f"the fewest steps"
+            + ("" if machine.openblas else ": install OpenBLAS (sudo apt-get install -y libopenblas0-pthread)")
+        )
+    return Profile(
+        profile="quick",
+        num_layers=-1 if layers == shape.num_layers else layers,
+        max_seq_length=seq,
+        iters=steps,
+        learning_rate=LEARNING_RATE,
+        batch_size=batch_size,
+        steps_per_eval=max(steps // 2, 1),
+        val_batches=QUICK_VAL_BATCHES,
+        max_examples=examples,
+        max_tokens=tokens,
+        train_tokens_per_second=round(rate, 1),
+        generation_tokens_per_second=round(gen, 1),
+        estimated_train_seconds=round(train_seconds, 1),
+        estimated_validation_seconds=round(validation, 1),
+        budget_minutes=budget_minutes,
+        reasons=reasons,
+    )
 
 
-def _full(machine: Machine, shape: ModelShape, budget_minutes: float, seq: int, tokens: int, test_examples: int,
-          batch_size: int) -> Profile:
+def _full(
+    machine: Machine,
+    shape: ModelShape,
+    budget_minutes: float,
+    seq: int,
+    tokens: int,
+    test_examples: int,
+    batch_size: int,
+) -> Profile:
     train, _, gen = expected_rates(machine, shape, shape.num_layers)
-    return Profile(profile="full", num_layers=-1, max_seq_length=seq, iters=MAX_STEPS, learning_rate=FULL_LEARNING_RATE,
-                   batch_size=batch_size, steps_per_eval=MAX_STEPS // 4, val_batches=8,
-                   max_examples=min(test_examples, 100) or 1, max_tokens=256,
-                   train_tokens_per_second=round(train, 1), generation_tokens_per_second=round(gen, 1),
-                   estimated_train_seconds=0.0, estimated_validation_seconds=0.0, budget_minutes=budget_minutes,
-                   reasons=[f"{machine.accelerator} ({machine.chip or machine.cpu}): the full profile (all blocks, "
-                            f"{MAX_STEPS} steps, up to 100 held-out examples)"])
+    return Profile(
+        profile="full",
+        num_layers=-1,
+        max_seq_length=seq,
+        iters=MAX_STEPS,
+        learning_rate=FULL_LEARNING_RATE,
+        batch_size=batch_size,
+        steps_per_eval=MAX_STEPS // 4,
+        val_batches=8,
+        max_examples=min(test_examples, 100) or 1,
+        max_tokens=256,
+        train_tokens_per_second=round(train, 1),
+        generation_tokens_per_second=round(gen, 1),
+        estimated_train_seconds=0.0,
+        estimated_validation_seconds=0.0,
+        budget_minutes=budget_minutes,
+        reasons=[
+            f"{machine.accelerator} ({machine.chip or machine.cpu}): the full profile (all blocks, "
+            f"{MAX_STEPS} steps, up to 100 held-out examples)"
+        ],
+    )
 
 
 TEMPLATE_TOKENS = 12  # the chat template's role markers around system, user and assistant turns
 
 
-def measure_lengths(model_path: Path, dataset_path: Path, task: str, system: str | None
-                    ) -> tuple[list[int], list[int], int]:
+def measure_lengths(
+    model_path: Path, dataset_path: Path, task: str, system: str | None
+) -> tuple[list[int], list[int], int]:
     """Token lengths of the training examples and of the held-out references, with the model's own tokenizer
     (the `tokenizers` library alone: no model load), and the number of held-out examples."""
     from tokenizers import Tokenizer
 
     file = model_path / "tokenizer.json"
     if not file.is_file():  # a hub id not downloaded yet: characters / 3.5 is close for code
+
         def count(text: str) -> int:
             return len(text) * 2 // 7
     else:

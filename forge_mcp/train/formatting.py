@@ -31,7 +31,7 @@ class Encoded:
 
     @property
     def completion_ids(self) -> list[int]:
-        return self.ids[self.offset:]
+        return self.ids[self.offset :]
 
 
 def messages_of(example: dict[str, Any], system: str | None) -> list[Message]:
@@ -84,9 +84,9 @@ def encode_example(tokenizer: Any, messages: list[Message]) -> Encoded:
         ids = _encode(tokenizer, full)
         return Encoded(ids, min(len(_encode(tokenizer, prompt)), len(ids)))
     head = _encode(tokenizer, prompt)
-    return Encoded(head + _encode(tokenizer, full[len(prompt):]), len(head))
+    return Encoded(head + _encode(tokenizer, full[len(prompt) :]), len(head))
 
 
 def strip_lead(text: str, lead: str) -> str:
     """A generated completion without the template's trailing whitespace that `prompt_ids` left to it."""
-    return text[len(lead):] if lead and text.startswith(lead) else text
+    return text[len(lead) :] if lead and text.startswith(lead) else text

@@ -32,14 +32,15 @@ def convert_gguf(path: Path, out_dir: Path, big_model_params: int | None = None)
     """Write config.json, generation_config.json, model.safetensors and the tokenizer files of `path` into
     `out_dir` (no verification, no caching); returns what the import record keeps about the file.
     Weights are bf16 above `big_model_params` parameters (default BIG_MODEL_PARAMS), else f32."""
-    from forge_mcp.train.gguf_tokenizer import check_tokenizer, write_tokenizer
     from forge_mcp.core.errors import TokenizerImportError
+    from forge_mcp.train.gguf_tokenizer import check_tokenizer, write_tokenizer
 
     reader, meta = _open_reader(path)
     arch = str(meta.get("general.architecture"))
     if arch not in SUPPORTED_ARCHS:
-        raise GGUFImportError(f"unsupported GGUF architecture {arch!r} in {path.name}: supported are "
-                              f"{', '.join(SUPPORTED_ARCHS)}")
+        raise GGUFImportError(
+            f"unsupported GGUF architecture {arch!r} in {path.name}: supported are {', '.join(SUPPORTED_ARCHS)}"
+        )
     try:
         check_tokenizer(meta)  # refuse before the slow part
         hp = _hparams(meta, arch)
@@ -53,15 +54,27 @@ def convert_gguf(path: Path, out_dir: Path, big_model_params: int | None = None)
         tok = write_tokenizer(meta, out_dir, config["vocab_size"], config["max_position_embeddings"])
     except TokenizerImportError as exc:
         raise GGUFImportError(f"{path.name}: {exc}") from exc
-    config |= {"torch_dtype": dtype, "bos_token_id": tok["special_ids"].get("bos"),
-               "eos_token_id": tok["eos_token_ids"] or None}
+    config |= {
+        "torch_dtype": dtype,
+        "bos_token_id": tok["special_ids"].get("bos"),
+        "eos_token_id": tok["eos_token_ids"] or None,
+    }
     atomic_write_json(out_dir / "config.json", config)
-    atomic_write_json(out_dir / "generation_config.json", {"bos_token_id": config["bos_token_id"],
-                                                           "eos_token_id": config["eos_token_id"]})
+    atomic_write_json(
+        out_dir / "generation_config.json",
+        {"bos_token_id": config["bos_token_id"], "eos_token_id": config["eos_token_id"]},
+    )
     _write_safetensors(out_dir / "model.safetensors", [(hf, tensors[g], heads) for g, hf, heads in plan], dtype)
-    return {"architecture": arch, "name": meta.get("general.name"), "file_type": meta.get("general.file_type"),
-            "tensor_types": dict(Counter(t.tensor_type.name for t in reader.tensors)), "n_params": n_params,
-            "dtype": dtype, "rope_scaling": config.get("rope_scaling"), "tokenizer": tok}
+    return {
+        "architecture": arch,
+        "name": meta.get("general.name"),
+        "file_type": meta.get("general.file_type"),
+        "tensor_types": dict(Counter(t.tensor_type.name for t in reader.tensors)),
+        "n_params": n_params,
+        "dtype": dtype,
+        "rope_scaling": config.get("rope_scaling"),
+        "tokenizer": tok,
+    }
 
 
 def _open_reader(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -72,16 +85,20 @@ def _open_reader(path: Path) -> tuple[Any, dict[str, Any]]:
         reader = gguf.GGUFReader(path)
         meta = {k: f.contents() for k, f in reader.fields.items() if not k.startswith("GGUF.")}
     except Exception as exc:  # noqa: BLE001 - the reader raises anything on bad bytes (ValueError, IndexError...)
-        raise GGUFImportError(f"{path} is not a readable GGUF file (corrupt or truncated): "
-                              f"{type(exc).__name__}: {exc}") from exc
+        raise GGUFImportError(
+            f"{path} is not a readable GGUF file (corrupt or truncated): {type(exc).__name__}: {exc}"
+        ) from exc
     size = len(reader.data)
     for t in reader.tensors:
         if t.data_offset + t.n_bytes > size or t.data.nbytes != t.n_bytes:
-            raise GGUFImportError(f"{path} is truncated: tensor {t.name} ends at byte {t.data_offset + t.n_bytes} "
-                                  f"of a {size}-byte file")
+            raise GGUFImportError(
+                f"{path} is truncated: tensor {t.name} ends at byte {t.data_offset + t.n_bytes} of a {size}-byte file"
+            )
     if int(meta.get("split.count") or 1) > 1:
-        raise GGUFImportError(f"{path.name} is one part of a split GGUF ({meta['split.count']} parts): merge them "
-                              "first (llama-gguf-split --merge FIRST-PART OUT.gguf)")
+        raise GGUFImportError(
+            f"{path.name} is one part of a split GGUF ({meta['split.count']} parts): merge them "
+            "first (llama-gguf-split --merge FIRST-PART OUT.gguf)"
+        )
     if not reader.tensors:
         raise GGUFImportError(f"{path} holds no tensors")
     return reader, meta
@@ -103,14 +120,20 @@ def _hparams(meta: Mapping[str, Any], arch: str) -> dict[str, Any]:
     if int(get("attention.value_length", head_dim)) != head_dim:
         raise GGUFImportError("different key and value head sizes are not supported")
     if int(get("rope.dimension_count", head_dim)) != head_dim:
-        raise GGUFImportError(f"partial rotary embeddings (rope over {get('rope.dimension_count')} of {head_dim} "
-                              "dims) are not supported")
-    return {"hidden_size": hidden, "num_hidden_layers": int(get("block_count")),
-            "intermediate_size": int(get("feed_forward_length")), "num_attention_heads": heads,
-            "num_key_value_heads": int(get("attention.head_count_kv", heads)), "head_dim": head_dim,
-            "rms_norm_eps": _f32(get("attention.layer_norm_rms_epsilon", 1e-5)),
-            "rope_theta": _f32(get("rope.freq_base", 10000.0)),
-            "max_position_embeddings": int(get("context_length", 2048))}
+        raise GGUFImportError(
+            f"partial rotary embeddings (rope over {get('rope.dimension_count')} of {head_dim} dims) are not supported"
+        )
+    return {
+        "hidden_size": hidden,
+        "num_hidden_layers": int(get("block_count")),
+        "intermediate_size": int(get("feed_forward_length")),
+        "num_attention_heads": heads,
+        "num_key_value_heads": int(get("attention.head_count_kv", heads)),
+        "head_dim": head_dim,
+        "rms_norm_eps": _f32(get("attention.layer_norm_rms_epsilon", 1e-5)),
+        "rope_theta": _f32(get("rope.freq_base", 10000.0)),
+        "max_position_embeddings": int(get("context_length", 2048)),
+    }
 
 
 def _f32(value: Any) -> float:
@@ -120,14 +143,33 @@ def _f32(value: Any) -> float:
     return float(str(np.float32(value)))
 
 
-_GLOBAL_NAMES = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-                 "output.weight": "lm_head.weight"}
-_BLOCK_NAMES = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-                "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-                "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-                "ffn_down": "mlp.down_proj"}
-_REQUIRED = ("attn_norm.weight", "ffn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight",
-             "attn_output.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight")
+_GLOBAL_NAMES = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
+_BLOCK_NAMES = {
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+_REQUIRED = (
+    "attn_norm.weight",
+    "ffn_norm.weight",
+    "attn_q.weight",
+    "attn_k.weight",
+    "attn_v.weight",
+    "attn_output.weight",
+    "ffn_gate.weight",
+    "ffn_up.weight",
+    "ffn_down.weight",
+)
 
 
 def _plan(tensors: Mapping[str, Any], hp: dict[str, Any], arch: str) -> tuple[list[tuple[str, str, int]], dict]:
@@ -139,11 +181,15 @@ def _plan(tensors: Mapping[str, Any], hp: dict[str, Any], arch: str) -> tuple[li
         hf = _hf_name(name, arch)
         # llama.cpp's converter interleaves q/k rows for llama (NORM rope); qwen2 (NEOX rope) is left as is.
         kind = name.split(".")[2] if name.startswith("blk.") else ""
-        heads = (hp["num_attention_heads"] if kind == "attn_q" else hp["num_key_value_heads"] if kind == "attn_k"
-                 else 0) if arch == "llama" else 0
+        heads = (
+            (hp["num_attention_heads"] if kind == "attn_q" else hp["num_key_value_heads"] if kind == "attn_k" else 0)
+            if arch == "llama"
+            else 0
+        )
         plan.append((name, hf, heads))
-    missing = [f"blk.{i}.{r}" for i in range(hp["num_hidden_layers"]) for r in _REQUIRED
-               if f"blk.{i}.{r}" not in tensors]
+    missing = [
+        f"blk.{i}.{r}" for i in range(hp["num_hidden_layers"]) for r in _REQUIRED if f"blk.{i}.{r}" not in tensors
+    ]
     missing += [n for n in ("token_embd.weight", "output_norm.weight") if n not in tensors]
     if missing:
         raise GGUFImportError(f"the GGUF lacks tensors {missing[:6]}{' ...' if len(missing) > 6 else ''}")
@@ -155,8 +201,10 @@ def _hf_name(name: str, arch: str) -> str:
         return _GLOBAL_NAMES[name]
     match = re.fullmatch(r"blk\.(\d+)\.(\w+)\.(weight|bias)", name)
     if match is None or match.group(2) not in _BLOCK_NAMES:
-        raise GGUFImportError(f"tensor {name!r} has no {arch} counterpart in mlx-lm (mixture-of-experts or another "
-                              "variant of the architecture?): not supported")
+        raise GGUFImportError(
+            f"tensor {name!r} has no {arch} counterpart in mlx-lm (mixture-of-experts or another "
+            "variant of the architecture?): not supported"
+        )
     return f"model.layers.{match.group(1)}.{_BLOCK_NAMES[match.group(2)]}.{match.group(3)}"
 
 
@@ -167,6 +215,7 @@ def _order(hf_name: str) -> tuple[int, str]:
 
 def _flags(tensors: Mapping[str, Any], hp: dict[str, Any], arch: str) -> dict[str, bool]:
     """Which biases exist (all layers alike, as mlx-lm's modules need) and whether embeddings are tied."""
+
     def every(suffix: str) -> bool | None:
         have = [f"blk.{i}.{suffix}" in tensors for i in range(hp["num_hidden_layers"])]
         return all(have) if all(have) or not any(have) else None
@@ -179,15 +228,22 @@ def _flags(tensors: Mapping[str, Any], hp: dict[str, Any], arch: str) -> dict[st
             raise GGUFImportError("a qwen2 GGUF must have q/k/v biases and no o_proj/MLP biases (as Qwen2 does)")
     elif len(set(attn)) != 1 or None in attn or len(set(mlp)) != 1 or None in mlp:
         raise GGUFImportError("llama GGUF with biases on only some attention/MLP projections: not supported")
-    return {"attention_bias": bool(attn[0]) and arch == "llama", "mlp_bias": bool(mlp[0]),
-            "tie_word_embeddings": "output.weight" not in tensors}
+    return {
+        "attention_bias": bool(attn[0]) and arch == "llama",
+        "mlp_bias": bool(mlp[0]),
+        "tie_word_embeddings": "output.weight" not in tensors,
+    }
 
 
-def _config(arch: str, hp: dict[str, Any], flags: dict[str, bool], n_vocab: int,
-            rope_scaling: dict[str, Any] | None) -> dict[str, Any]:
+def _config(
+    arch: str, hp: dict[str, Any], flags: dict[str, bool], n_vocab: int, rope_scaling: dict[str, Any] | None
+) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "model_type": arch, "architectures": ["LlamaForCausalLM" if arch == "llama" else "Qwen2ForCausalLM"],
-        **hp, "vocab_size": int(n_vocab), "tie_word_embeddings": flags["tie_word_embeddings"],
+        "model_type": arch,
+        "architectures": ["LlamaForCausalLM" if arch == "llama" else "Qwen2ForCausalLM"],
+        **hp,
+        "vocab_size": int(n_vocab),
+        "tie_word_embeddings": flags["tie_word_embeddings"],
     }
     if arch == "llama":
         config |= {"attention_bias": flags["attention_bias"], "mlp_bias": flags["mlp_bias"]}
@@ -208,8 +264,10 @@ def _rope_scaling(meta: Mapping[str, Any], arch: str, hp: dict[str, Any], freqs:
         return None
     if kind == "linear":
         return {"type": "linear", "rope_type": "linear", "factor": factor}
-    raise GGUFImportError(f"rope scaling type {kind!r} is not supported (only none, linear and Llama 3's "
-                          "rope_freqs): converting it approximately would give a subtly wrong model")
+    raise GGUFImportError(
+        f"rope scaling type {kind!r} is not supported (only none, linear and Llama 3's "
+        "rope_freqs): converting it approximately would give a subtly wrong model"
+    )
 
 
 def _llama3_from_freqs(freqs: Any, hp: dict[str, Any], arch: str) -> dict[str, Any] | None:
@@ -227,8 +285,13 @@ def _llama3_from_freqs(freqs: Any, hp: dict[str, Any], arch: str) -> dict[str, A
         for high in (4.0, 2.0, 8.0, 1.0):
             for old in (8192, 4096, 2048, 16384, 32768, 65536, 131072):
                 if np.allclose(llama3_rope_factors(theta, dim, factor, low, high, old), freqs, rtol=1e-4, atol=1e-4):
-                    return {"rope_type": "llama3", "factor": factor, "low_freq_factor": low,
-                            "high_freq_factor": high, "original_max_position_embeddings": old}
+                    return {
+                        "rope_type": "llama3",
+                        "factor": factor,
+                        "low_freq_factor": low,
+                        "high_freq_factor": high,
+                        "original_max_position_embeddings": old,
+                    }
     raise GGUFImportError(f"rope_freqs.weight (max factor {factor}) matches no Llama 3 rope scaling: not supported")
 
 
@@ -251,6 +314,7 @@ def llama3_rope_factors(theta: float, dim: int, factor: float, low: float, high:
 
 # ---- tensors ----
 
+
 def _dequantize(tensor: Any) -> Any:
     """float32 numpy array in numpy (row-major) order; GGUFReader lists dims innermost first."""
     import gguf
@@ -260,8 +324,9 @@ def _dequantize(tensor: Any) -> Any:
     try:
         data = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
     except NotImplementedError as exc:
-        raise GGUFImportError(f"tensor {tensor.name} has type {tensor.tensor_type.name}, which cannot be "
-                              "dequantized") from exc
+        raise GGUFImportError(
+            f"tensor {tensor.name} has type {tensor.tensor_type.name}, which cannot be dequantized"
+        ) from exc
     return np.ascontiguousarray(data, dtype=np.float32).reshape(shape)
 
 
@@ -307,4 +372,3 @@ def _write_safetensors(path: Path, plan: list[tuple[str, Any, int]], dtype: str)
             fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-

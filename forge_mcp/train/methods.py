@@ -73,8 +73,11 @@ def _pissa_init(model: Any, spec: AdapterSpec) -> PissaInit:
     for name, layer in _lora_layers(model).items():
         base = layer.linear
         quantized = isinstance(base, nn.QuantizedLinear)
-        weight = mx.dequantize(base.weight, base.scales, base.biases, base.group_size, base.bits) \
-            if quantized else base.weight
+        weight = (
+            mx.dequantize(base.weight, base.scales, base.biases, base.group_size, base.bits)
+            if quantized
+            else base.weight
+        )
         w32 = weight.astype(mx.float32)
         u, s, vh = mx.linalg.svd(w32, stream=mx.cpu)  # SVD runs on the CPU stream in MLX
         r = spec.rank
@@ -84,8 +87,9 @@ def _pissa_init(model: Any, spec: AdapterSpec) -> PissaInit:
         residual = w32 - spec.scale * (lora_b.T @ lora_a.T)
         layer.lora_a, layer.lora_b = lora_a, lora_b
         if quantized:  # QPiSSA: the residual is what gets quantised
-            layer.linear = nn.QuantizedLinear.from_linear(_as_linear(residual.astype(weight.dtype), base),
-                                                          base.group_size, base.bits)
+            layer.linear = nn.QuantizedLinear.from_linear(
+                _as_linear(residual.astype(weight.dtype), base), base.group_size, base.bits
+            )
         else:
             base.weight = residual.astype(weight.dtype)
         init.initial[name] = (mx.array(lora_a), mx.array(lora_b))

@@ -44,15 +44,23 @@ def model_places(ws: Workspace) -> list[Path]:
 def check_model_name(name: str) -> None:
     """Refuse a name no filesystem or registry could hold, before anything touches the disk with it."""
     if not name.strip():
-        raise ConfigError("base_model is empty: use 'smollm2-135m', 'gguf:PATH', 'ollama:NAME[:TAG]', a model "
-                          "folder or a Hugging Face id")
+        raise ConfigError(
+            "base_model is empty: use 'smollm2-135m', 'gguf:PATH', 'ollama:NAME[:TAG]', a model "
+            "folder or a Hugging Face id"
+        )
     if "\x00" in name or any(ord(c) < 32 for c in name):
         raise ConfigError(f"base_model {quoted(name)} contains a NUL or control character; pass a plain name or path")
     too_long = [part for part in name.split("/") if len(part.encode("utf-8", "surrogatepass")) > 255]
     if len(name) > MAX_MODEL_NAME or too_long:
-        raise ConfigError(f"base_model {quoted(name)} is too long ({len(name)} characters"
-                          + (f", a component of {len(too_long[0].encode('utf-8', 'surrogatepass'))} bytes; the "
-                             "limit is 255" if too_long else "") + "): pass a model name or an existing path")
+        raise ConfigError(
+            f"base_model {quoted(name)} is too long ({len(name)} characters"
+            + (
+                f", a component of {len(too_long[0].encode('utf-8', 'surrogatepass'))} bytes; the limit is 255"
+                if too_long
+                else ""
+            )
+            + "): pass a model name or an existing path"
+        )
 
 
 def model_path_of(ws: Workspace, name: str) -> Path | None:
@@ -75,4 +83,5 @@ def confine_model_path(ws: Workspace, path: Path, name: str) -> Path:
         f"({', '.join(str(p) for p in places)}). Move it into the forge's model cache "
         f"({ws.state_dir / 'models'}), or allow its folder yourself: start the forge with --model-dir "
         f"{path.parent} (or set FORGE_MODEL_DIRS, or model_dirs in your user config file; a repository's "
-        "forge.toml may not)")
+        "forge.toml may not)"
+    )

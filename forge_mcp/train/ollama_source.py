@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError
-from forge_mcp.core.errors import quoted
+from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError, quoted
 from forge_mcp.core.fsutil import atomic_write_json
 
 OLLAMA_REGISTRY = "registry.ollama.ai"
@@ -55,10 +54,13 @@ def parse_ollama_name(ref: str) -> tuple[str, str, str, str]:
     model, _, tag = last.partition(":")
     parts = [p for p in head.split("/") if p] if head else []
     # Each part becomes a folder name under the store: no `..`, no leading dot, nothing but name characters.
-    if not model or len(parts) > 2 or len(ref) > 300 or not all(
-            _NAME_PART.fullmatch(p) for p in (*parts, model, *([tag] if tag else []))):
-        raise GGUFImportError(f"not an Ollama model name: {quoted(ref)} (expected NAME[:TAG], e.g. "
-                              "qwen2.5-coder:1.5b)")
+    if (
+        not model
+        or len(parts) > 2
+        or len(ref) > 300
+        or not all(_NAME_PART.fullmatch(p) for p in (*parts, model, *([tag] if tag else [])))
+    ):
+        raise GGUFImportError(f"not an Ollama model name: {quoted(ref)} (expected NAME[:TAG], e.g. qwen2.5-coder:1.5b)")
     registry = parts[0] if len(parts) == 2 else OLLAMA_REGISTRY
     namespace = parts[-1] if parts else "library"
     return registry, namespace, model, tag or "latest"
@@ -78,9 +80,11 @@ def resolve_ollama(ref: str, host: str | None) -> tuple[Path, str, OllamaMeta]:
     host = host or os.environ.get("OLLAMA_HOST") or OLLAMA_DEFAULT_HOST
     shown, why = _ollama_show(host, display)
     if shown is None:
-        raise GGUFNotFoundError(f"no Ollama model {display!r}: not in the local store (no manifest at {manifest}) "
-                                f"and not on the Ollama server at {host} ({why}); run `ollama pull {display}` "
-                                "(set OLLAMA_MODELS if Ollama keeps its models elsewhere)")
+        raise GGUFNotFoundError(
+            f"no Ollama model {display!r}: not in the local store (no manifest at {manifest}) "
+            f"and not on the Ollama server at {host} ({why}); run `ollama pull {display}` "
+            "(set OLLAMA_MODELS if Ollama keeps its models elsewhere)"
+        )
     return _from_server(shown, base, store, host, display)
 
 
@@ -90,8 +94,10 @@ def _from_manifest(manifest: Path, store: Path, base: OllamaMeta, label: str) ->
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GGUFImportError(f"unreadable Ollama manifest {manifest}: {exc}") from exc
     if _MEDIA + "adapter" in layers:  # the base alone would silently drop the model's LoRA
-        raise GGUFImportError(f"{label} has an adapter layer: Ollama models built FROM a base plus ADAPTER are "
-                              "not supported; import its base model instead")
+        raise GGUFImportError(
+            f"{label} has an adapter layer: Ollama models built FROM a base plus ADAPTER are "
+            "not supported; import its base model instead"
+        )
     if _MEDIA + "model" not in layers:
         raise GGUFImportError(f"the manifest {manifest} has no {_MEDIA}model layer (no GGUF weights)")
 
@@ -102,12 +108,18 @@ def _from_manifest(manifest: Path, store: Path, base: OllamaMeta, label: str) ->
     weights = blob("model")
     assert weights is not None
     if not weights.is_file():
-        raise GGUFNotFoundError(f"{label}: the manifest names {weights.name}, which is missing from {store}/blobs; "
-                                f"run `ollama pull {label[7:]}` again")
+        raise GGUFNotFoundError(
+            f"{label}: the manifest names {weights.name}, which is missing from {store}/blobs; "
+            f"run `ollama pull {label[7:]}` again"
+        )
     params = blob("params")
-    meta = base.model_copy(update={"template": _read_text(blob("template")), "system": _read_text(blob("system")),
-                                   "parameters": json.loads(params.read_text()) if params and params.is_file()
-                                   else {}})
+    meta = base.model_copy(
+        update={
+            "template": _read_text(blob("template")),
+            "system": _read_text(blob("system")),
+            "parameters": json.loads(params.read_text()) if params and params.is_file() else {},
+        }
+    )
     return weights, label, meta
 
 
@@ -135,21 +147,27 @@ def _ollama_show(host: str, name: str) -> tuple[Any, str]:
         return None, f"unreachable: {exc}"
 
 
-def _from_server(shown: Any, base: OllamaMeta, store: Path, host: str,
-                 display: str) -> tuple[Path, str, OllamaMeta]:
+def _from_server(shown: Any, base: OllamaMeta, store: Path, host: str, display: str) -> tuple[Path, str, OllamaMeta]:
     """The server knows the model: its template/system/parameters, and its weights if the blob its modelfile
     names (`FROM /…/blobs/sha256-…`) is readable here. The API itself cannot hand out the GGUF."""
     modelfile = str(getattr(shown, "modelfile", "") or "")
-    meta = base.model_copy(update={"template": getattr(shown, "template", None), "system": _modelfile_system(modelfile),
-                                   "parameters": parse_ollama_parameters(getattr(shown, "parameters", None) or ""),
-                                   "source": "server"})
+    meta = base.model_copy(
+        update={
+            "template": getattr(shown, "template", None),
+            "system": _modelfile_system(modelfile),
+            "parameters": parse_ollama_parameters(getattr(shown, "parameters", None) or ""),
+            "source": "server",
+        }
+    )
     match = re.search(r"^FROM\s+(\S*sha256-[0-9a-f]{64})\s*$", modelfile, re.MULTILINE)
     weights = Path(match.group(1)) if match else None
     if weights is None or not weights.is_file():
-        raise GGUFNotFoundError(f"the Ollama server at {host} has {display!r}, but its weights are not in the local "
-                                f"store {store}: the Ollama API cannot hand out the GGUF file, so the weights must be "
-                                "on this machine (run forge-mcp where Ollama keeps its models, or set OLLAMA_MODELS "
-                                f"to that folder, or `ollama pull {display}` here)")
+        raise GGUFNotFoundError(
+            f"the Ollama server at {host} has {display!r}, but its weights are not in the local "
+            f"store {store}: the Ollama API cannot hand out the GGUF file, so the weights must be "
+            "on this machine (run forge-mcp where Ollama keeps its models, or set OLLAMA_MODELS "
+            f"to that folder, or `ollama pull {display}` here)"
+        )
     return weights, f"ollama:{display}", meta
 
 
@@ -175,7 +193,6 @@ def parse_ollama_parameters(text: str) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
 
 
 def write_ollama(folder: Path, meta: OllamaMeta) -> None:

@@ -19,8 +19,11 @@ class TrainParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = "lora"
-    base_model: str = Field("smollm2-135m", description="'smollm2-135m', 'gguf:PATH', 'ollama:NAME[:TAG]', a local "
-                                                        "mlx-lm model folder, a Hugging Face repo id, or 'tiny' (tests)")
+    base_model: str = Field(
+        "smollm2-135m",
+        description="'smollm2-135m', 'gguf:PATH', 'ollama:NAME[:TAG]', a local "
+        "mlx-lm model folder, a Hugging Face repo id, or 'tiny' (tests)",
+    )
     dataset_id: str | None = Field(None, description="Dataset to train on (default: the newest one)")
     task: Literal["completion", "instruction", "raft", "text"] = "completion"
     iters: int = Field(200, ge=1, le=1_000_000)
@@ -38,14 +41,21 @@ class TrainParams(BaseModel):
     val_batches: int = Field(8, ge=-1)
     grad_checkpoint: bool = False
     grad_accumulation: int = Field(1, ge=1, le=1024)
-    divergence_factor: float = Field(4.0, gt=1, description="Halt when a train loss exceeds this multiple of "
-                                                            "the moving average of the last reports")
+    divergence_factor: float = Field(
+        4.0, gt=1, description="Halt when a train loss exceeds this multiple of the moving average of the last reports"
+    )
     seed: int = 0
     compile: bool = Field(True, description="mx.compile the step (on CPU the first compile takes ~25 s)")
 
     def adapter_spec(self) -> AdapterSpec:
-        return AdapterSpec(method=self.method, rank=self.rank, alpha=self.alpha, rora=self.rora,
-                           dropout=self.dropout, num_layers=self.num_layers)
+        return AdapterSpec(
+            method=self.method,
+            rank=self.rank,
+            alpha=self.alpha,
+            rora=self.rora,
+            dropout=self.dropout,
+            num_layers=self.num_layers,
+        )
 
 
 class RunPaths:

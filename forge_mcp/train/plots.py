@@ -51,16 +51,35 @@ def layers_png(report: Any) -> bytes:
 
     layers = sorted({u.layer for u in report.modules}, key=lambda n: (n is None, n or 0))
     modules = sorted({u.module for u in report.modules}, key=lambda m: (module_rank(m), m))
-    size = _grid(report, layers, modules, lambda u: (u.relative_update or 0.0) * 100 if report.relative
-                 else u.update_norm)
+    size = _grid(
+        report, layers, modules, lambda u: (u.relative_update or 0.0) * 100 if report.relative else u.update_norm
+    )
     ranks = _grid(report, layers, modules, lambda u: u.effective_rank)
     height = min(14.0, 1.8 + 0.32 * len(layers))
     fig, (left, right) = plt.subplots(1, 2, figsize=(max(9.0, 1.6 * len(modules) + 3), height), dpi=100)
     try:
-        _heatmap(fig, left, size, layers, modules, "viridis", None, "%.2f%%" if report.relative else "%.3g",
-                 "||ΔW|| / ||W||  (%)" if report.relative else "||ΔW||  (Frobenius)")
-        _heatmap(fig, right, ranks, layers, modules, "magma", (0.0, float(report.rank)), "%.1f",
-                 f"effective rank of ΔW (of {report.rank})")
+        _heatmap(
+            fig,
+            left,
+            size,
+            layers,
+            modules,
+            "viridis",
+            None,
+            "%.2f%%" if report.relative else "%.3g",
+            "||ΔW|| / ||W||  (%)" if report.relative else "||ΔW||  (Frobenius)",
+        )
+        _heatmap(
+            fig,
+            right,
+            ranks,
+            layers,
+            modules,
+            "magma",
+            (0.0, float(report.rank)),
+            "%.1f",
+            f"effective rank of ΔW (of {report.rank})",
+        )
         where = f"{report.source}" + (f", step {report.step}" if report.step is not None else "")
         fig.suptitle(f"{report.run_id or report.adapter_path}: {report.method} ({where})", fontsize=11)
         return png_of(fig)
@@ -78,8 +97,17 @@ def _grid(report: Any, layers: list[Any], modules: list[str], value: Any) -> Any
     return grid
 
 
-def _heatmap(fig: Any, ax: Any, grid: Any, layers: list[Any], modules: list[str], cmap: str,
-             limits: tuple[float, float] | None, fmt: str, title: str) -> None:
+def _heatmap(
+    fig: Any,
+    ax: Any,
+    grid: Any,
+    layers: list[Any],
+    modules: list[str],
+    cmap: str,
+    limits: tuple[float, float] | None,
+    fmt: str,
+    title: str,
+) -> None:
     import numpy as np
 
     vmin, vmax = limits or (0.0, float(np.nanmax(grid)) if np.isfinite(grid).any() else 1.0)
@@ -93,5 +121,6 @@ def _heatmap(fig: Any, ax: Any, grid: Any, layers: list[Any], modules: list[str]
         bright = vmin + 0.6 * ((vmax or 1.0) - vmin)
         for (row, col), v in np.ndenumerate(grid):
             if np.isfinite(v):
-                ax.text(col, row, fmt % v, ha="center", va="center", fontsize=7,
-                        color="black" if v > bright else "white")
+                ax.text(
+                    col, row, fmt % v, ha="center", va="center", fontsize=7, color="black" if v > bright else "white"
+                )

@@ -43,12 +43,21 @@ class TinySpec:
 
     def config(self, vocab_size: int) -> dict[str, object]:
         return {
-            "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": self.hidden_size,
-            "num_hidden_layers": self.num_layers, "intermediate_size": self.intermediate_size,
-            "num_attention_heads": self.num_heads, "num_key_value_heads": self.num_kv_heads,
-            "rms_norm_eps": 1e-5, "vocab_size": vocab_size, "max_position_embeddings": self.max_position_embeddings,
-            "rope_theta": 10000.0, "tie_word_embeddings": False, "torch_dtype": "float32",
-            "bos_token_id": None, "eos_token_id": 2,  # <|im_end|>: the third special token
+            "model_type": "llama",
+            "architectures": ["LlamaForCausalLM"],
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_layers,
+            "intermediate_size": self.intermediate_size,
+            "num_attention_heads": self.num_heads,
+            "num_key_value_heads": self.num_kv_heads,
+            "rms_norm_eps": 1e-5,
+            "vocab_size": vocab_size,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rope_theta": 10000.0,
+            "tie_word_embeddings": False,
+            "torch_dtype": "float32",
+            "bos_token_id": None,
+            "eos_token_id": 2,  # <|im_end|>: the third special token
         }
 
 
@@ -69,8 +78,14 @@ def build_tiny_model(out_dir: Path, corpus: Iterable[str], spec: TinySpec = Tiny
     config = spec.config(vocab)
     atomic_write_json(tmp / "config.json", config)
     _write_weights(tmp, config, spec, texts)
-    atomic_write_json(tmp / "forge_tiny.json", {"spec": asdict(spec), "corpus_sha256": corpus_digest(texts),
-                                                "purpose": "offline test/demo model; not a useful code model"})
+    atomic_write_json(
+        tmp / "forge_tiny.json",
+        {
+            "spec": asdict(spec),
+            "corpus_sha256": corpus_digest(texts),
+            "purpose": "offline test/demo model; not a useful code model",
+        },
+    )
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
@@ -91,15 +106,28 @@ def _write_tokenizer(folder: Path, texts: list[str], vocab_size: int) -> int:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tokenizer.train_from_iterator(texts, trainer)
     tokenizer.save(str(folder / "tokenizer.json"))
-    atomic_write_json(folder / "tokenizer_config.json", {
-        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 2048, "chat_template": CHAT_TEMPLATE,
-        "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "bos_token": None, "unk_token": None,
-        "add_bos_token": False, "clean_up_tokenization_spaces": False,
-    })
+    atomic_write_json(
+        folder / "tokenizer_config.json",
+        {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_max_length": 2048,
+            "chat_template": CHAT_TEMPLATE,
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+            "bos_token": None,
+            "unk_token": None,
+            "add_bos_token": False,
+            "clean_up_tokenization_spaces": False,
+        },
+    )
     atomic_write_json(folder / "special_tokens_map.json", {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})
     return int(tokenizer.get_vocab_size())
 
@@ -137,7 +165,7 @@ def _pretrain(model: Any, folder: Path, texts: list[str], spec: TinySpec) -> Non
     optimizer = optim.Adam(learning_rate=optim.cosine_decay(3e-3, spec.pretrain_steps, 3e-4))
     for _ in range(spec.pretrain_steps):
         starts = rng.integers(0, len(stream) - window, size=spec.pretrain_batch)
-        batch = mx.array(np.stack([stream[i:i + window + 1] for i in starts]))
+        batch = mx.array(np.stack([stream[i : i + window + 1] for i in starts]))
         _, grads = step(model, batch)
         optimizer.update(model, grads)
         mx.eval(model.parameters(), optimizer.state)

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_mcp.core.errors import NotFoundError, quoted
+from forge_mcp.core.errors import JobError, NotFoundError, quoted
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.train.formatting import system_prompt
 from forge_mcp.train.jobs import RunInfo, start_run
-from forge_mcp.core.errors import JobError
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.tiny import TINY, build_tiny_model, corpus_digest
-from forge_mcp.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from forge_mcp.train.budget import Profile
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 PLANNED = ("iters", "num_layers", "max_seq_length", "learning_rate", "steps_per_eval", "val_batches")  # the plan's
 
 
-def plan_run(ws: Workspace, given: dict[str, Any]) -> tuple[TrainParams, "Profile"]:
+def plan_run(ws: Workspace, given: dict[str, Any]) -> tuple[TrainParams, Profile]:
     """The run's parameters: TrainParams' defaults < the budget plan < [cycle] settings < `given` (the
     arguments a user passed; None means not given). Resolves (imports) the base model on the way."""
     from forge_mcp.train.budget import measure_lengths, plan_budget
@@ -37,16 +36,25 @@ def plan_run(ws: Workspace, given: dict[str, Any]) -> tuple[TrainParams, "Profil
     model_path = resolve_base_model(ws, base, dataset_path)
     shape = model_shape(TrainParams(base_model=base), model_path)
     if shape is None:
-        raise JobError(f"cannot plan for {quoted(base)}: its architecture is unknown until it is downloaded; pass "
-                       "iters, num_layers, max_seq_length and learning_rate yourself")
+        raise JobError(
+            f"cannot plan for {quoted(base)}: its architecture is unknown until it is downloaded; pass "
+            "iters, num_layers, max_seq_length and learning_rate yourself"
+        )
     lengths, references, tests = measure_lengths(model_path, dataset_path, task, system_for(ws, model_path))
-    profile = plan_budget(detect_machine(), shape, cfg.budget_minutes, lengths, references, tests,
-                          batch_size=int(chosen.get("batch_size", cfg.batch_size)))
+    profile = plan_budget(
+        detect_machine(),
+        shape,
+        cfg.budget_minutes,
+        lengths,
+        references,
+        tests,
+        batch_size=int(chosen.get("batch_size", cfg.batch_size)),
+    )
     planned = {k: getattr(profile, k) for k in PLANNED}
     return TrainParams(**(planned | chosen | {"base_model": base, "task": task, "dataset_id": dataset_id})), profile
 
 
-def trigger_planned(ws: Workspace, given: dict[str, Any]) -> tuple[RunInfo, "Profile"]:
+def trigger_planned(ws: Workspace, given: dict[str, Any]) -> tuple[RunInfo, Profile]:
     """Plan, then start: what the tool, the CLI and the cycle call."""
     params, profile = plan_run(ws, given)
     return trigger_training(ws, params, plan=profile.model_dump()), profile
@@ -55,18 +63,30 @@ def trigger_planned(ws: Workspace, given: dict[str, Any]) -> tuple[RunInfo, "Pro
 def trigger_training(ws: Workspace, params: TrainParams, plan: dict[str, Any] | None = None) -> RunInfo:
     dataset_id, dataset_path, commit = _dataset(ws, params.dataset_id)
     if not (dataset_path / params.task / "train.jsonl").is_file():
-        raise JobError(f"dataset {dataset_id} has no {params.task} training examples; pick another task "
-                       "(completion, instruction, raft, text) or chunk a repository with more code")
+        raise JobError(
+            f"dataset {dataset_id} has no {params.task} training examples; pick another task "
+            "(completion, instruction, raft, text) or chunk a repository with more code"
+        )
     splits = json.loads((dataset_path / "manifest.json").read_text(encoding="utf-8"))["summary"]["splits"][params.task]
     if splits["train"] < params.batch_size:
-        raise JobError(f"dataset {dataset_id} has {splits['train']} {params.task} training examples, fewer than "
-                       f"batch_size {params.batch_size}: lower batch_size or pick a task with more examples")
+        raise JobError(
+            f"dataset {dataset_id} has {splits['train']} {params.task} training examples, fewer than "
+            f"batch_size {params.batch_size}: lower batch_size or pick a task with more examples"
+        )
     model_path = resolve_base_model(ws, params.base_model, dataset_path)
     if params.method in ("qlora", "qpissa"):
         model_path = quantized(ws, model_path)
     check_plan(params, model_path)
-    return start_run(ws, params.model_copy(update={"dataset_id": dataset_id}), model_path, dataset_path,
-                     dataset_id, commit, system=system_for(ws, model_path), plan=plan)
+    return start_run(
+        ws,
+        params.model_copy(update={"dataset_id": dataset_id}),
+        model_path,
+        dataset_path,
+        dataset_id,
+        commit,
+        system=system_for(ws, model_path),
+        plan=plan,
+    )
 
 
 def _dataset(ws: Workspace, dataset_id: str | None) -> tuple[str, Path, str | None]:
@@ -107,9 +127,11 @@ def resolve_base_model(ws: Workspace, name: str, dataset_path: Path) -> Path:
             raise JobError(f"{local} is not an mlx-lm model folder (no config.json)")
         return local
     if local is not None or "/" not in name:
-        raise JobError(f"unknown base model {quoted(name)}: use 'smollm2-135m' (offline), 'gguf:PATH', "
-                       "'ollama:NAME[:TAG]', a local mlx-lm model folder, or a Hugging Face id such as "
-                       "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit")
+        raise JobError(
+            f"unknown base model {quoted(name)}: use 'smollm2-135m' (offline), 'gguf:PATH', "
+            "'ollama:NAME[:TAG]', a local mlx-lm model folder, or a Hugging Face id such as "
+            "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit"
+        )
     return Path(name)  # a hub id: mlx-lm downloads it in the worker (needs network on the user's machine)
 
 
@@ -127,9 +149,12 @@ def system_for(ws: Workspace, model_path: Path) -> str:
 
 
 def tiny_model(ws: Workspace, dataset_path: Path) -> Path:
-    corpus = [json.loads(line)["text"] for split in ("train", "valid")
-              if (dataset_path / "text" / f"{split}.jsonl").is_file()
-              for line in (dataset_path / "text" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+    corpus = [
+        json.loads(line)["text"]
+        for split in ("train", "valid")
+        if (dataset_path / "text" / f"{split}.jsonl").is_file()
+        for line in (dataset_path / "text" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     folder = ws.state_dir / "models" / f"tiny-{corpus_digest(corpus)[:12]}"
     if not (folder / "model.safetensors").is_file():
         build_tiny_model(folder, corpus)
@@ -155,26 +180,34 @@ def quantized(ws: Workspace, model_path: Path) -> Path:
     return out
 
 
-def model_shape(params: TrainParams, model_path: Path | None) -> "ModelShape | None":
+def model_shape(params: TrainParams, model_path: Path | None) -> ModelShape | None:
     """The base model's architecture: from its config.json, the tiny spec, or the curated list."""
-    from forge_mcp.train.tiny import TinySpec
     from forge_mcp.train.hardware import ModelShape, shape_of_known
+    from forge_mcp.train.tiny import TinySpec
 
     if model_path is not None and (model_path / "config.json").is_file():
-        return ModelShape.from_config(json.loads((model_path / "config.json").read_text(encoding="utf-8")),
-                                      name=params.base_model)
+        return ModelShape.from_config(
+            json.loads((model_path / "config.json").read_text(encoding="utf-8")), name=params.base_model
+        )
     if params.base_model == TINY:
         return ModelShape.from_config(TinySpec().config(TinySpec().vocab_size), name=TINY)
     return shape_of_known(params.base_model)
 
 
-def train_shape(params: TrainParams) -> "TrainConfigShape":
+def train_shape(params: TrainParams) -> TrainConfigShape:
     from forge_mcp.train.hardware import TrainConfigShape
 
     spec = params.adapter_spec()
-    return TrainConfigShape(method=params.method, rank=params.rank, num_layers=params.num_layers, keys=list(spec.keys),
-                            batch_size=params.batch_size, seq_len=params.max_seq_length,
-                            grad_checkpoint=params.grad_checkpoint, grad_accumulation=params.grad_accumulation)
+    return TrainConfigShape(
+        method=params.method,
+        rank=params.rank,
+        num_layers=params.num_layers,
+        keys=list(spec.keys),
+        batch_size=params.batch_size,
+        seq_len=params.max_seq_length,
+        grad_checkpoint=params.grad_checkpoint,
+        grad_accumulation=params.grad_accumulation,
+    )
 
 
 def check_plan(params: TrainParams, model_path: Path | None) -> None:

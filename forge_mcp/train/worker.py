@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.train.formatting import encode_example, messages_of
-from forge_mcp.train.params import RunPaths, TrainParams
 from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.core.store import Store
+from forge_mcp.train.formatting import encode_example, messages_of
+from forge_mcp.train.params import RunPaths, TrainParams
 
 KEEP_CHECKPOINTS = 2
 MOVING_WINDOW = 5
@@ -69,8 +69,9 @@ def _update(store: Store, run_id: str, status: str, **fields: Any) -> None:
     store.put_record("runs", run_id, status, data, git_commit=record["git_commit"], dataset_id=record["dataset_id"])
 
 
-def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Store, resume: bool,
-          cancel: dict[str, bool]) -> dict[str, Any]:
+def train(
+    paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Store, resume: bool, cancel: dict[str, bool]
+) -> dict[str, Any]:
     import mlx.core as mx
     import mlx.optimizers as optim
     import mlx_lm
@@ -86,14 +87,17 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
     pissa = apply_adapters(model, spec)
     layers = len(model.layers) if params.num_layers == -1 else params.num_layers
     folder = Path(run["dataset_path"]) / params.task
-    train_set, valid_set = (load_split(folder / f"{split}.jsonl", tokenizer, params.task, run.get("system"))
-                            for split in ("train", "valid"))
+    train_set, valid_set = (
+        load_split(folder / f"{split}.jsonl", tokenizer, params.task, run.get("system")) for split in ("train", "valid")
+    )
     stats = train_set.stats(params.max_seq_length)
     # A prompt as long as the limit leaves nothing to learn (and a batch of those a 0/0 loss): leave it out.
     train_set, valid_set = train_set.fitting(params.max_seq_length), valid_set.fitting(params.max_seq_length)
     if len(train_set) == 0:
-        raise ValueError(f"the {params.task} training split has no example whose completion starts within "
-                         f"max_seq_length {params.max_seq_length} tokens: raise max_seq_length")
+        raise ValueError(
+            f"the {params.task} training split has no example whose completion starts within "
+            f"max_seq_length {params.max_seq_length} tokens: raise max_seq_length"
+        )
     _update(store, run["run_id"], "running", sequences=stats)
     optimizer = optim.Adam(learning_rate=_schedule(params))
     start, best_val = 0, math.inf
@@ -103,16 +107,38 @@ def train(paths: RunPaths, params: TrainParams, run: dict[str, Any], store: Stor
     # mlx-lm needs a full batch to validate: a smaller validation split is skipped (and said so).
     validate = len(valid_set) >= params.batch_size
     if not validate:
-        _update(store, run["run_id"], "running", note=f"validation skipped: {len(valid_set)} examples "
-                                                      f"< batch_size {params.batch_size}")
-    callback = _Callback(paths, params, store, run["run_id"], start, best_val, model, optimizer, spec, pissa,
-                         cancel, layers, valid_set if validate else None)
+        _update(
+            store,
+            run["run_id"],
+            "running",
+            note=f"validation skipped: {len(valid_set)} examples < batch_size {params.batch_size}",
+        )
+    callback = _Callback(
+        paths,
+        params,
+        store,
+        run["run_id"],
+        start,
+        best_val,
+        model,
+        optimizer,
+        spec,
+        pissa,
+        cancel,
+        layers,
+        valid_set if validate else None,
+    )
     if params.iters > start:
         args = TrainingArgs(
-            batch_size=params.batch_size, iters=params.iters - start, val_batches=params.val_batches,
-            steps_per_report=params.steps_per_report, steps_per_eval=params.steps_per_eval,
-            steps_per_save=10**9, max_seq_length=params.max_seq_length,
-            adapter_file=str(paths.root / "mlx_adapters.safetensors"), grad_checkpoint=params.grad_checkpoint,
+            batch_size=params.batch_size,
+            iters=params.iters - start,
+            val_batches=params.val_batches,
+            steps_per_report=params.steps_per_report,
+            steps_per_eval=params.steps_per_eval,
+            steps_per_save=10**9,
+            max_seq_length=params.max_seq_length,
+            adapter_file=str(paths.root / "mlx_adapters.safetensors"),
+            grad_checkpoint=params.grad_checkpoint,
             grad_accumulation_steps=params.grad_accumulation,
         )
         if start == 0:
@@ -138,10 +164,9 @@ class TokenizedSplit:
     def __len__(self) -> int:
         return len(self.items)
 
-    def fitting(self, max_seq_length: int) -> "TokenizedSplit":
+    def fitting(self, max_seq_length: int) -> TokenizedSplit:
         """The examples with at least one trained token within the length limit."""
-        return TokenizedSplit([(ids, offset) for ids, offset in self.items
-                               if offset < min(len(ids), max_seq_length)])
+        return TokenizedSplit([(ids, offset) for ids, offset in self.items if offset < min(len(ids), max_seq_length)])
 
     def stats(self, max_seq_length: int) -> dict[str, Any]:
         """How many sequences the length limit cuts, and what share of the trained tokens that loses."""
@@ -150,10 +175,15 @@ class TokenizedSplit:
         lost = sum(n - max(offset, max_seq_length) for n, offset in cut)
         lengths = sorted(len(ids) for ids, _ in self.items)
         dropped = sum(offset >= min(len(ids), max_seq_length) for ids, offset in self.items)
-        return {"examples": len(self.items), "max_seq_length": max_seq_length, "truncated_examples": len(cut),
-                "dropped_examples": dropped,
-                "truncated_token_fraction": round(lost / trained, 4), "longest": lengths[-1] if lengths else 0,
-                "median": lengths[len(lengths) // 2] if lengths else 0}
+        return {
+            "examples": len(self.items),
+            "max_seq_length": max_seq_length,
+            "truncated_examples": len(cut),
+            "dropped_examples": dropped,
+            "truncated_token_fraction": round(lost / trained, 4),
+            "longest": lengths[-1] if lengths else 0,
+            "median": lengths[len(lengths) // 2] if lengths else 0,
+        }
 
 
 def load_split(path: Path, tokenizer: Any, task: str, system: str | None) -> TokenizedSplit:
@@ -183,9 +213,22 @@ def _schedule(params: TrainParams) -> Any:
 
 
 class _Callback:
-    def __init__(self, paths: RunPaths, params: TrainParams, store: Store, run_id: str, start: int,
-                 best_val: float, model: Any, optimizer: Any, spec: Any, pissa: Any, cancel: dict[str, bool],
-                 layers: int, valid_set: Any = None) -> None:
+    def __init__(
+        self,
+        paths: RunPaths,
+        params: TrainParams,
+        store: Store,
+        run_id: str,
+        start: int,
+        best_val: float,
+        model: Any,
+        optimizer: Any,
+        spec: Any,
+        pissa: Any,
+        cancel: dict[str, bool],
+        layers: int,
+        valid_set: Any = None,
+    ) -> None:
         self.paths, self.params, self.store, self.run_id, self.start = paths, params, store, run_id, start
         self.best_val, self.model, self.optimizer, self.spec, self.pissa = best_val, model, optimizer, spec, pissa
         self.cancel, self.layers, self.valid_set = cancel, layers, valid_set
@@ -197,17 +240,33 @@ class _Callback:
         step = self.start + int(info["iteration"])
         loss = float(info["train_loss"])
         self._check_divergence(step, loss)
-        self.store.add_metric(self.run_id, step, "train", loss, learning_rate=float(info["learning_rate"]),
-                              tokens_per_second=float(info["tokens_per_second"]),
-                              iterations_per_second=float(info["iterations_per_second"]),
-                              trained_tokens=int(info["trained_tokens"]), peak_memory_gb=float(info["peak_memory"]))
+        self.store.add_metric(
+            self.run_id,
+            step,
+            "train",
+            loss,
+            learning_rate=float(info["learning_rate"]),
+            tokens_per_second=float(info["tokens_per_second"]),
+            iterations_per_second=float(info["iterations_per_second"]),
+            trained_tokens=int(info["trained_tokens"]),
+            peak_memory_gb=float(info["peak_memory"]),
+        )
         self.recent = (self.recent + [loss])[-MOVING_WINDOW:]
         _checkpoint(self.paths, self.model, self.optimizer, step, self.best_val)
-        _update(self.store, self.run_id, "running", step=step, last_train_loss=loss,
-                tokens_per_second=float(info["tokens_per_second"]),
-                iterations_per_second=float(info["iterations_per_second"]), peak_memory_gb=float(info["peak_memory"]))
-        if self.valid_set is not None and (step // self.params.steps_per_eval > self.validated_at // self.params.steps_per_eval
-                                           or step == self.params.iters):
+        _update(
+            self.store,
+            self.run_id,
+            "running",
+            step=step,
+            last_train_loss=loss,
+            tokens_per_second=float(info["tokens_per_second"]),
+            iterations_per_second=float(info["iterations_per_second"]),
+            peak_memory_gb=float(info["peak_memory"]),
+        )
+        if self.valid_set is not None and (
+            step // self.params.steps_per_eval > self.validated_at // self.params.steps_per_eval
+            or step == self.params.iters
+        ):
             self.validate(step)
         if self.cancel["requested"]:
             raise Stop("cancelled", f"cancelled at step {step}; resume continues from this checkpoint")
@@ -220,9 +279,14 @@ class _Callback:
         if self.valid_set is None:
             return
         self.model.eval()
-        loss = evaluate(model=self.model, dataset=self.valid_set, batch_size=self.params.batch_size,
-                        num_batches=self.params.val_batches, max_seq_length=self.params.max_seq_length,
-                        iterate_batches=iterate_batches)
+        loss = evaluate(
+            model=self.model,
+            dataset=self.valid_set,
+            batch_size=self.params.batch_size,
+            num_batches=self.params.val_batches,
+            max_seq_length=self.params.max_seq_length,
+            iterate_batches=iterate_batches,
+        )
         self.model.train()
         self.validated_at = step
         self.on_val_loss_report({"iteration": step - self.start, "val_loss": float(loss)})
@@ -235,8 +299,13 @@ class _Callback:
             self.best_val = loss
             _save_adapter(self.paths.best, _weights(self), _config(self), self.params, step=step, val_loss=loss)
             _save_state(self.paths.best, self.model, self.optimizer, step, loss)  # a full checkpoint, too
-        _update(self.store, self.run_id, "running", last_val_loss=loss,
-                best_val_loss=None if math.isinf(self.best_val) else self.best_val)
+        _update(
+            self.store,
+            self.run_id,
+            "running",
+            last_val_loss=loss,
+            best_val_loss=None if math.isinf(self.best_val) else self.best_val,
+        )
 
     def _check_divergence(self, step: int, loss: float) -> None:
         if not math.isfinite(loss):
@@ -244,9 +313,12 @@ class _Callback:
         if len(self.recent) >= 3:
             average = sum(self.recent) / len(self.recent)
             if loss > self.params.divergence_factor * average:
-                raise Stop("diverged", f"the training loss jumped to {loss:.3f} at step {step}, over "
-                                       f"{self.params.divergence_factor}x its moving average {average:.3f}; "
-                                       "the last good checkpoint is kept (lower the learning rate?)")
+                raise Stop(
+                    "diverged",
+                    f"the training loss jumped to {loss:.3f} at step {step}, over "
+                    f"{self.params.divergence_factor}x its moving average {average:.3f}; "
+                    "the last good checkpoint is kept (lower the learning rate?)",
+                )
 
 
 def _weights(cb: _Callback) -> dict[str, Any]:
@@ -261,8 +333,9 @@ def _config(cb: _Callback) -> dict[str, Any]:
     return adapter_config(cb.spec, cb.layers)
 
 
-def _save_adapter(folder: Path, weights: dict[str, Any], config: dict[str, Any], params: TrainParams,
-                  **info: Any) -> None:
+def _save_adapter(
+    folder: Path, weights: dict[str, Any], config: dict[str, Any], params: TrainParams, **info: Any
+) -> None:
     """adapters.safetensors + adapter_config.json (+ the run's params), replaced as a whole folder."""
     import mlx.core as mx
 
@@ -300,7 +373,9 @@ def _save_state(folder: Path, model: Any, optimizer: Any, step: int, best_val: f
 
     mx.save_safetensors(str(folder / "trainable.safetensors"), dict(tree_flatten(model.trainable_parameters())))
     mx.save_safetensors(str(folder / "optimizer.safetensors"), dict(tree_flatten(optimizer.state)))
-    atomic_write_json(folder / "state.json", {"step": step, "best_val_loss": None if math.isinf(best_val) else best_val})
+    atomic_write_json(
+        folder / "state.json", {"step": step, "best_val_loss": None if math.isinf(best_val) else best_val}
+    )
 
 
 def _restore(paths: RunPaths, model: Any, optimizer: Any) -> tuple[int, float]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from forge_mcp.cli.main import main
 from forge_mcp.cli.doctor import CHECKS, Check, doctor
+from forge_mcp.cli.main import main
 from forge_mcp.cli.skills import install_skills, skill_folders
 from forge_mcp.core.workspace import Workspace
 
@@ -14,8 +14,18 @@ from forge_mcp.core.workspace import Workspace
 def test_doctor_checks_everything_and_says_what_to_fix(repo, monkeypatch, capsys) -> None:
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
     checks = {c.name: c for c in doctor(Workspace.open(repo.path))}
-    assert set(checks) == {"python", "mlx", "base model", "memory", "git", "chromadb", "embedder", "llama.cpp",
-                           "ollama", "disk"}
+    assert set(checks) == {
+        "python",
+        "mlx",
+        "base model",
+        "memory",
+        "git",
+        "chromadb",
+        "embedder",
+        "llama.cpp",
+        "ollama",
+        "disk",
+    }
     assert checks["base model"].status == "ok" and "smollm2-135m" in checks["base model"].detail
     assert "training tokens/s" in checks["mlx"].detail  # what the budget plan expects on this machine
     assert checks["python"].status == "ok" and checks["git"].status == "ok" and "project" in checks["git"].detail

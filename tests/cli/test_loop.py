@@ -15,12 +15,15 @@ from tests.cycle.test_run import project, small_cycle_env
 
 def test_index_then_search_human_and_json(make_repo, capsys) -> None:
     repo: GitRepo = make_repo("cli-search")
-    repo.commit("code", {
-        "shop/payment.py": 'def charge_credit_card(card_number, amount):\n    """Charge a credit card."""\n'
-                           '    return gateway.charge(card_number, amount)\n',
-        "shop/cart.py": 'def add_item(cart, sku):\n    """Add a product to the cart."""\n    cart.append(sku)\n',
-        "docs/README.md": "# Shop\n\nCards are charged through the gateway.\n",
-    })
+    repo.commit(
+        "code",
+        {
+            "shop/payment.py": 'def charge_credit_card(card_number, amount):\n    """Charge a credit card."""\n'
+            "    return gateway.charge(card_number, amount)\n",
+            "shop/cart.py": 'def add_item(cart, sku):\n    """Add a product to the cart."""\n    cart.append(sku)\n',
+            "docs/README.md": "# Shop\n\nCards are charged through the gateway.\n",
+        },
+    )
     assert main(["index", "--repo", str(repo.path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("3 files, ") and "chunks indexed with minilm" in out and "STILL UNREACHABLE" not in out

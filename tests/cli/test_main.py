@@ -35,8 +35,13 @@ def test_config_prints_the_resolved_config(repo, capsys, monkeypatch) -> None:
 
 def test_watch_prints_batches_and_events_lists_them(repo, capsys) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
-    proc = subprocess.Popen([sys.executable, "-m", "forge_mcp", "watch", "--repo", str(repo.path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forge_mcp", "watch", "--repo", str(repo.path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         assert "watching" in proc.stdout.readline()
@@ -52,19 +57,49 @@ def test_watch_prints_batches_and_events_lists_them(repo, capsys) -> None:
 
 
 def test_train_and_runs(capsys) -> None:
-    from tests.conftest import GitRepo
-
     import tempfile
 
+    from tests.conftest import GitRepo
+
     repo = GitRepo(Path(tempfile.mkdtemp()) / "cli-train")
-    repo.commit("code", {f"m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n'
-                         f'    return value + {i}\n' for i in range(12)})
-    repo.commit("recent change", {"m0.py": 'def helper_0(value):\n    """Return value doubled."""\n'
-                                           '    doubled = value * 2\n    return doubled + 0\n'})
+    repo.commit(
+        "code",
+        {
+            f"m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n    return value + {i}\n'
+            for i in range(12)
+        },
+    )
+    repo.commit(
+        "recent change",
+        {
+            "m0.py": 'def helper_0(value):\n    """Return value doubled."""\n'
+            "    doubled = value * 2\n    return doubled + 0\n"
+        },
+    )
     assert main(["chunk", "--repo", str(repo.path), "--json"]) == 0
     capsys.readouterr()
-    assert main(["train", "--repo", str(repo.path), "--base-model", "tiny", "--iters", "10", "--batch-size", "2",
-                 "--task", "instruction", "--max-seq-length", "256", "--learning-rate", "1e-3"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--repo",
+                str(repo.path),
+                "--base-model",
+                "tiny",
+                "--iters",
+                "10",
+                "--batch-size",
+                "2",
+                "--task",
+                "instruction",
+                "--max-seq-length",
+                "256",
+                "--learning-rate",
+                "1e-3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "completed at step 10/10" in out and "adapter:" in out
     assert main(["runs", "--repo", str(repo.path), "--json"]) == 0
@@ -72,8 +107,10 @@ def test_train_and_runs(capsys) -> None:
     assert runs[0]["status"] == "completed" and runs[0]["method"] == "lora"
     assert main(["train", "--repo", str(repo.path), "--resume", runs[0]["run_id"]]) == 2
     assert "cannot be resumed" in capsys.readouterr().err
-    assert main(["validate", "--repo", str(repo.path), "--max-examples", "2", "--max-tokens", "16",
-                 "--gate", "absolute"]) == 1
+    assert (
+        main(["validate", "--repo", str(repo.path), "--max-examples", "2", "--max-tokens", "16", "--gate", "absolute"])
+        == 1
+    )
     out = capsys.readouterr().out
     assert out.startswith("FAIL: ") and "candidate run-" in out and "report.md" in out
     assert main(["validate", "--repo", str(repo.path), "--target", "run-nope"]) == 2

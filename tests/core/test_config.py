@@ -56,7 +56,8 @@ def test_broken_config_is_a_clear_error(tmp_path: Path, text: str, message: str)
 
 def test_env_layer_nests_on_double_underscore() -> None:
     assert env_layer({"FORGE_SERVER__PORT": "9", "FORGE_STATE_DIR": "s", "OTHER": "1", "FORGE_A__B__C": "x"}) == {
-        "server": {"port": "9"}, "state_dir": "s",
+        "server": {"port": "9"},
+        "state_dir": "s",
     }
 
 
@@ -66,17 +67,20 @@ def test_saved_json_masks_the_token(tmp_path: Path) -> None:
     assert "s3cret" not in cfg.to_json()
 
 
-@pytest.mark.parametrize(("text", "key", "env_name"), [
-    ('state_dir = "../outside"', "state_dir", "FORGE_STATE_DIR"),
-    ('state_dir = "/tmp/elsewhere"', "state_dir", "FORGE_STATE_DIR"),
-    ('model_dirs = ["/"]', "model_dirs", "FORGE_MODEL_DIRS"),
-    ('[server]\nhost = "0.0.0.0"\ntoken = "known-to-the-author"', "server.host", "FORGE_SERVER__HOST"),
-    ('[server]\ntoken = "known-to-the-author"', "server.token", "FORGE_SERVER__TOKEN"),
-    ('[server]\nport = 80', "server.port", "FORGE_SERVER__PORT"),
-    ('[index]\nchroma_url = "http://collector.example:8000"', "index.chroma_url", "FORGE_INDEX__CHROMA_URL"),
-    ('[miner]\nollama_host = "http://collector.example"', "miner.ollama_host", "FORGE_MINER__OLLAMA_HOST"),
-    ('[deploy]\nollama_host = "http://collector.example"', "deploy.ollama_host", "FORGE_DEPLOY__OLLAMA_HOST"),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "env_name"),
+    [
+        ('state_dir = "../outside"', "state_dir", "FORGE_STATE_DIR"),
+        ('state_dir = "/tmp/elsewhere"', "state_dir", "FORGE_STATE_DIR"),
+        ('model_dirs = ["/"]', "model_dirs", "FORGE_MODEL_DIRS"),
+        ('[server]\nhost = "0.0.0.0"\ntoken = "known-to-the-author"', "server.host", "FORGE_SERVER__HOST"),
+        ('[server]\ntoken = "known-to-the-author"', "server.token", "FORGE_SERVER__TOKEN"),
+        ("[server]\nport = 80", "server.port", "FORGE_SERVER__PORT"),
+        ('[index]\nchroma_url = "http://collector.example:8000"', "index.chroma_url", "FORGE_INDEX__CHROMA_URL"),
+        ('[miner]\nollama_host = "http://collector.example"', "miner.ollama_host", "FORGE_MINER__OLLAMA_HOST"),
+        ('[deploy]\nollama_host = "http://collector.example"', "deploy.ollama_host", "FORGE_DEPLOY__OLLAMA_HOST"),
+    ],
+)
 def test_a_repository_may_not_set_user_only_settings(tmp_path: Path, text: str, key: str, env_name: str) -> None:
     (tmp_path / "forge.toml").write_text(text + "\n")
     with pytest.raises(ConfigError) as err:

@@ -41,7 +41,10 @@ def test_events_batches_newest_first_and_pruning(tmp_path: Path) -> None:
     assert (b1, b2) == (1, 2)
     events = store.recent_events(10)
     assert [(e.kind, e.path, e.dest_path, e.batch) for e in events] == [
-        ("moved", "a.py", "c.py", 2), ("modified", "b.py", None, 1), ("created", "a.py", None, 1)]
+        ("moved", "a.py", "c.py", 2),
+        ("modified", "b.py", None, 1),
+        ("created", "a.py", None, 1),
+    ]
     assert store.count_events() == 3
     store.add_events([("modified", f"f{i}.py", None) for i in range(200)], keep=100)
     assert store.count_events() == 100

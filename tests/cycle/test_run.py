@@ -6,16 +6,24 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.cycle.run import CycleParams, cycle_info, list_cycles, new_cycle, run_cycle
 from forge_mcp.core.errors import CycleError
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.cycle.run import CycleParams, cycle_info, list_cycles, new_cycle, run_cycle
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import list_deployments
-from forge_mcp.core.workspace import Workspace
 from tests.conftest import GitRepo
 
-SMALL = {"FORGE_CYCLE__BASE_MODEL": "tiny", "FORGE_CYCLE__ITERS": "6", "FORGE_CYCLE__BATCH_SIZE": "2", "FORGE_CYCLE__MAX_SEQ_LENGTH": "256",
-         "FORGE_CYCLE__COMPILE": "false", "FORGE_JUDGE__GATE": "absolute", "FORGE_JUDGE__MAX_EXAMPLES": "2", "FORGE_JUDGE__MAX_TOKENS": "16",
-         "OLLAMA_HOST": "http://127.0.0.1:9"}
+SMALL = {
+    "FORGE_CYCLE__BASE_MODEL": "tiny",
+    "FORGE_CYCLE__ITERS": "6",
+    "FORGE_CYCLE__BATCH_SIZE": "2",
+    "FORGE_CYCLE__MAX_SEQ_LENGTH": "256",
+    "FORGE_CYCLE__COMPILE": "false",
+    "FORGE_JUDGE__GATE": "absolute",
+    "FORGE_JUDGE__MAX_EXAMPLES": "2",
+    "FORGE_JUDGE__MAX_TOKENS": "16",
+    "OLLAMA_HOST": "http://127.0.0.1:9",
+}
 
 
 def small_cycle_env(monkeypatch: pytest.MonkeyPatch) -> int:
@@ -29,10 +37,18 @@ def small_cycle_env(monkeypatch: pytest.MonkeyPatch) -> int:
 
 def project(path: Path) -> GitRepo:
     repo = GitRepo(path)
-    repo.commit("code", {f"pkg/m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n'
-                         f'    total = value + {i}\n    return total\n' for i in range(12)})
-    repo.commit("recent", {"pkg/m0.py": 'def helper_0(value):\n    """Double it."""\n    doubled = value * 2\n'
-                                        '    return doubled\n'})
+    repo.commit(
+        "code",
+        {
+            f"pkg/m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n'
+            f"    total = value + {i}\n    return total\n"
+            for i in range(12)
+        },
+    )
+    repo.commit(
+        "recent",
+        {"pkg/m0.py": 'def helper_0(value):\n    """Double it."""\n    doubled = value * 2\n    return doubled\n'},
+    )
     return repo
 
 

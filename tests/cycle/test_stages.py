@@ -7,17 +7,22 @@ import time
 
 import pytest
 
-from forge_mcp.core.errors import NotFoundError
+from forge_mcp.core.errors import JobError, NotFoundError
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.cycle.run import STAGES, CycleParams, CycleResult, Stage
 from forge_mcp.cycle.stages import STAGE_FUNCTIONS, chunk_stage, deploy_stage, index_stage, monitor_stage, train_stage
-from forge_mcp.core.errors import JobError
 from tests.cycle.test_run import project
 
 
 def _result(ws: Workspace) -> CycleResult:
-    return CycleResult(cycle_id="cycle-test", repo=ws.name, status="running", trigger="manual",
-                       started_at=time.time(), stages=[Stage(name=n) for n in STAGES])
+    return CycleResult(
+        cycle_id="cycle-test",
+        repo=ws.name,
+        status="running",
+        trigger="manual",
+        started_at=time.time(),
+        stages=[Stage(name=n) for n in STAGES],
+    )
 
 
 def _quiet(done: int, total: int, message: str) -> None:

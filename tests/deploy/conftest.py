@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from forge_mcp.train.tiny import TinySpec, build_tiny_model
 from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.train.tiny import TinySpec, build_tiny_model
 
 CORPUS = [
-    "def add(a, b):\n    return a + b\n", "def sub(a, b):\n    return a - b\n",
+    "def add(a, b):\n    return a + b\n",
+    "def sub(a, b):\n    return a - b\n",
     "class Stack:\n    def push(self, x):\n        self.items.append(x)\n",
     "def greet(name):\n    return f'hello {name}'\n",
 ] * 20
@@ -58,8 +59,9 @@ def qwen2_path(tiny_path: Path, models_dir: Path) -> Path:
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copyfile(tiny_path / name, out / name)
     config = json.loads((tiny_path / "config.json").read_text())
-    config.update(model_type="qwen2", architectures=["Qwen2ForCausalLM"], tie_word_embeddings=True,
-                  rope_theta=1000000.0)
+    config.update(
+        model_type="qwen2", architectures=["Qwen2ForCausalLM"], tie_word_embeddings=True, rope_theta=1000000.0
+    )
     atomic_write_json(out / "config.json", config)
     mx.random.seed(1)
     model = qwen2.Model(qwen2.ModelArgs.from_dict(config))
@@ -77,8 +79,12 @@ def make_adapter(base: Path, out: Path, method: str, seed: int = 0) -> Path:
 
     mx.random.seed(seed)
     model, _ = mlx_lm.load(str(base))
-    spec = AdapterSpec(method=method, rank=4, alpha=8.0,
-                       keys=("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.down_proj"))
+    spec = AdapterSpec(
+        method=method,
+        rank=4,
+        alpha=8.0,
+        keys=("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.down_proj"),
+    )
     pissa = apply_adapters(model, spec)
     for _, layer in model.named_modules():
         if hasattr(layer, "lora_b"):
@@ -123,15 +129,36 @@ def spm_path(models_dir: Path) -> Path:
     out = models_dir / "spm"
     out.mkdir()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS), model_prefix=str(out / "tokenizer"), vocab_size=300, model_type="bpe",
-        byte_fallback=True, user_defined_symbols=["<|im_start|>", "<|im_end|>"], unk_id=0, bos_id=1, eos_id=2,
-        pad_id=-1, normalization_rule_name="identity", remove_extra_whitespaces=False, minloglevel=2)
-    atomic_write_json(out / "tokenizer_config.json", {
-        "tokenizer_class": "LlamaTokenizer", "chat_template": CHAT_TEMPLATE, "legacy": True,
-        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": True,
-        "added_tokens_decoder": {"3": {"content": "<|im_start|>", "special": True},
-                                 "4": {"content": "<|im_end|>", "special": True}},
-    })
+        sentence_iterator=iter(CORPUS),
+        model_prefix=str(out / "tokenizer"),
+        vocab_size=300,
+        model_type="bpe",
+        byte_fallback=True,
+        user_defined_symbols=["<|im_start|>", "<|im_end|>"],
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        minloglevel=2,
+    )
+    atomic_write_json(
+        out / "tokenizer_config.json",
+        {
+            "tokenizer_class": "LlamaTokenizer",
+            "chat_template": CHAT_TEMPLATE,
+            "legacy": True,
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "add_bos_token": True,
+            "added_tokens_decoder": {
+                "3": {"content": "<|im_start|>", "special": True},
+                "4": {"content": "<|im_end|>", "special": True},
+            },
+        },
+    )
     config = TinySpec().config(300) | {"bos_token_id": 1, "eos_token_id": 2}
     atomic_write_json(out / "config.json", config)
     mx.random.seed(2)

@@ -25,16 +25,38 @@ class FakeOllama:
         if not self.reachable:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         path, method = request.url.path, request.method
-        body = json.loads(request.content) if method == "POST" and path.startswith("/api/") and not path.startswith(
-            "/api/blobs") else None
+        body = (
+            json.loads(request.content)
+            if method == "POST" and path.startswith("/api/") and not path.startswith("/api/blobs")
+            else None
+        )
         self.requests.append((method, path, body))
         if path.startswith("/api/blobs/"):
             return self._blob(method, path.rsplit("/", 1)[1], request)
         if path == "/api/tags":
-            return httpx.Response(200, json={"models": [
-                {"name": m, "model": m, "modified_at": "2026-11-23T05:00:00Z", "size": v["size"], "digest": v["digest"],
-                 "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
-                             "parameter_size": "1M", "quantization_level": "F16"}} for m, v in self.models.items()]})
+            return httpx.Response(
+                200,
+                json={
+                    "models": [
+                        {
+                            "name": m,
+                            "model": m,
+                            "modified_at": "2026-11-23T05:00:00Z",
+                            "size": v["size"],
+                            "digest": v["digest"],
+                            "details": {
+                                "parent_model": "",
+                                "format": "gguf",
+                                "family": "llama",
+                                "families": ["llama"],
+                                "parameter_size": "1M",
+                                "quantization_level": "F16",
+                            },
+                        }
+                        for m, v in self.models.items()
+                    ]
+                },
+            )
         if path == "/api/create":
             return self._create(body)
         if path == "/api/copy":
@@ -45,8 +67,15 @@ class FakeOllama:
         if path == "/api/show":
             if body["model"] not in self.models:
                 return httpx.Response(404, json={"error": f"model '{body['model']}' not found"})
-            return httpx.Response(200, json={"modelfile": "", "template": self.models[body["model"]]["template"],
-                                             "details": {"format": "gguf"}, "model_info": {}})
+            return httpx.Response(
+                200,
+                json={
+                    "modelfile": "",
+                    "template": self.models[body["model"]]["template"],
+                    "details": {"format": "gguf"},
+                    "model_info": {},
+                },
+            )
         return httpx.Response(404, json={"error": "not found"})
 
     def _blob(self, method: str, digest: str, request: httpx.Request) -> httpx.Response:

@@ -9,31 +9,45 @@ from pathlib import Path
 
 import pytest
 
+from forge_mcp.core.errors import DeployError
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import deploy, list_deployments, rollback, stop_local
 from forge_mcp.deploy.log import current_deployment
 from forge_mcp.deploy.ollama_target import OllamaTarget, model_name
-from forge_mcp.core.errors import DeployError
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.core.workspace import Workspace
 from tests.conftest import GitRepo, train_tiny
 from tests.deploy.fake_ollama import FakeOllama
 
 pytest.importorskip("llama_cpp")
-RUN = {"task": "completion", "compile": False, "max_seq_length": 256, "batch_size": 2, "iters": 6,
-       "steps_per_report": 3, "steps_per_eval": 6, "learning_rate": 1e-3}
-
+RUN = {
+    "task": "completion",
+    "compile": False,
+    "max_seq_length": 256,
+    "batch_size": 2,
+    "iters": 6,
+    "steps_per_report": 3,
+    "steps_per_eval": 6,
+    "learning_rate": 1e-3,
+}
 
 
 @pytest.fixture(scope="module")
 def forge(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """A repository with two completed runs: the first passes validation (lenient rules), the second fails."""
     repo = GitRepo(tmp_path_factory.mktemp("deploy") / "deploy-me")
-    repo.commit("code", {f"m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n'
-                         f'    total = value + {i}\n    return total\n' for i in range(10)})
-    repo.commit("change", {"m0.py": 'def helper_0(value):\n    """Double it."""\n    doubled = value * 2\n'
-                                    '    return doubled\n'})
+    repo.commit(
+        "code",
+        {
+            f"m{i}.py": f'def helper_{i}(value):\n    """Return value plus {i}."""\n'
+            f"    total = value + {i}\n    return total\n"
+            for i in range(10)
+        },
+    )
+    repo.commit(
+        "change", {"m0.py": 'def helper_0(value):\n    """Double it."""\n    doubled = value * 2\n    return doubled\n'}
+    )
     ws = Workspace.open(repo.path)
     build_dataset(ws)
     good, bad = train_tiny(ws, **RUN), train_tiny(ws, **RUN)
@@ -107,8 +121,17 @@ def test_a_base_pulled_from_ollama_keeps_its_template_stops_and_parameters(forge
     base = Path(json.loads((ws.state_dir / "runs" / good / "run.json").read_text())["model_path"])
     meta = base / "ollama.json"
     template = "{{ if .System }}SYS {{ .System }}{{ end }}{{ range .Messages }}<{{ .Role }}>{{ .Content }}{{ end }}"
-    meta.write_text(json.dumps({"name": "library/coder", "tag": "latest", "template": template, "system": "Be brief.",
-                                "parameters": {"stop": ["<end>"], "temperature": 0.7, "num_ctx": 4096}}))
+    meta.write_text(
+        json.dumps(
+            {
+                "name": "library/coder",
+                "tag": "latest",
+                "template": template,
+                "system": "Be brief.",
+                "parameters": {"stop": ["<end>"], "temperature": 0.7, "num_ctx": 4096},
+            }
+        )
+    )
     try:
         deploy(ws, good, target="ollama", transport=fake.transport())
         create = next(b for _, p, b in fake.requests if p == "/api/create")
@@ -119,8 +142,17 @@ def test_a_base_pulled_from_ollama_keeps_its_template_stops_and_parameters(forge
         run = json.loads((ws.state_dir / "runs" / good / "run.json").read_text())
         assert create["system"] == run["system"]
         fake.requests.clear()
-        overriding = Workspace.open(path, {"deploy": {"llama_port": llama_server.free_port(), "temperature": 0.1,
-                                                      "ollama_template": "{{ .Prompt }}", "ollama_stops": ["</s>"]}})
+        overriding = Workspace.open(
+            path,
+            {
+                "deploy": {
+                    "llama_port": llama_server.free_port(),
+                    "temperature": 0.1,
+                    "ollama_template": "{{ .Prompt }}",
+                    "ollama_stops": ["</s>"],
+                }
+            },
+        )
         deploy(overriding, good, target="ollama", transport=fake.transport())
         create = next(b for _, p, b in fake.requests if p == "/api/create")
         assert create["template"] == "{{ .Prompt }}" and create["parameters"]["stop"] == ["</s>"]
@@ -142,7 +174,8 @@ def test_ollama_failures_leave_the_log_unchanged(forge) -> None:
     assert len(list_deployments(ws)) == before
     with pytest.raises(DeployError, match="invalid Ollama model name"):
         OllamaTarget("http://127.0.0.1:1", transport=FakeOllama().transport()).deploy(
-            Path(__file__), "Bad Name!", "x", "", [], "", {})
+            Path(__file__), "Bad Name!", "x", "", [], "", {}
+        )
 
 
 def test_ollama_rollback_copies_the_older_tag(forge) -> None:

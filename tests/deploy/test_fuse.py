@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.deploy.fuse import TOKENIZER_FILES, fuse_run
 from forge_mcp.core.errors import ExportError
+from forge_mcp.deploy.fuse import TOKENIZER_FILES, fuse_run
 from tests.deploy.conftest import logits, make_adapter
 
 
@@ -29,8 +29,9 @@ def test_fuse_without_adapter_reproduces_the_base(tiny_path: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("adapter_name", ["lora_adapter", "pissa_adapter"])
-def test_fused_model_computes_what_base_plus_adapter_did(tiny_path: Path, tmp_path: Path, adapter_name: str,
-                                                          request: pytest.FixtureRequest) -> None:
+def test_fused_model_computes_what_base_plus_adapter_did(
+    tiny_path: Path, tmp_path: Path, adapter_name: str, request: pytest.FixtureRequest
+) -> None:
     adapter: Path = request.getfixturevalue(adapter_name)
     out = fuse_run(tiny_path, adapter, tmp_path / "fused")
     with_adapter = logits(tiny_path, adapter)

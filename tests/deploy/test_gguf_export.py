@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from forge_mcp.deploy.gguf_export import export_gguf, quantize_q4_k_m
 from forge_mcp.core.errors import ExportError
+from forge_mcp.deploy.gguf_export import export_gguf, quantize_q4_k_m
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -40,8 +40,10 @@ def test_f32_export_metadata_and_vocab(tiny_path: Path, tmp_path: Path) -> None:
     assert meta["llama.vocab_size"] == config["vocab_size"] == len(meta["tokenizer.ggml.tokens"])
     assert (meta["tokenizer.ggml.model"], meta["tokenizer.ggml.pre"]) == ("gpt2", "gpt-2")
     assert len(meta["tokenizer.ggml.merges"]) == len(tok["model"]["merges"])
-    assert meta["tokenizer.chat_template"] == json.loads((tiny_path / "tokenizer_config.json").read_text())[
-        "chat_template"]
+    assert (
+        meta["tokenizer.chat_template"]
+        == json.loads((tiny_path / "tokenizer_config.json").read_text())["chat_template"]
+    )
     assert meta["tokenizer.ggml.eos_token_id"] == 2 and meta["tokenizer.ggml.padding_token_id"] == 0
     assert meta["tokenizer.ggml.add_bos_token"] is False
     reader = gguf.GGUFReader(info.path)
@@ -50,8 +52,15 @@ def test_f32_export_metadata_and_vocab(tiny_path: Path, tmp_path: Path) -> None:
     types = meta["tokenizer.ggml.token_type"]
     assert types[:3] == [gguf.TokenType.CONTROL] * 3 and set(types[3:]) == {gguf.TokenType.NORMAL}
     assert {t.tensor_type for t in tensors.values()} == {gguf.GGMLQuantizationType.F32}
-    assert {"token_embd.weight", "output.weight", "output_norm.weight", "blk.1.attn_q.weight",
-            "blk.1.ffn_gate.weight", "blk.0.attn_norm.weight", "blk.0.ffn_norm.weight"} <= set(tensors)
+    assert {
+        "token_embd.weight",
+        "output.weight",
+        "output_norm.weight",
+        "blk.1.attn_q.weight",
+        "blk.1.ffn_gate.weight",
+        "blk.0.attn_norm.weight",
+        "blk.0.ffn_norm.weight",
+    } <= set(tensors)
 
 
 def test_q_and_k_rows_are_permuted_for_llama(tiny_path: Path, tmp_path: Path) -> None:
@@ -97,10 +106,14 @@ def test_qwen2_export_uses_the_runtime_tokenizer_and_no_permutation(qwen2_path: 
     assert meta["tokenizer.ggml.pre"] == "qwen2"
     assert "output.weight" not in tensors  # tied embeddings: llama.cpp reuses token_embd
     weights = mx.load(str(qwen2_path / "model.safetensors"))
-    for hf, name in (("q_proj.weight", "attn_q.weight"), ("q_proj.bias", "attn_q.bias"),
-                     ("k_proj.bias", "attn_k.bias")):
-        assert np.array_equal(np.asarray(tensors[f"blk.1.{name}"].data),
-                              np.array(weights[f"model.layers.1.self_attn.{hf}"]))
+    for hf, name in (
+        ("q_proj.weight", "attn_q.weight"),
+        ("q_proj.bias", "attn_q.bias"),
+        ("k_proj.bias", "attn_k.bias"),
+    ):
+        assert np.array_equal(
+            np.asarray(tensors[f"blk.1.{name}"].data), np.array(weights[f"model.layers.1.self_attn.{hf}"])
+        )
 
 
 def test_unsupported_inputs_raise_export_error(tiny_path: Path, tmp_path: Path) -> None:

@@ -38,8 +38,9 @@ def test_f16_and_q8_0_report_agreement(tiny_path: Path, tmp_path: Path, outtype:
 
 
 @pytest.mark.parametrize("adapter_name", ["lora_adapter", "pissa_adapter"])
-def test_fused_adapters_export_with_exact_parity(tiny_path: Path, tmp_path: Path, adapter_name: str,
-                                                request: pytest.FixtureRequest) -> None:
+def test_fused_adapters_export_with_exact_parity(
+    tiny_path: Path, tmp_path: Path, adapter_name: str, request: pytest.FixtureRequest
+) -> None:
     fused = fuse_run(tiny_path, request.getfixturevalue(adapter_name), tmp_path / "fused")
     report = verify_gguf(export_gguf(fused, tmp_path / "fused.gguf", "f32").path, fused, PROMPTS)
     assert report.ok and report.exact, report.model_dump_json(exclude={"tokenizer_checks"})
@@ -90,10 +91,26 @@ def test_q4_k_m_quantizes_through_llama_cpp(tiny256_path: Path, tmp_path: Path) 
 def test_probe_keeps_stdout_for_json(tiny_path: Path, tmp_path: Path) -> None:
     path = export_gguf(tiny_path, tmp_path / "tiny.gguf", "f16").path
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({"model": str(path), "n_ctx": 64, "max_tokens": 2, "stop_ids": [],
-                                   "texts": ["hi"], "decode": [[266]], "prompts": []}))
-    proc = subprocess.run([sys.executable, "-m", "forge_mcp.deploy.llama_probe", "probe", str(request)],
-                          capture_output=True, text=True, check=True, timeout=120)
+    request.write_text(
+        json.dumps(
+            {
+                "model": str(path),
+                "n_ctx": 64,
+                "max_tokens": 2,
+                "stop_ids": [],
+                "texts": ["hi"],
+                "decode": [[266]],
+                "prompts": [],
+            }
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "forge_mcp.deploy.llama_probe", "probe", str(request)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     result = json.loads(proc.stdout)
     vocab = json.loads((tiny_path / "config.json").read_text())["vocab_size"]
     assert result["n_vocab"] == vocab and result["prompts"] == [] and len(result["texts"]) == 1

@@ -9,33 +9,57 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.core.errors import ConfigError
-from forge_mcp.index.adapt import adapt_index, embedders_dir, is_adapted, repository_pairs
-from forge_mcp.core.errors import AdaptError
-from forge_mcp.index.active import EMBEDDER_KEY
-from forge_mcp.index.rag import RagIndex
+from forge_mcp.core.errors import AdaptError, ConfigError
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.index.active import EMBEDDER_KEY
+from forge_mcp.index.adapt import adapt_index, embedders_dir, is_adapted, repository_pairs
+from forge_mcp.index.rag import RagIndex
 from tests.conftest import GitRepo, wait_until
 
-VERBS = ["parse", "render", "store", "fetch", "merge", "split", "count", "check", "build", "clean", "send", "load",
-         "sort", "scale", "print", "hash", "crop", "wrap", "join", "trim"]
+VERBS = [
+    "parse",
+    "render",
+    "store",
+    "fetch",
+    "merge",
+    "split",
+    "count",
+    "check",
+    "build",
+    "clean",
+    "send",
+    "load",
+    "sort",
+    "scale",
+    "print",
+    "hash",
+    "crop",
+    "wrap",
+    "join",
+    "trim",
+]
 NOUNS = ["invoice", "header", "token", "image", "record", "ledger", "packet", "column"]
 FAST = {"index": {"adapt_budget_minutes": 2, "adapt_epochs": 1, "adapt_max_seq_length": 64, "adapt_batch_size": 8}}
 
 
 def _code(n: int) -> str:
     verb, noun = VERBS[n % len(VERBS)], NOUNS[n % len(NOUNS)]
-    return (f"def {verb}_{noun}_{n}(value, limit={n}):\n"
-            f'    """{verb.capitalize()} the {noun} given, at most {n} times, and return what is left."""\n'
-            f"    result = [{verb}_step(item) for item in value[:limit]]\n"
-            f"    return {noun}_table(result) + {n}\n\n\n")
+    return (
+        f"def {verb}_{noun}_{n}(value, limit={n}):\n"
+        f'    """{verb.capitalize()} the {noun} given, at most {n} times, and return what is left."""\n'
+        f"    result = [{verb}_step(item) for item in value[:limit]]\n"
+        f"    return {noun}_table(result) + {n}\n\n\n"
+    )
 
 
 @pytest.fixture
 def small_repo(make_repo) -> GitRepo:
     repo = make_repo("shop")
-    repo.commit("code", {f"pkg/mod_{i}.py": "".join(_code(i * 6 + j) for j in range(6)) for i in range(5)}
-                | {"docs/guide.md": "# Guide\n\n## Charging a card\n\nCards are charged through the gateway.\n"})
+    repo.commit(
+        "code",
+        {f"pkg/mod_{i}.py": "".join(_code(i * 6 + j) for j in range(6)) for i in range(5)}
+        | {"docs/guide.md": "# Guide\n\n## Charging a card\n\nCards are charged through the gateway.\n"},
+    )
     return repo
 
 
@@ -70,8 +94,12 @@ def test_adaptation_runs_in_a_worker_switches_the_index_and_changes_rankings(sma
     assert len([n for n in names if "shop" in n]) == 1  # the stock vectors were dropped after the swap
     again = adapt_index(index)  # same pairs and settings: the model is reused
     assert again.reused and again.embedder == report.embedder
-    small_repo.write("pkg/mod_0.py", small_repo.path.joinpath("pkg/mod_0.py").read_text().replace(
-        "Parse the invoice given", "Parse each invoice given"))  # 1 of 31 pairs changed: below adapt_min_change
+    small_repo.write(
+        "pkg/mod_0.py",
+        small_repo.path.joinpath("pkg/mod_0.py")
+        .read_text()
+        .replace("Parse the invoice given", "Parse each invoice given"),
+    )  # 1 of 31 pairs changed: below adapt_min_change
     index.sync()
     assert adapt_index(index).reused
     index.ws.config.index.adapt_min_change = 0.0
@@ -140,8 +168,13 @@ def test_the_cycle_stage_adapts_or_says_why_not(small_repo: GitRepo, make_repo, 
     bare = make_repo("bare")
     bare.commit("one", {"a.py": "def f():\n    return 1\n"})
     ws = Workspace.open(bare.path)
-    status, summary = index_stage(ws, CycleParams.from_config(ws, adapt_embedder=True), None,  # type: ignore[arg-type]
-                                  lambda *_: None, None)
+    status, summary = index_stage(
+        ws,
+        CycleParams.from_config(ws, adapt_embedder=True),
+        None,  # type: ignore[arg-type]
+        lambda *_: None,
+        None,
+    )
     assert status == "done" and "embedder not adapted: only 0 training pairs" in summary
 
 

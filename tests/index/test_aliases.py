@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.aliases import document_text, symbol_words
 from forge_mcp.index.rag import TEXT_VERSION, TEXT_VERSION_KEY, RagIndex
-from forge_mcp.core.workspace import Workspace
 
 
 def test_symbol_words_by_language() -> None:
@@ -18,8 +18,12 @@ def test_symbol_words_by_language() -> None:
 
 
 def test_document_text_adds_the_words_to_the_header() -> None:
-    row = {"symbol": "Cart.__len__", "language": "python", "header": "# shop/cart.py / Cart.__len__",
-           "text": "def __len__(self):\n    return len(self.items)\n"}
+    row = {
+        "symbol": "Cart.__len__",
+        "language": "python",
+        "header": "# shop/cart.py / Cart.__len__",
+        "text": "def __len__(self):\n    return len(self.items)\n",
+    }
     assert document_text(row).startswith("# shop/cart.py / Cart.__len__ (length number of items")
     assert document_text(row | {"symbol": "Cart.size"}) == f"{row['header']}\n{row['text']}"
 
@@ -39,8 +43,13 @@ class Recording:
 
 
 def test_prose_finds_a_dunder_method_and_old_indexes_are_upgraded(search_repo, minilm) -> None:
-    search_repo.commit("len", {"shop/basket.py": "class Basket:\n    def __len__(self):\n        return len(self.things)\n\n"
-                                                 "    def weight(self):\n        return sum(self.things)\n"})
+    search_repo.commit(
+        "len",
+        {
+            "shop/basket.py": "class Basket:\n    def __len__(self):\n        return len(self.things)\n\n"
+            "    def weight(self):\n        return sum(self.things)\n"
+        },
+    )
     ws = Workspace.open(search_repo.path)
     first = Recording(minilm)
     index = RagIndex(ws, embedder=first)

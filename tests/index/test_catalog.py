@@ -9,8 +9,17 @@ from forge_mcp.index.catalog import Catalog, FileState
 
 
 def _chunk(cid: str, path: str, line: int = 1) -> dict:
-    return {"id": cid, "path": path, "language": "python", "symbol": f"f_{cid}", "kind": "function",
-            "start_line": line, "end_line": line + 1, "header": f"# {path}", "text": f"def f_{cid}():\n    pass\n"}
+    return {
+        "id": cid,
+        "path": path,
+        "language": "python",
+        "symbol": f"f_{cid}",
+        "kind": "function",
+        "start_line": line,
+        "end_line": line + 1,
+        "header": f"# {path}",
+        "text": f"def f_{cid}():\n    pass\n",
+    }
 
 
 @pytest.fixture

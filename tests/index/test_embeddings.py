@@ -8,11 +8,10 @@ import os
 import httpx
 import pytest
 
-from forge_mcp.core.errors import ConfigError
-from forge_mcp.index.embeddings import OllamaEmbedder, make_embedder
-from forge_mcp.core.errors import EmbedderError
-from forge_mcp.index.rag import RagIndex
+from forge_mcp.core.errors import ConfigError, EmbedderError
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.index.embeddings import OllamaEmbedder, make_embedder
+from forge_mcp.index.rag import RagIndex
 
 
 def test_minilm_is_offline_normalised_and_semantic(minilm) -> None:
@@ -36,7 +35,7 @@ def _ollama_fake(seen: list[dict]) -> httpx.MockTransport:
         body = json.loads(request.content)
         seen.append({"path": request.url.path, **body})
         if body["model"] != "nomic-embed-text":
-            return httpx.Response(404, json={"error": f"model \"{body['model']}\" not found, try pulling it first"})
+            return httpx.Response(404, json={"error": f'model "{body["model"]}" not found, try pulling it first'})
         vectors = [[float(len(t) % 5 + 1), float(t.count("card") + 1), 0.5, float("shop" in t)] for t in body["input"]]
         return httpx.Response(200, json={"model": body["model"], "embeddings": vectors})
 
@@ -52,11 +51,15 @@ def test_ollama_embedder_over_http(search_repo) -> None:
     vectors = embedder.embed(["a card", "b", "shop card card", "d"])
     assert [v[1] for v in vectors] == [2.0, 1.0, 3.0, 1.0]
     assert [s["path"] for s in seen] == ["/api/embed", "/api/embed"] and len(seen[0]["input"]) == 3
-    index = RagIndex(Workspace.open(search_repo.path, {"index": {"embedder": "ollama:nomic-embed-text"}}),
-                     embedder=embedder)
+    index = RagIndex(
+        Workspace.open(search_repo.path, {"index": {"embedder": "ollama:nomic-embed-text"}}), embedder=embedder
+    )
     assert index.sync().chunks_embedded > 0 and index.vectors.name.endswith("ollama-nomic-embed-text")
-    missing = OllamaEmbedder("not-pulled", "http://127.0.0.1:11434",
-                             client=ollama.Client(host="http://127.0.0.1:11434", transport=_ollama_fake([])))
+    missing = OllamaEmbedder(
+        "not-pulled",
+        "http://127.0.0.1:11434",
+        client=ollama.Client(host="http://127.0.0.1:11434", transport=_ollama_fake([])),
+    )
     with pytest.raises(EmbedderError, match="not-pulled.*not found"):
         missing.embed(["x"])
 

@@ -14,10 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from forge_mcp.index.integrity import PROBE_DUE_KEY, PROBE_OFFSET_KEY, SAMPLE, check_reachability, find_unreachable, probe_plan
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.index.integrity import (
+    PROBE_DUE_KEY,
+    PROBE_OFFSET_KEY,
+    SAMPLE,
+    check_reachability,
+    find_unreachable,
+    probe_plan,
+)
 from forge_mcp.index.rag import RagIndex
 from forge_mcp.index.vectors import VectorStore
-from forge_mcp.core.workspace import Workspace
 
 DIM = 384
 
@@ -35,7 +42,9 @@ def test_unreachable_vectors_are_found_and_repaired_for_good(make_repo, tmp_path
     store = VectorStore(tmp_path / "chroma", None, "probe", "clustered")
     ids, vectors = _clustered(60, 40, seed=3)  # 10 to 160 unreachable in 20 tries
     for start in range(0, len(ids), 64):
-        store.upsert(ids[start:start + 64], vectors[start:start + 64], [{"path": "x.py"}] * len(ids[start:start + 64]))
+        store.upsert(
+            ids[start : start + 64], vectors[start : start + 64], [{"path": "x.py"}] * len(ids[start : start + 64])
+        )
     bad = find_unreachable(store, ids)
     assert bad, "no unreachable vector: the clustered data should have produced some"
     matrix = np.array(vectors)
@@ -52,12 +61,15 @@ def test_unreachable_vectors_are_found_and_repaired_for_good(make_repo, tmp_path
     again = check_reachability(meta, store, ids, reembed=lambda missing: {})
     assert (again.probed, again.repaired) == (SAMPLE, 0)  # nothing written since: a sample only
 
-    code = ("import sys; from pathlib import Path\nfrom forge_mcp.index.vectors import VectorStore\n"
-            "from forge_mcp.index.integrity import find_unreachable\n"
-            "s = VectorStore(Path(sys.argv[1]), None, 'probe', 'clustered')\n"
-            "print(len(find_unreachable(s, sorted(s.ids()))))\n")
-    reopened = subprocess.run([sys.executable, "-c", code, str(tmp_path / "chroma")], capture_output=True, text=True,
-                              check=True, timeout=120)
+    code = (
+        "import sys; from pathlib import Path\nfrom forge_mcp.index.vectors import VectorStore\n"
+        "from forge_mcp.index.integrity import find_unreachable\n"
+        "s = VectorStore(Path(sys.argv[1]), None, 'probe', 'clustered')\n"
+        "print(len(find_unreachable(s, sorted(s.ids()))))\n"
+    )
+    reopened = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "chroma")], capture_output=True, text=True, check=True, timeout=120
+    )
     assert reopened.stdout.strip() == "0"  # the repair is saved: a new process sees the same graph
 
 
@@ -94,8 +106,15 @@ class _ClusteredEmbedder:
 
 def test_a_full_sync_reports_and_repairs_unreachable_chunks(make_repo) -> None:
     repo = make_repo("templated")
-    repo.commit("many", {f"m{i:03d}.py": "".join(
-        f"def handle_{i}_{j}(request):\n    return request.reply({j})\n\n\n" for j in range(8)) for i in range(300)})
+    repo.commit(
+        "many",
+        {
+            f"m{i:03d}.py": "".join(
+                f"def handle_{i}_{j}(request):\n    return request.reply({j})\n\n\n" for j in range(8)
+            )
+            for i in range(300)
+        },
+    )
     index = RagIndex(Workspace.open(repo.path), embedder=_ClusteredEmbedder())
     first = index.sync()
     assert first.chunks == 2400 and first.vectors_probed == 2400

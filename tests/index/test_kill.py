@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.core.config import MinerConfig
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.embeddings import MiniLMEmbedder, OllamaEmbedder
 from forge_mcp.index.integrity import find_unreachable
 from forge_mcp.index.rag import RagIndex
 from forge_mcp.miner.blob import chunk_blob
-from forge_mcp.core.workspace import Workspace
 
 RUN_BOUND_S = 60
 
@@ -69,8 +69,10 @@ def _module(i: int, rev: int) -> str:
     """Eight functions; a revision rewrites the even ones (the odd ones keep their chunk ids)."""
     return "".join(
         f"def handle_{i}_{j}(request, retries={j}):\n"
-        f"    \"\"\"Handle request kind {j} of module {i}{f' (revision {rev})' if j % 2 == 0 and rev else ''}.\"\"\"\n"
-        f"    return request.reply(kind={j}, module={i})\n\n\n" for j in range(8))
+        f'    """Handle request kind {j} of module {i}{f" (revision {rev})" if j % 2 == 0 and rev else ""}."""\n'
+        f"    return request.reply(kind={j}, module={i})\n\n\n"
+        for j in range(8)
+    )
 
 
 def _run(repo: Path, env: dict[str, str], kill_after: str | None) -> tuple[int, list[str], str]:
@@ -110,7 +112,9 @@ def _stored(lines: list[str]) -> int:
 
 def _ids(texts: dict[str, str]) -> set[str]:
     """The chunk ids of these files, chunked the way the index does (no embedding)."""
-    return {c.id for path, text in texts.items() for c in chunk_blob(path, text.encode(), MinerConfig().chunk_budget)[0]}
+    return {
+        c.id for path, text in texts.items() for c in chunk_blob(path, text.encode(), MinerConfig().chunk_budget)[0]
+    }
 
 
 def test_kill_loop_then_a_complete_run(make_repo, ollama_minilm: str) -> None:
@@ -148,5 +152,7 @@ def test_kill_loop_then_a_complete_run(make_repo, ollama_minilm: str) -> None:
     files = index.catalog.files()
     rebuilt = RagIndex(ws, embedder=OllamaEmbedder("minilm", ollama_minilm), rebuild=True)
     again = rebuilt.sync()
-    assert (again.files_indexed, again.chunks) == (len(files), len(catalog)) == (report["files_indexed"], report["chunks"])
+    assert (
+        (again.files_indexed, again.chunks) == (len(files), len(catalog)) == (report["files_indexed"], report["chunks"])
+    )
     assert set(rebuilt.catalog.chunk_ids()) == catalog

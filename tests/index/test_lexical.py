@@ -5,12 +5,24 @@ from __future__ import annotations
 from forge_mcp.index.lexical import LexicalIndex, document_tokens
 
 ROWS = {
-    "pay": {"path": "shop/payment.py", "symbol": "charge_credit_card", "language": "python",
-            "text": "def charge_credit_card(card_number, amount):\n    return gateway.charge(card_number, amount)\n"},
-    "cart": {"path": "shop/cart.py", "symbol": "Cart.add_item", "language": "python",
-             "text": "def add_item(self, sku):\n    self.items.append(sku)\n"},
-    "web": {"path": "web/render.ts", "symbol": "renderInvoice", "language": "typescript",
-            "text": "export function renderInvoice(invoice: Invoice): string {\n  return invoice.id;\n}\n"},
+    "pay": {
+        "path": "shop/payment.py",
+        "symbol": "charge_credit_card",
+        "language": "python",
+        "text": "def charge_credit_card(card_number, amount):\n    return gateway.charge(card_number, amount)\n",
+    },
+    "cart": {
+        "path": "shop/cart.py",
+        "symbol": "Cart.add_item",
+        "language": "python",
+        "text": "def add_item(self, sku):\n    self.items.append(sku)\n",
+    },
+    "web": {
+        "path": "web/render.ts",
+        "symbol": "renderInvoice",
+        "language": "typescript",
+        "text": "export function renderInvoice(invoice: Invoice): string {\n  return invoice.id;\n}\n",
+    },
 }
 
 

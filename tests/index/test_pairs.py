@@ -56,9 +56,12 @@ def test_a_leading_comment_and_a_heading_give_queries() -> None:
     assert "Cards are charged through the gateway." in md.document and "## Paying" not in md.document
 
 
-@pytest.mark.xfail(strict=True, reason="Python's chunker puts signature_end after a comment leading the body "
-                                       "(tree-sitter's block starts at the first statement), so _leading_comment "
-                                       "never sees it: Python units get no comment pairs")
+@pytest.mark.xfail(
+    strict=True,
+    reason="Python's chunker puts signature_end after a comment leading the body "
+    "(tree-sitter's block starts at the first statement), so _leading_comment "
+    "never sees it: Python units get no comment pairs",
+)
 def test_a_leading_comment_gives_a_query_in_python_too() -> None:
     src = b"def total(items):\n    # add up every item price in the list\n    return sum(items)\n"
     assert [p.source for p in pairs_from_chunks(chunk_code("app/t.py", src, "python"))] == ["comment"]

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.index.rag import RagIndex
-from forge_mcp.core.errors import SearchError
-from forge_mcp.core.errors import IndexMismatchError
+from forge_mcp.core.errors import IndexMismatchError, SearchError
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.index.rag import RagIndex
 
 
 def _top(index: RagIndex, query: str, **kw: object) -> list[str]:
@@ -43,10 +42,16 @@ def test_filters(search_repo, minilm) -> None:
     assert index.search("payment", language="cobol") == []
 
 
-@pytest.mark.parametrize(("query", "kwargs", "message"), [
-    ("   ", {}, "empty"), ("x" * 5000, {}, "limit is 2000"), ("q", {"k": 0}, "between 1 and 100"),
-    ("q", {"mode": "fuzzy"}, "hybrid, dense or lexical"), ("q", {"kind": "lambda"}, "kind must be one of"),
-])
+@pytest.mark.parametrize(
+    ("query", "kwargs", "message"),
+    [
+        ("   ", {}, "empty"),
+        ("x" * 5000, {}, "limit is 2000"),
+        ("q", {"k": 0}, "between 1 and 100"),
+        ("q", {"mode": "fuzzy"}, "hybrid, dense or lexical"),
+        ("q", {"kind": "lambda"}, "kind must be one of"),
+    ],
+)
 def test_bad_queries_are_clear_errors(search_repo, minilm, query: str, kwargs: dict, message: str) -> None:
     index = RagIndex(Workspace.open(search_repo.path), embedder=minilm)
     index.sync()
@@ -63,10 +68,13 @@ def test_edits_and_deletes_are_synced_incrementally(search_repo, minilm) -> None
     index = RagIndex(Workspace.open(search_repo.path), embedder=minilm)
     first = index.sync()
     assert index.sync().files_changed == 0  # nothing moved: nothing re-read
-    search_repo.write("shop/payment.py", 'def charge_credit_card(card_number, amount):\n'
-                      '    """Charge a credit card through the gateway."""\n    return gateway.charge(card_number, amount)\n\n\n'
-                      'def issue_store_credit(customer, amount):\n    """Give the customer store credit as a voucher."""\n'
-                      '    return vouchers.create(customer, amount)\n')
+    search_repo.write(
+        "shop/payment.py",
+        "def charge_credit_card(card_number, amount):\n"
+        '    """Charge a credit card through the gateway."""\n    return gateway.charge(card_number, amount)\n\n\n'
+        'def issue_store_credit(customer, amount):\n    """Give the customer store credit as a voucher."""\n'
+        "    return vouchers.create(customer, amount)\n",
+    )
     report = index.sync(["shop/payment.py"])
     assert report.files_changed == 1 and report.chunks_embedded == 1  # the unchanged function kept its vector
     assert _top(index, "voucher store credit", k=1) == ["shop/payment.py::issue_store_credit"]
@@ -112,9 +120,16 @@ def test_embedder_mismatch_is_refused_then_rebuilt(search_repo, minilm) -> None:
 
 def test_a_killed_indexer_is_repaired_by_a_full_sync(make_repo, minilm) -> None:
     repo = make_repo("big")
-    repo.commit("many", {f"pkg/mod{i}.py": "".join(
-        f"def handler_{i}_{j}(request):\n    \"\"\"Handle request kind {j} of module {i}.\"\"\"\n    return {j}\n\n\n"
-        for j in range(8)) for i in range(30)})
+    repo.commit(
+        "many",
+        {
+            f"pkg/mod{i}.py": "".join(
+                f'def handler_{i}_{j}(request):\n    """Handle request kind {j} of module {i}."""\n    return {j}\n\n\n'
+                for j in range(8)
+            )
+            for i in range(30)
+        },
+    )
     code = (
         "import sys\nfrom pathlib import Path\nfrom forge_mcp.core.workspace import Workspace\n"
         "from forge_mcp.index.rag import RagIndex\n"
@@ -149,8 +164,11 @@ def _free_port() -> int:
 def test_chroma_server_mode(search_repo, minilm, tmp_path: Path) -> None:
     chroma = Path(sys.executable).with_name("chroma")
     port = _free_port()
-    server = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

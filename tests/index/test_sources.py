@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.core.config import MinerConfig
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.rag import RagIndex
 from forge_mcp.index.sources import list_worktree, read_and_chunk
-from forge_mcp.core.workspace import Workspace
 
 MARKER = "exfiltrated_outside_marker_q7z"
 

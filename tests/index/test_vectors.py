@@ -27,8 +27,11 @@ def test_collection_names_are_valid_and_distinct() -> None:
 def test_write_query_and_delete(tmp_path: Path) -> None:
     store = VectorStore(tmp_path / "chroma", None, "shop", "fake-3d")
     assert store.count() == 0 and store.query(_unit(1, 0, 0), 3, None) == []
-    store.upsert(["a", "b", "c"], [_unit(1, 0, 0), _unit(0, 1, 0), _unit(1, 1, 0)],
-                 [{"language": "python"}, {"language": "go"}, {"language": "python"}])
+    store.upsert(
+        ["a", "b", "c"],
+        [_unit(1, 0, 0), _unit(0, 1, 0), _unit(1, 1, 0)],
+        [{"language": "python"}, {"language": "go"}, {"language": "python"}],
+    )
     assert store.ids() == {"a", "b", "c"} and store.existing(["a", "zz", "c"]) == {"a", "c"}
     hits = store.query(_unit(1, 0.1, 0), 3, None)
     assert [i for i, _ in hits] == ["a", "c", "b"] and hits[0][1] == pytest.approx(0.995, abs=0.01)

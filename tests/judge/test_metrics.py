@@ -1,7 +1,7 @@
 import pytest
 
-from forge_mcp.judge.metrics import Gate, Side, codebleu, decide, parses, score
 from forge_mcp.core.errors import JudgeError
+from forge_mcp.judge.metrics import Gate, Side, codebleu, decide, parses, score
 
 REF = "def total(items):\n    result = 0\n    for item in items:\n        result += item.price\n    return result\n"
 
@@ -35,27 +35,35 @@ def test_score_exact_match_and_parse_rate() -> None:
 ABSOLUTE = Gate(rule="absolute")
 
 
-@pytest.mark.parametrize(("candidate", "baseline", "passed", "rule"), [
-    (0.55, None, False, "below the threshold 0.600"),
-    (0.70, 0.75, False, "worse than the baseline's 0.750"),
-    (0.70, 0.71, True, "within 0.020 of the baseline's 0.710"),
-    (0.70, None, True, "reaches the threshold 0.600"),
-])
-def test_the_absolute_rule_decides_a_constructed_case(candidate: float, baseline: float | None, passed: bool,
-                                                      rule: str) -> None:
+@pytest.mark.parametrize(
+    ("candidate", "baseline", "passed", "rule"),
+    [
+        (0.55, None, False, "below the threshold 0.600"),
+        (0.70, 0.75, False, "worse than the baseline's 0.750"),
+        (0.70, 0.71, True, "within 0.020 of the baseline's 0.710"),
+        (0.70, None, True, "reaches the threshold 0.600"),
+    ],
+)
+def test_the_absolute_rule_decides_a_constructed_case(
+    candidate: float, baseline: float | None, passed: bool, rule: str
+) -> None:
     verdict = decide(Side(candidate, 5.0), None if baseline is None else Side(baseline, 5.0), ABSOLUTE)
     assert verdict.passed is passed and rule in verdict.rule
 
 
-@pytest.mark.parametrize(("candidate", "baseline", "passed", "rule"), [
-    (Side(0.20, 6.0), Side(0.20, 8.0), True, "25% below the baseline's 8.000"),
-    (Side(0.20, 7.8), Side(0.20, 8.0), False, "does not beat the baseline's 8.000 by the margin 5%"),
-    (Side(0.10, 6.0), Side(0.20, 8.0), False, "CodeBLEU 0.100 is below the baseline's 0.200"),
-    (Side(0.19, 6.0), Side(0.20, 8.0), True, "within 0.020 of the baseline's 0.200"),
-    (Side(0.10, 6.0), None, False, "no baseline to compare with"),
-])
-def test_the_baseline_rule_needs_lower_perplexity_and_no_worse_codebleu(candidate: Side, baseline: Side | None,
-                                                                       passed: bool, rule: str) -> None:
+@pytest.mark.parametrize(
+    ("candidate", "baseline", "passed", "rule"),
+    [
+        (Side(0.20, 6.0), Side(0.20, 8.0), True, "25% below the baseline's 8.000"),
+        (Side(0.20, 7.8), Side(0.20, 8.0), False, "does not beat the baseline's 8.000 by the margin 5%"),
+        (Side(0.10, 6.0), Side(0.20, 8.0), False, "CodeBLEU 0.100 is below the baseline's 0.200"),
+        (Side(0.19, 6.0), Side(0.20, 8.0), True, "within 0.020 of the baseline's 0.200"),
+        (Side(0.10, 6.0), None, False, "no baseline to compare with"),
+    ],
+)
+def test_the_baseline_rule_needs_lower_perplexity_and_no_worse_codebleu(
+    candidate: Side, baseline: Side | None, passed: bool, rule: str
+) -> None:
     verdict = decide(candidate, baseline, Gate())
     assert verdict.passed is passed and rule in verdict.rule
 

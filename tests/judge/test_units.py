@@ -11,16 +11,25 @@ from forge_mcp.miner.chunker import chunk_code
 from forge_mcp.miner.examples import completion_example
 
 SOURCES = {
-    "python": ("m.py", 'import os\n\nclass A:\n    @property\n    def size(self):\n        """How big."""\n'
-                       '        if self.items:\n            return len(self.items)\n\n        return 0\n\n'
-                       '    def other(self):\n        return 1\n\n\ndef top(a, b):\n    total = a + b\n'
-                       '    return total * 2\n'),
-    "javascript": ("m.js", 'function add(a, b) {\n  const s = "}" + `{`;\n  // } not a brace\n  return a + b;\n}\n\n'
-                           'class K {\n  run(x) {\n    if (x) { return 1; }\n    return 2;\n  }\n}\n'),
-    "go": ("m.go", 'package m\n\nfunc Add(a int, b int) int {\n\tif a > b {\n\t\treturn a\n\t}\n\treturn a + b\n}\n'),
-    "rust": ("m.rs", 'fn add(a: i32, b: i32) -> i32 {\n    let c = \'}\';\n    if a > b { return a; }\n    a + b\n}\n'),
-    "ruby": ("m.rb", "class K\n  def run(x)\n    if x.present?\n      x.value + 1\n    else\n      2\n    end\n  end\n\n"
-                     "  def other\n    total = 3 + 4 + 5 + 6\n  end\nend\n"),
+    "python": (
+        "m.py",
+        'import os\n\nclass A:\n    @property\n    def size(self):\n        """How big."""\n'
+        "        if self.items:\n            return len(self.items)\n\n        return 0\n\n"
+        "    def other(self):\n        return 1\n\n\ndef top(a, b):\n    total = a + b\n"
+        "    return total * 2\n",
+    ),
+    "javascript": (
+        "m.js",
+        'function add(a, b) {\n  const s = "}" + `{`;\n  // } not a brace\n  return a + b;\n}\n\n'
+        "class K {\n  run(x) {\n    if (x) { return 1; }\n    return 2;\n  }\n}\n",
+    ),
+    "go": ("m.go", "package m\n\nfunc Add(a int, b int) int {\n\tif a > b {\n\t\treturn a\n\t}\n\treturn a + b\n}\n"),
+    "rust": ("m.rs", "fn add(a: i32, b: i32) -> i32 {\n    let c = '}';\n    if a > b { return a; }\n    a + b\n}\n"),
+    "ruby": (
+        "m.rb",
+        "class K\n  def run(x)\n    if x.present?\n      x.value + 1\n    else\n      2\n    end\n  end\n\n"
+        "  def other\n    total = 3 + 4 + 5 + 6\n  end\nend\n",
+    ),
 }
 
 
@@ -52,8 +61,16 @@ def test_an_unfinished_unit_is_still_open(language: str) -> None:
 
 
 def test_load_examples_samples_reproducibly(tmp_path: Path) -> None:
-    rows = [{"prompt": f"# a.py / f{i}\ndef f{i}():", "completion": f"\n    return {i}\n", "language": "python",
-             "path": "a.py", "symbol": f"f{i}"} for i in range(50)]
+    rows = [
+        {
+            "prompt": f"# a.py / f{i}\ndef f{i}():",
+            "completion": f"\n    return {i}\n",
+            "language": "python",
+            "path": "a.py",
+            "symbol": f"f{i}",
+        }
+        for i in range(50)
+    ]
     rows.append({"prompt": "// b.go / G\nfunc G() int", "completion": " {\n\treturn 1\n}\n"})  # an older dataset row
     (tmp_path / "completion").mkdir()
     (tmp_path / "completion" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from forge_mcp.core.errors import NotFoundError
-from forge_mcp.train.params import TrainParams
-from forge_mcp.core.errors import JudgeError
+from forge_mcp.core.errors import JudgeError, NotFoundError
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.judge.report import list_reports, load_report, report_file
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.core.workspace import Workspace
+from forge_mcp.train.params import TrainParams
 from tests.conftest import train_tiny
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
-FAST = {"task": "completion", "compile": False, "max_seq_length": 256, "batch_size": 2, "steps_per_report": 5,
-        "steps_per_eval": 10, "iters": 10, "learning_rate": 1e-3}
-
+FAST = {
+    "task": "completion",
+    "compile": False,
+    "max_seq_length": 256,
+    "batch_size": 2,
+    "steps_per_report": 5,
+    "steps_per_eval": 10,
+    "iters": 10,
+    "learning_rate": 1e-3,
+}
 
 
 def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:  # noqa: F811
@@ -26,8 +31,11 @@ def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:  #
     assert summary.splits["completion"]["test"] > 0
     run_id = train_tiny(ws, **FAST)
     steps: list[tuple[int, int]] = []
-    report = validate(ws, JudgeParams(target=run_id, max_tokens=24, max_examples=3, gate="absolute"),
-                      progress=lambda done, total, _msg: steps.append((done, total)))
+    report = validate(
+        ws,
+        JudgeParams(target=run_id, max_tokens=24, max_examples=3, gate="absolute"),
+        progress=lambda done, total, _msg: steps.append((done, total)),
+    )
     assert report.candidate.model.run_id == run_id and report.baseline is not None
     assert report.baseline.model.kind == "base" and report.baseline.model.adapter_path is None
     assert report.examples_used == min(3, report.examples_total) and len(report.examples) == report.examples_used
@@ -36,8 +44,17 @@ def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:  #
     assert 0 <= report.candidate.scores.codebleu <= 1 and not report.passed  # a tiny model writes no real code
     assert "below the threshold" in report.rule and report.gate == "absolute"
     md = report_file(ws, report.report_id, "report.md").read_text()
-    for needle in ("FAIL", "## Metrics", "candidate", "baseline", "perplexity", "## Best examples",
-                   "## Worst examples", "Reference", report.dataset_id):
+    for needle in (
+        "FAIL",
+        "## Metrics",
+        "candidate",
+        "baseline",
+        "perplexity",
+        "## Best examples",
+        "## Worst examples",
+        "Reference",
+        report.dataset_id,
+    ):
         assert needle in md, needle
     assert report_file(ws, report.report_id, "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert load_report(ws, report.report_id)["examples"][0]["reference"]
@@ -61,8 +78,12 @@ def test_clear_errors(code_repo, make_repo) -> None:  # noqa: F811
         validate(ws, JudgeParams(target="latest"))
     with pytest.raises(NotFoundError, match="no run with id"):
         validate(ws, JudgeParams(target="run-nope"))
-    ws.store.put_record("runs", "run-busy", "running", {"params": TrainParams().model_dump(), "step": 3,
-                                                         "pid": __import__("os").getpid()})
+    ws.store.put_record(
+        "runs",
+        "run-busy",
+        "running",
+        {"params": TrainParams().model_dump(), "step": 3, "pid": __import__("os").getpid()},
+    )
     with pytest.raises(JudgeError, match="still training"):
         validate(ws, JudgeParams(target="run-busy"))
     empty = make_repo("empty-tests")

@@ -65,8 +65,13 @@ def test_python_units_decorators_docstrings_nesting() -> None:
     chunks = chunk_code("pkg/mod.py", src, "python")
     assert _tiles(src, chunks)
     assert _symbols(chunks) == {
-        "plain": "function", "decorated": "function", "Outer": "class", "Outer.method": "method",
-        "Outer.Inner": "class", "Outer.Inner.deep": "method", "Outer.prop": "method",
+        "plain": "function",
+        "decorated": "function",
+        "Outer": "class",
+        "Outer.method": "method",
+        "Outer.Inner": "class",
+        "Outer.Inner.deep": "method",
+        "Outer.prop": "method",
     }
     by = {c.symbol: c for c in chunks}
     assert by["Outer.method"].text.startswith("    def method(self):")
@@ -95,8 +100,13 @@ def test_crlf_and_syntax_errors_never_lose_content() -> None:
     assert "ok" in _symbols(chunks) and {"Fine.m", "m"} & set(_symbols(chunks))
 
 
-@pytest.mark.parametrize(("lang", "path", "src", "expected"), [
-    ("javascript", "a.js", b"""// Adds two numbers.
+@pytest.mark.parametrize(
+    ("lang", "path", "src", "expected"),
+    [
+        (
+            "javascript",
+            "a.js",
+            b"""// Adds two numbers.
 function add(a, b) { return a + b; }
 /** A widget. */
 class Widget extends Base {
@@ -106,16 +116,40 @@ class Widget extends Base {
 export const double = (x) => x * 2;
 export default class Main {}
 module.exports = { add };
-""", {"add": "function", "Widget": "class", "Widget.constructor": "method", "Widget.render": "method",
-      "double": "function", "Main": "class"}),
-    ("typescript", "a.ts", b"""interface Point { x: number }
+""",
+            {
+                "add": "function",
+                "Widget": "class",
+                "Widget.constructor": "method",
+                "Widget.render": "method",
+                "double": "function",
+                "Main": "class",
+            },
+        ),
+        (
+            "typescript",
+            "a.ts",
+            b"""interface Point { x: number }
 type Id = string;
 export abstract class Shape<T> implements Point { x = 1; abstract area(): number; protected scale(f: number): void {} }
 export async function load(id: Id): Promise<void> {}
 namespace Geo { export function dist(): number { return 0; } }
-""", {"Point": "type", "Id": "type", "Shape": "class", "Shape.area": "method", "Shape.scale": "method", "load": "function",
-      "Geo": "namespace", "Geo.dist": "function"}),
-    ("go", "a.go", b"""package main
+""",
+            {
+                "Point": "type",
+                "Id": "type",
+                "Shape": "class",
+                "Shape.area": "method",
+                "Shape.scale": "method",
+                "load": "function",
+                "Geo": "namespace",
+                "Geo.dist": "function",
+            },
+        ),
+        (
+            "go",
+            "a.go",
+            b"""package main
 
 // Add adds.
 func Add(a, b int) int { return a + b }
@@ -123,8 +157,13 @@ func Add(a, b int) int { return a + b }
 type Stack struct { items []int }
 
 func (s *Stack) Push(x int) { s.items = append(s.items, x) }
-""", {"Add": "function", "Stack": "type", "Stack.Push": "method"}),
-    ("rust", "a.rs", b"""/// A point.
+""",
+            {"Add": "function", "Stack": "type", "Stack.Push": "method"},
+        ),
+        (
+            "rust",
+            "a.rs",
+            b"""/// A point.
 #[derive(Debug)]
 pub struct Point { x: i32 }
 
@@ -138,9 +177,22 @@ trait Shape { fn area(&self) -> f64; fn name(&self) -> &str { "shape" } }
 mod util { pub fn helper() {} }
 
 fn main() {}
-""", {"Point": "class", "Point.new": "method", "Shape": "class", "Shape.area": "method", "Shape.name": "method",
-      "util": "namespace", "util.helper": "function", "main": "function"}),
-    ("java", "A.java", b"""package p;
+""",
+            {
+                "Point": "class",
+                "Point.new": "method",
+                "Shape": "class",
+                "Shape.area": "method",
+                "Shape.name": "method",
+                "util": "namespace",
+                "util.helper": "function",
+                "main": "function",
+            },
+        ),
+        (
+            "java",
+            "A.java",
+            b"""package p;
 
 /** Doc. */
 public class Account extends Base {
@@ -149,9 +201,19 @@ public class Account extends Base {
   Account() {}
   interface Listener { void changed(); }
 }
-""", {"Account": "class", "Account.toString": "method", "Account.Account": "method",
-      "Account.Listener": "class", "Account.Listener.changed": "method"}),
-    ("c", "a.c", b"""#include <stdio.h>
+""",
+            {
+                "Account": "class",
+                "Account.toString": "method",
+                "Account.Account": "method",
+                "Account.Listener": "class",
+                "Account.Listener.changed": "method",
+            },
+        ),
+        (
+            "c",
+            "a.c",
+            b"""#include <stdio.h>
 
 /* Adds. */
 static int add(int a, int b) { return a + b; }
@@ -161,8 +223,13 @@ struct point { int x; };
 typedef struct { int y; } Pair;
 
 int *make(void) { return 0; }
-""", {"add": "function", "point": "type", "Pair": "type", "make": "function"}),
-    ("cpp", "a.cpp", b"""namespace geo {
+""",
+            {"add": "function", "point": "type", "Pair": "type", "make": "function"},
+        ),
+        (
+            "cpp",
+            "a.cpp",
+            b"""namespace geo {
 class Circle : public Shape {
  public:
   double area() const { return 3.14 * r * r; }
@@ -172,9 +239,19 @@ class Circle : public Shape {
 double Circle::perimeter() const { return 2 * 3.14 * r; }
 template <typename T> T id(T x) { return x; }
 }
-""", {"geo": "namespace", "geo.Circle": "class", "geo.Circle.area": "method",
-      "geo.Circle.perimeter": "function", "geo.id": "function"}),
-    ("ruby", "a.rb", b"""# A greeter.
+""",
+            {
+                "geo": "namespace",
+                "geo.Circle": "class",
+                "geo.Circle.area": "method",
+                "geo.Circle.perimeter": "function",
+                "geo.id": "function",
+            },
+        ),
+        (
+            "ruby",
+            "a.rb",
+            b"""# A greeter.
 class Greeter < Base
   def initialize(name)
     @name = name
@@ -188,9 +265,17 @@ end
 module Util
   def helper; end
 end
-""", {"Greeter": "class", "Greeter.initialize": "method", "Greeter.build": "method", "Util": "class",
-      "Util.helper": "method"}),
-])
+""",
+            {
+                "Greeter": "class",
+                "Greeter.initialize": "method",
+                "Greeter.build": "method",
+                "Util": "class",
+                "Util.helper": "method",
+            },
+        ),
+    ],
+)
 def test_each_language(lang: str, path: str, src: bytes, expected: dict[str, str]) -> None:
     chunks = chunk_code(path, src, lang)
     assert _tiles(src, chunks)
@@ -208,7 +293,7 @@ def test_doc_comments_are_attached_to_the_unit() -> None:
 
 def test_oversized_units_split_at_child_boundaries() -> None:
     body = "".join(f"    value_{i} = compute_something({i}, factor={i * 3})\n" for i in range(300))
-    src = f"def huge():\n    \"\"\"Big.\"\"\"\n{body}    return value_1\n\n\ndef small():\n    return 1\n".encode()
+    src = f'def huge():\n    """Big."""\n{body}    return value_1\n\n\ndef small():\n    return 1\n'.encode()
     chunks = chunk_code("big.py", src, "python", budget=800)
     assert _tiles(src, chunks)
     parts = [c for c in chunks if c.symbol == "huge"]

@@ -6,10 +6,10 @@ import httpx
 import pytest
 
 from forge_mcp.core.errors import RefNotFoundError, RepoError
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner.datasets import TASKS, build_dataset
 from forge_mcp.miner.examples import BEGIN_QUOTE, END_QUOTE
 from forge_mcp.miner.teacher import Teacher
-from forge_mcp.core.workspace import Workspace
 from tests.miner.conftest import PLANTED
 
 
@@ -52,8 +52,11 @@ def test_examples_in_mlx_lm_formats(code_repo) -> None:
     assert start["prompt"].rstrip().endswith('"""Start every job in order and return how many ran."""')
     assert start["completion"].lstrip().startswith("count = 0")
     # Every body starts on its own line with its indent, with or without a docstring before it.
-    assert all(r["completion"].startswith("\n") and not r["prompt"].endswith((" ", "\n")) for r in rows
-               if r.get("language", "python") == "python")
+    assert all(
+        r["completion"].startswith("\n") and not r["prompt"].endswith((" ", "\n"))
+        for r in rows
+        if r.get("language", "python") == "python"
+    )
     instr = [r for s in ("train", "valid", "test") for r in _rows(ds, "instruction", s)]
     assert any(m["content"] == "Turn text into a lowercase slug for URLs." for r in instr for m in r["messages"])
     raft = [r for s in ("train", "valid", "test") for r in _rows(ds, "raft", s)]
@@ -72,13 +75,20 @@ def test_mlx_lm_loads_every_task(code_repo) -> None:
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     corpus = [line for task in TASKS for line in (ds / task / "train.jsonl").read_text().splitlines()]
-    bpe.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|endoftext|>",
+        tokenizer_object=bpe,
+        eos_token="<|endoftext|>",
         chat_template="{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-                      "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+    )
     for task in TASKS:
         train, valid, test = load_local_dataset(ds / task, tokenizer, types.SimpleNamespace(mask_prompt=False))
         assert len(train) > 0, task
@@ -143,10 +153,19 @@ def test_teacher_over_the_ollama_http_api(code_repo) -> None:
         body = json.loads(request.content)
         seen.append(body)
         assert request.url.path == "/api/chat" and body["model"] == "qwen2.5-coder:7b" and body["format"] == "json"
-        reply = {"question": "How do I make a URL slug?",
-                 "answer": f"It lowercases and joins words: {BEGIN_QUOTE}return \"-\".join(...){END_QUOTE}"}
-        return httpx.Response(200, json={"model": body["model"], "created_at": "2026-01-01T00:00:00Z", "done": True,
-                                         "message": {"role": "assistant", "content": json.dumps(reply)}})
+        reply = {
+            "question": "How do I make a URL slug?",
+            "answer": f'It lowercases and joins words: {BEGIN_QUOTE}return "-".join(...){END_QUOTE}',
+        }
+        return httpx.Response(
+            200,
+            json={
+                "model": body["model"],
+                "created_at": "2026-01-01T00:00:00Z",
+                "done": True,
+                "message": {"role": "assistant", "content": json.dumps(reply)},
+            },
+        )
 
     client = ollama.Client(host="http://127.0.0.1:11434", transport=httpx.MockTransport(handler))
     teacher = Teacher("qwen2.5-coder:7b", client=client)
@@ -164,15 +183,18 @@ def test_unreachable_teacher_falls_back_to_templates(code_repo) -> None:
     assert any("unreachable or not pulled" in note for note in summary.notes)
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("FORGE_TEST_TEACHER_MODEL"),
-                    reason="set FORGE_TEST_TEACHER_MODEL (and OLLAMA_HOST) to run against a live Ollama")
+@pytest.mark.skipif(
+    not __import__("os").environ.get("FORGE_TEST_TEACHER_MODEL"),
+    reason="set FORGE_TEST_TEACHER_MODEL (and OLLAMA_HOST) to run against a live Ollama",
+)
 def test_live_teacher(code_repo) -> None:
     import os
 
     teacher = Teacher(os.environ["FORGE_TEST_TEACHER_MODEL"], host=os.environ.get("OLLAMA_HOST"))
     assert teacher.available()
-    summary = build_dataset(Workspace.open(code_repo.path, {"miner": {"teacher_max_examples": 2}}),
-                            teacher=teacher, force=True)
+    summary = build_dataset(
+        Workspace.open(code_repo.path, {"miner": {"teacher_max_examples": 2}}), teacher=teacher, force=True
+    )
     assert summary.generator.startswith("teacher:")
 
 

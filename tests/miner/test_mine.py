@@ -1,13 +1,20 @@
-from forge_mcp.miner.mine import mine
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.miner.mine import mine
 from tests.miner.conftest import PLANTED
 
 
 def test_mine_counts_skips_and_redacts(code_repo) -> None:
     result = mine(Workspace.open(code_repo.path))
     stats = result.stats
-    assert stats.skipped == {"binary": 1, "generated": 3, "huge": 1, "minified": 1, "secret": 2,
-                             "unsupported file type": 1, "vendored": 1}
+    assert stats.skipped == {
+        "binary": 1,
+        "generated": 3,
+        "huge": 1,
+        "minified": 1,
+        "secret": 2,
+        "unsupported file type": 1,
+        "vendored": 1,
+    }
     assert "big/huge.py" in stats.skipped_examples["huge"]
     assert {"python", "javascript", "go", "markdown"} <= set(stats.chunks_by_language)
     symbols = {c.qualname for c in result.chunks}

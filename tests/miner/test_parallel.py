@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner import parallel
 from forge_mcp.miner.blob import file_payload
 from forge_mcp.miner.mine import mine
@@ -16,7 +17,6 @@ from forge_mcp.miner.parallel import (
     chunk_in_processes,
     plan_workers,
 )
-from forge_mcp.core.workspace import Workspace
 from tests.miner.conftest import PLANTED
 
 
@@ -37,8 +37,10 @@ def test_batches_split_by_size_and_keep_every_item() -> None:
 
 
 def test_workers_give_the_same_entries_as_in_process(code_repo, monkeypatch: pytest.MonkeyPatch) -> None:
-    items = [(p, (code_repo.path / p).read_bytes()) for p in
-             ("app/core.py", "app/util.py", "web/app.js", "server/main.go", "docs/guide.md", "config/settings.py")]
+    items = [
+        (p, (code_repo.path / p).read_bytes())
+        for p in ("app/core.py", "app/util.py", "web/app.js", "server/main.go", "docs/guide.md", "config/settings.py")
+    ]
     monkeypatch.setattr(parallel, "BATCH_BYTES", 1)  # a batch per file, shared by the two workers
     seen: list[int] = []
     got = dict(chunk_in_processes(items, 2000, workers=2, on_done=lambda n, path: seen.append(n)))
@@ -51,8 +53,9 @@ def test_workers_give_the_same_entries_as_in_process(code_repo, monkeypatch: pyt
 
 
 def test_mine_in_worker_processes_matches_a_serial_mine(code_repo, monkeypatch: pytest.MonkeyPatch) -> None:
-    serial = mine(Workspace.open(code_repo.path, {"state_dir": str(code_repo.path.parent / "s1"),
-                                                  "miner": {"processes": 1}}))
+    serial = mine(
+        Workspace.open(code_repo.path, {"state_dir": str(code_repo.path.parent / "s1"), "miner": {"processes": 1}})
+    )
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1)  # the fixture repo is small: make it go parallel
     ws = Workspace.open(code_repo.path, {"state_dir": str(code_repo.path.parent / "s2"), "miner": {"processes": 2}})
     progress: list[int] = []

@@ -36,7 +36,8 @@ def test_every_vendored_rule_compiles_without_warnings() -> None:
         warnings.simplefilter("error")  # e.g. FutureWarning for a nested set in a class
         for rule in raw:
             for pattern in [rule.get("regex"), rule.get("path")] + [
-                    p for a in rule.get("allowlists", []) for p in a.get("regexes", []) + a.get("paths", [])]:
+                p for a in rule.get("allowlists", []) for p in a.get("regexes", []) + a.get("paths", [])
+            ]:
                 if pattern:
                     compile_go(str(pattern))
         for name in RULE_FILES:
@@ -49,16 +50,19 @@ def test_every_vendored_rule_compiles_without_warnings() -> None:
     assert all(p.regex.groups >= r.secret_group for r in loaded for p in r.patterns)
 
 
-@pytest.mark.parametrize(("go", "python"), [
-    (r"(?:\s|\z)", r"(?:\s|\Z)"),
-    (r"\b(pat[[:alnum:]]{14})\b", r"\b(pat[a-zA-Z0-9]{14})\b"),
-    (r"^/Users/(?i)[a-z0-9]+/x$", r"^/Users/(?i:[a-z0-9]+/x\Z)"),
-    (r"a(?i)b|c", r"a(?i:b)|(?i:c)"),
-    (r"(?i)^true|false$", r"(?i)^true|false\Z"),
-    (r"(?<name>x)", r"(?P<name>x)"),
-    (r"[^]x]", r"[^\]x]"),
-    (r"(?-i:[Aa]pi|API)", r"(?-i:[Aa]pi|API)"),
-])
+@pytest.mark.parametrize(
+    ("go", "python"),
+    [
+        (r"(?:\s|\z)", r"(?:\s|\Z)"),
+        (r"\b(pat[[:alnum:]]{14})\b", r"\b(pat[a-zA-Z0-9]{14})\b"),
+        (r"^/Users/(?i)[a-z0-9]+/x$", r"^/Users/(?i:[a-z0-9]+/x\Z)"),
+        (r"a(?i)b|c", r"a(?i:b)|(?i:c)"),
+        (r"(?i)^true|false$", r"(?i)^true|false\Z"),
+        (r"(?<name>x)", r"(?P<name>x)"),
+        (r"[^]x]", r"[^\]x]"),
+        (r"(?-i:[Aa]pi|API)", r"(?-i:[Aa]pi|API)"),
+    ],
+)
 def test_translate_go_syntax(go: str, python: str) -> None:
     assert translate(go) == python
     re.compile(python)
@@ -99,15 +103,29 @@ def test_fast_forms_find_what_the_original_patterns_find() -> None:
         whole = secret_rules.Pattern(compile_go(str(originals[rule.id])))
         reference = dataclasses.replace(rule, patterns=(whole,))
         expected = {(f.start, f.end) for f in secret_rules._findings(reference, text, rules.allowlists, None)}
-        got = {(f.start, f.end) for f in secret_rules._findings(
-            rule, text, rules.allowlists, None, hits and hits.present, hits and hits.positions)}
+        got = {
+            (f.start, f.end)
+            for f in secret_rules._findings(
+                rule, text, rules.allowlists, None, hits and hits.present, hits and hits.positions
+            )
+        }
         assert got >= expected, rule.id  # split alternations may add overlapping matches, never lose one
         changed += [p.regex.pattern for p in rule.patterns] != [whole.regex.pattern]
     assert changed > 100  # the rewrites are in use
     found = {f.rule for f in secret_rules.scan(text, lowered, None, hits and hits.present, hits and hits.positions)}
-    assert {"okta-access-token", "etsy-access-token", "lob-api-key", "linear-client-secret", "sumologic-access-id",
-            "vault-service-token", "flyio-access-token", "stripe-access-token", "aws-access-token",
-            "twitter-bearer-token", "atlassian-api-token"} <= found
+    assert {
+        "okta-access-token",
+        "etsy-access-token",
+        "lob-api-key",
+        "linear-client-secret",
+        "sumologic-access-id",
+        "vault-service-token",
+        "flyio-access-token",
+        "stripe-access-token",
+        "aws-access-token",
+        "twitter-bearer-token",
+        "atlassian-api-token",
+    } <= found
 
 
 def test_gitleaks_semantics_entropy_allowlists_secret_group() -> None:
@@ -118,7 +136,7 @@ def test_gitleaks_semantics_entropy_allowlists_secret_group() -> None:
     assert not [f for f in secret_rules.scan(low_entropy, low_entropy) if f.rule == "stripe-access-token"]
     sonar = "sonar.login=" + fake(40, string.ascii_lowercase + string.digits, seed=13)
     finding = next(f for f in secret_rules.scan(sonar, sonar.lower()) if f.rule == "sonar-api-token")
-    assert sonar[finding.start:finding.end] == sonar.split("=", 1)[1]  # secretGroup = 2, not the key
+    assert sonar[finding.start : finding.end] == sonar.split("=", 1)[1]  # secretGroup = 2, not the key
     assert rules.allowlists and rules.allowlists[0].regex is not None  # the global allowlist is loaded
 
 
@@ -130,8 +148,13 @@ def test_path_scoped_rules_run_only_with_a_matching_path() -> None:
 
 
 def test_prefilter_is_only_a_speed_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    lines = VENDOR_LINES + [f'password = "{fake(14, seed=15)}"', "api_key = 'x'", f"token: ghp_{fake(36, seed=16)}",
-                            "curl -u admin:" + fake(12, seed=17) + " https://ci", "İSTANBUL = 1"]
+    lines = VENDOR_LINES + [
+        f'password = "{fake(14, seed=15)}"',
+        "api_key = 'x'",
+        f"token: ghp_{fake(36, seed=16)}",
+        "curl -u admin:" + fake(12, seed=17) + " https://ci",
+        "İSTANBUL = 1",
+    ]
     texts = ["\n".join(lines), "\n".join(reversed(lines)), "plain text without anything\n"]
     fast = [secrets.find_secrets(t) for t in texts]
     monkeypatch.setattr(secret_prefilter, "_automata", lambda: None)

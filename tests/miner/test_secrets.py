@@ -38,46 +38,70 @@ def pem_block(kind: str = "RSA ") -> str:
 # ---------------------------------------------------------------- secret_file_reason
 
 
-@pytest.mark.parametrize(("path", "why"), [
-    (".env", ".env file"),
-    ("config/.env.local", ".env file"),
-    ("deploy/.env.production", ".env file"),
-    ("docker/prod.env", ".env file"),
-    ("certs/server.pem", "private key file"),
-    ("tls/site.key", "private key file"),
-    ("android/release.keystore", "keystore file"),
-    ("android/upload.jks", "keystore file"),
-    ("certs/client.p12", "keystore file"),
-    ("certs/client.pfx", "keystore file"),
-    ("id_rsa", "SSH private key"),
-    ("home/.ssh/id_ed25519", "SSH private key"),
-    ("keys/id_ecdsa", "SSH private key"),
-    (".npmrc", "npm credentials"),
-    (".pypirc", "PyPI credentials"),
-    ("ci/.netrc", "netrc credentials"),
-    (".git-credentials", "git credentials"),
-    ("aws/credentials", "credentials file"),
-    ("gcp/credentials.json", "credentials file"),
-    ("gcp/service-account-prod.json", "service account credentials"),
-    ("infra/prod.tfvars", "terraform variables"),
-    ("config/secrets.yml", "secrets file"),
-    ("config/secrets.yaml", "secrets file"),
-    ("secrets.json", "secrets file"),
-    ("app/secrets.toml", "secrets file"),
-    ("web/.htpasswd", ".htpasswd"),
-])
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        (".env", ".env file"),
+        ("config/.env.local", ".env file"),
+        ("deploy/.env.production", ".env file"),
+        ("docker/prod.env", ".env file"),
+        ("certs/server.pem", "private key file"),
+        ("tls/site.key", "private key file"),
+        ("android/release.keystore", "keystore file"),
+        ("android/upload.jks", "keystore file"),
+        ("certs/client.p12", "keystore file"),
+        ("certs/client.pfx", "keystore file"),
+        ("id_rsa", "SSH private key"),
+        ("home/.ssh/id_ed25519", "SSH private key"),
+        ("keys/id_ecdsa", "SSH private key"),
+        (".npmrc", "npm credentials"),
+        (".pypirc", "PyPI credentials"),
+        ("ci/.netrc", "netrc credentials"),
+        (".git-credentials", "git credentials"),
+        ("aws/credentials", "credentials file"),
+        ("gcp/credentials.json", "credentials file"),
+        ("gcp/service-account-prod.json", "service account credentials"),
+        ("infra/prod.tfvars", "terraform variables"),
+        ("config/secrets.yml", "secrets file"),
+        ("config/secrets.yaml", "secrets file"),
+        ("secrets.json", "secrets file"),
+        ("app/secrets.toml", "secrets file"),
+        ("web/.htpasswd", ".htpasswd"),
+    ],
+)
 def test_secret_files_are_named_with_a_reason(path: str, why: str) -> None:
     reason = secret_file_reason(path)
     assert reason is not None and reason.startswith(f"{SECRET_FILE_REASON}: ")
     assert why.lower().lstrip(".") in reason.lower()
 
 
-@pytest.mark.parametrize("path", [
-    ".env.example", "config/.env.sample", ".env.template", ".env.dist", "src/env.py", "environment.yml",
-    "keyboard.py", "monkey.js", "src/keys.py", "docs/keys.md", "id_rsa.pub", "home/.ssh/id_ed25519.pub",
-    "secrets.py", "forge_mcp/miner/secrets.py", "tests/test_secrets.py", "credentials.py", "token.go",
-    "password_reset.html", "README.md", "pyproject.toml", "package.json", "src/pem_utils.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env.example",
+        "config/.env.sample",
+        ".env.template",
+        ".env.dist",
+        "src/env.py",
+        "environment.yml",
+        "keyboard.py",
+        "monkey.js",
+        "src/keys.py",
+        "docs/keys.md",
+        "id_rsa.pub",
+        "home/.ssh/id_ed25519.pub",
+        "secrets.py",
+        "forge_mcp/miner/secrets.py",
+        "tests/test_secrets.py",
+        "credentials.py",
+        "token.go",
+        "password_reset.html",
+        "README.md",
+        "pyproject.toml",
+        "package.json",
+        "src/pem_utils.py",
+    ],
+)
 def test_ordinary_files_are_not_flagged(path: str) -> None:
     assert secret_file_reason(path) is None
 
@@ -155,8 +179,10 @@ def test_pem_private_key_blocks_are_replaced_whole(block: str) -> None:
     for text, expected in [
         (block, "<REDACTED:private_key>"),
         (f'KEY = """{block}"""\nprint(KEY)\n', 'KEY = """<REDACTED:private_key>"""\nprint(KEY)\n'),
-        ("tls:\n  key: |\n    " + block.replace("\n", "\n    ") + "\n  cert: server.crt\n",
-         "tls:\n  key: |\n    <REDACTED:private_key>\n  cert: server.crt\n"),
+        (
+            "tls:\n  key: |\n    " + block.replace("\n", "\n    ") + "\n  cert: server.crt\n",
+            "tls:\n  key: |\n    <REDACTED:private_key>\n  cert: server.crt\n",
+        ),
         ('const key = "' + block.replace("\n", "\\n") + '\\n";\n', 'const key = "<REDACTED:private_key>\\n";\n'),
     ]:
         result = redact(text)
@@ -180,16 +206,21 @@ def test_contains_private_key() -> None:
 
 
 def test_certificates_and_ssh_public_keys_are_left_alone() -> None:
-    cert = ("CA = '''-----BEGIN CERTIFICATE-----\n" + "\n".join(fake(64, B64, seed=40 + i) for i in range(5))
-            + "\n-----END CERTIFICATE-----'''\n")
+    cert = (
+        "CA = '''-----BEGIN CERTIFICATE-----\n"
+        + "\n".join(fake(64, B64, seed=40 + i) for i in range(5))
+        + "\n-----END CERTIFICATE-----'''\n"
+    )
     ssh = "authorized_key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + fake(43, B64, seed=50) + " dev@laptop'\n"
     for text in (cert, ssh):
         assert redact(text) == Redaction(text, {})
 
 
 def test_several_secrets_in_one_file_are_counted_by_kind() -> None:
-    text = (f'AWS_KEY = "{AWS_ID}"\nSESSION_KEY = "{fake(40, ALNUM, seed=30)}"\n'
-            f'password = "{PASSWORD}"\nBLOB = "{fake(40, B64, seed=31)}"\n')
+    text = (
+        f'AWS_KEY = "{AWS_ID}"\nSESSION_KEY = "{fake(40, ALNUM, seed=30)}"\n'
+        f'password = "{PASSWORD}"\nBLOB = "{fake(40, B64, seed=31)}"\n'
+    )
     result = redact(text)
     assert result.counts == {"aws_access_key": 1, "generic_secret": 2, "high_entropy": 1}
     assert result.total == 4
@@ -272,8 +303,11 @@ def test_ordinary_code_is_left_alone(line: str) -> None:
 def test_stdlib_sources_produce_almost_no_redactions() -> None:
     # Precision on a large body of real code: the standard library holds almost no secrets.
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    files = [p for p in stdlib.rglob("*.py")
-             if not {"test", "tests", "idle_test", "site-packages"} & set(p.relative_to(stdlib).parts)]
+    files = [
+        p
+        for p in stdlib.rglob("*.py")
+        if not {"test", "tests", "idle_test", "site-packages"} & set(p.relative_to(stdlib).parts)
+    ]
     assert len(files) > 300
     total = sum(redact(p.read_text(encoding="utf-8", errors="replace")).total for p in files)
     assert total < 30

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner.datasets import TASKS, DatasetSummary, build_dataset, dataset_id
 from forge_mcp.miner.split import _map_line
-from forge_mcp.core.workspace import Workspace
 from tests.conftest import GitRepo
 
 DATA = "DATA = [\n" + "".join(f"    {i},\n" for i in range(3)) + "]\n\n\n"
@@ -16,8 +16,10 @@ GROWN = "DATA = [\n" + "".join(f"    {i},\n" for i in range(15)) + "]\n\n\n"  # 
 
 
 def _fn(i: int, variant: int = 0) -> str:
-    return (f"def f{i}(values):\n    \"\"\"Sum the values times {i}.\"\"\"\n    total = 0\n"
-            f"    for v in values:\n        total += v * {i} + {variant}\n    return total\n\n\n")
+    return (
+        f'def f{i}(values):\n    """Sum the values times {i}."""\n    total = 0\n'
+        f"    for v in values:\n        total += v * {i} + {variant}\n    return total\n\n\n"
+    )
 
 
 def _module(variants: dict[int, int], count: int, data: str = DATA) -> str:
@@ -40,8 +42,14 @@ def _text(ds: Path, split: str) -> str:
 
 def test_commits_that_change_no_code_are_skipped(make_repo) -> None:
     r = make_repo("bumps")
-    r.commit("initial", {"app/a.py": _module({}, 30), "requirements.txt": "requests==2.0\n",
-                         "README.md": "# Project\n\nIntro.\n\n## Usage\n\nRun it.\n"})
+    r.commit(
+        "initial",
+        {
+            "app/a.py": _module({}, 30),
+            "requirements.txt": "requests==2.0\n",
+            "README.md": "# Project\n\nIntro.\n\n## Usage\n\nRun it.\n",
+        },
+    )
     first = r.commit("fix f1 and f2", {"app/a.py": _module({1: 1, 2: 1}, 30)})
     second = r.commit("fix f3", {"app/a.py": _module({1: 1, 2: 1, 3: 1}, 30)})
     for n in range(3):
@@ -54,8 +62,10 @@ def test_commits_that_change_no_code_are_skipped(make_repo) -> None:
     assert held.skipped_commits == 6 and held.reason == "history" and held.completion_units == 3
     assert _test_functions(split_of) == {"f1", "f2", "f3"} and held.test_units == 3
     assert all(s != "test" for q, s in split_of.items() if q.startswith("README.md"))
-    assert any(n.startswith("skipped 6 commit(s) that changed no code unit") and "Bump requests to 2.3" in n
-               for n in summary.notes)
+    assert any(
+        n.startswith("skipped 6 commit(s) that changed no code unit") and "Bump requests to 2.3" in n
+        for n in summary.notes
+    )
     assert any("short of held_out_commits=5 and min_test_units=20" in n for n in summary.notes)
     # The held-out units never reach train or valid (bodies are unique by their `+ 1` variant).
     for split in ("train", "valid"):
@@ -135,8 +145,10 @@ def test_new_settings_change_the_dataset_id(make_repo) -> None:
     r = make_repo("ids")
     r.commit("initial", {"app/a.py": _module({}, 2)})
     commit = r.git("rev-parse", "HEAD")
-    ids = {dataset_id(commit, Workspace.open(r.path, {"miner": m}))
-           for m in ({}, {"min_test_units": 3}, {"max_held_out_commits": 10})}
+    ids = {
+        dataset_id(commit, Workspace.open(r.path, {"miner": m}))
+        for m in ({}, {"min_test_units": 3}, {"max_held_out_commits": 10})
+    }
     assert len(ids) == 3
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from forge_mcp.core.errors import RefNotFoundError
-from forge_mcp.monitor.changes import monitor
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.monitor.changes import monitor
 
 
 def _ws(path: Path, **monitor_cfg: object) -> Workspace:

@@ -2,8 +2,8 @@ import os
 import threading
 from pathlib import Path
 
-from forge_mcp.monitor.watcher import Batch, RepoWatcher, git_ignored
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.monitor.watcher import Batch, RepoWatcher, git_ignored
 from tests.conftest import wait_until
 
 

@@ -21,17 +21,69 @@ MEGABYTE = 1_000_000
 def hostile_strings(outside: Path) -> list[str]:
     """Strings no tool argument may act on; `outside` is a folder beside the roots that must stay untouched."""
     return [
-        "a" * 300, "x/" + "b" * 256 + "/c", "z" * MEGABYTE, "r" * 5000,
-        "a\x00b", "\x00", "HEAD\x00--output=/tmp/pwned", "main\n--all", "\t\r\n",
-        "--output=/tmp/forge-fuzz", "-rf", "--upload-pack=touch /tmp/forge-fuzz", "-",
-        "../" * 30 + "etc/passwd", "..", "../outside", str(outside), str(outside / "config.json"), "/etc/passwd", "/",
-        "~", "~root/.ssh/id_rsa", "$(touch /tmp/forge-fuzz)", "`id`", "; rm -rf ~", "| cat /etc/shadow",
-        "gguf:/etc/passwd", f"gguf:{outside}/m.gguf", "gguf:../../../etc/passwd", "ollama:../../../etc/passwd",
-        "ollama:" + "q" * 400, "ollama:a/b/c/d/e", "http://collector.example/steal", "file:///etc/passwd",
-        "HEAD~99999", "refs/heads/" + "y" * 300, "v1.0^{tree}", "@{-1}", "main..evil", "HEAD:forge.toml",
-        "😀" * 120, "\u202egnp.exe", "\ufeff", "%s%n%x", "{{7*7}}", "${HOME}", "'; DROP TABLE runs; --",
-        "NUL", "CON", "aux.txt", "C:\\Windows\\System32", "\\\\server\\share", "null", "None", "[]", "{}",
-        "latest/../../x", "run-" + "0" * 300, "forge://runs/x/loss", "*", "**/*", "[!a-z]", "?" * 50,
+        "a" * 300,
+        "x/" + "b" * 256 + "/c",
+        "z" * MEGABYTE,
+        "r" * 5000,
+        "a\x00b",
+        "\x00",
+        "HEAD\x00--output=/tmp/pwned",
+        "main\n--all",
+        "\t\r\n",
+        "--output=/tmp/forge-fuzz",
+        "-rf",
+        "--upload-pack=touch /tmp/forge-fuzz",
+        "-",
+        "../" * 30 + "etc/passwd",
+        "..",
+        "../outside",
+        str(outside),
+        str(outside / "config.json"),
+        "/etc/passwd",
+        "/",
+        "~",
+        "~root/.ssh/id_rsa",
+        "$(touch /tmp/forge-fuzz)",
+        "`id`",
+        "; rm -rf ~",
+        "| cat /etc/shadow",
+        "gguf:/etc/passwd",
+        f"gguf:{outside}/m.gguf",
+        "gguf:../../../etc/passwd",
+        "ollama:../../../etc/passwd",
+        "ollama:" + "q" * 400,
+        "ollama:a/b/c/d/e",
+        "http://collector.example/steal",
+        "file:///etc/passwd",
+        "HEAD~99999",
+        "refs/heads/" + "y" * 300,
+        "v1.0^{tree}",
+        "@{-1}",
+        "main..evil",
+        "HEAD:forge.toml",
+        "😀" * 120,
+        "\u202egnp.exe",
+        "\ufeff",
+        "%s%n%x",
+        "{{7*7}}",
+        "${HOME}",
+        "'; DROP TABLE runs; --",
+        "NUL",
+        "CON",
+        "aux.txt",
+        "C:\\Windows\\System32",
+        "\\\\server\\share",
+        "null",
+        "None",
+        "[]",
+        "{}",
+        "latest/../../x",
+        "run-" + "0" * 300,
+        "forge://runs/x/loss",
+        "*",
+        "**/*",
+        "[!a-z]",
+        "?" * 50,
     ]
 
 
@@ -42,7 +94,7 @@ def bad_for_schema(schema: dict[str, Any], rng: random.Random) -> Any:
     if "integer" in kinds or "number" in kinds:
         lows = [s.get("minimum") for s in schema.get("anyOf", [schema]) if s.get("minimum") is not None]
         highs = [s.get("maximum") for s in schema.get("anyOf", [schema]) if s.get("maximum") is not None]
-        options += [low - 1 for low in lows] + [high + 1 for high in highs] + [2**70, -2**70, 1.5, "1e400"]
+        options += [low - 1 for low in lows] + [high + 1 for high in highs] + [2**70, -(2**70), 1.5, "1e400"]
     if "boolean" in kinds:
         options += ["yes please", 7, -3, [True]]
     if "enum" in str(schema):
@@ -69,7 +121,9 @@ def hostile_calls(tools: dict[str, dict[str, Any]], outside: Path, count: int, s
         args: dict[str, Any] = {}
         for prop in chosen:
             schema = props[prop]
-            takes_text = "string" in {s.get("type") for s in schema.get("anyOf", [schema])} and "enum" not in str(schema)
+            takes_text = "string" in {s.get("type") for s in schema.get("anyOf", [schema])} and "enum" not in str(
+                schema
+            )
             args[prop] = rng.choice(strings) if takes_text else bad_for_schema(schema, rng)
         if not args or rng.random() < 0.05:
             args["no_such_argument"] = rng.choice(strings)

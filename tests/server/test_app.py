@@ -11,8 +11,8 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from forge_mcp.server.services import Forge
 from forge_mcp.server.app import build_server
+from forge_mcp.server.services import Forge
 
 pytestmark = pytest.mark.anyio
 ERAS = ["auto", "legacy"]
@@ -80,8 +80,12 @@ async def test_resources_list_and_read(repo, make_repo, mode: str) -> None:
     other.commit("init", {"b.py": "pass\n"})
     async with Client(_server(repo.path, other.path), mode=mode) as client:
         uris = {str(r.uri) for r in (await client.list_resources()).resources}
-        assert {"forge://repos", "forge://repos/project/status", "forge://repos/project/events",
-                "forge://repos/project-b/status"} <= uris
+        assert {
+            "forge://repos",
+            "forge://repos/project/status",
+            "forge://repos/project/events",
+            "forge://repos/project-b/status",
+        } <= uris
         listing = json.loads((await client.read_resource("forge://repos")).contents[0].text)
         assert [r["name"] for r in listing] == ["project", "project-b"]
         status = json.loads((await client.read_resource("forge://repos/project-b/status")).contents[0].text)

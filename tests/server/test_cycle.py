@@ -53,8 +53,11 @@ async def test_run_cycle_in_process_with_progress(tmp_path, monkeypatch) -> None
 async def test_run_cycle_over_stdio_in_the_background(tmp_path, monkeypatch) -> None:
     small_cycle_env(monkeypatch)
     repo = project(tmp_path / "stdio")
-    server = StdioServerParameters(command=sys.executable, args=["-m", "forge_mcp", "serve", "--repo", str(repo.path),
-                                                                 "--no-watch"], env=dict(os.environ))
+    server = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "forge_mcp", "serve", "--repo", str(repo.path), "--no-watch"],
+        env=dict(os.environ),
+    )
     async with Client(server) as client:
         started = await client.call_tool("run_cycle", {})
         assert not started.is_error and started.structured_content["status"] == "running"
@@ -83,7 +86,9 @@ async def test_auto_mode_fires_on_a_burst_of_commits(tmp_path, monkeypatch) -> N
             warnings.simplefilter("ignore")
             await client.subscribe_resource("forge://cycles")
         for i in range(12):  # a burst: twelve commits, each touching a new module
-            repo.commit(f"burst {i}", {f"pkg/new_{i}.py": f"def added_{i}(x):\n    result = x * {i} + {i}\n    return result\n"})
+            repo.commit(
+                f"burst {i}", {f"pkg/new_{i}.py": f"def added_{i}(x):\n    result = x * {i} + {i}\n    return result\n"}
+            )
         with anyio.fail_after(120):
             while not (cycles := json.loads((await client.read_resource("forge://cycles")).contents[0].text)):
                 await anyio.sleep(0.3)

@@ -14,7 +14,14 @@ from forge_mcp.server.services import Forge
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
-RUN = {"base_model": "tiny", "task": "completion", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3, "iters": 6}
+RUN = {
+    "base_model": "tiny",
+    "task": "completion",
+    "batch_size": 2,
+    "max_seq_length": 256,
+    "learning_rate": 1e-3,
+    "iters": 6,
+}
 
 
 async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch) -> None:  # noqa: F811
@@ -27,7 +34,9 @@ async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch)
         run_id = (await client.call_tool("trigger_training", RUN)).structured_content["run_id"]
         with anyio.fail_after(240):
             while (await client.call_tool("training_status", {"run_id": run_id})).structured_content["status"] in (
-                    "queued", "running"):
+                "queued",
+                "running",
+            ):
                 await anyio.sleep(0.3)
         unvalidated = await client.call_tool("deploy_model", {})
         assert unvalidated.is_error and "never validated" in unvalidated.content[0].text

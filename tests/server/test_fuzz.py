@@ -52,8 +52,9 @@ async def test_a_thousand_hostile_calls_get_their_reasons(make_repo, tmp_path: P
     (outside / "config.json").write_text('{"mine": true}\n')
     before = _listing(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
-    params = StdioServerParameters(command=sys.executable, env=env,
-                                   args=["-m", "forge_mcp", "serve", "--repo", str(repo.path), "--no-watch"])
+    params = StdioServerParameters(
+        command=sys.executable, env=env, args=["-m", "forge_mcp", "serve", "--repo", str(repo.path), "--no-watch"]
+    )
     async with Client(params) as client:
         tools = {t.name: t.input_schema for t in (await client.list_tools()).tools}
         counts, failures = await run_fuzz(client, hostile_calls(tools, outside, CALLS))

@@ -17,21 +17,38 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _inspector() -> str | None:
-    candidates = [os.environ.get("MCP_INSPECTOR"), str(ROOT / ".ci/inspector/node_modules/.bin/mcp-inspector"),
-                  shutil.which("mcp-inspector")]
+    candidates = [
+        os.environ.get("MCP_INSPECTOR"),
+        str(ROOT / ".ci/inspector/node_modules/.bin/mcp-inspector"),
+        shutil.which("mcp-inspector"),
+    ]
     return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
 INSPECTOR = _inspector()
-pytestmark = pytest.mark.skipif(INSPECTOR is None or shutil.which("node") is None,
-                                reason="MCP Inspector CLI not installed (bash .ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    INSPECTOR is None or shutil.which("node") is None,
+    reason="MCP Inspector CLI not installed (bash .ci/run installs it)",
+)
 
 
 def _run(repo: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
     env["HOME"] = str(home)
-    cmd = [str(INSPECTOR), "--cli", sys.executable, "-m", "forge_mcp", "serve", "--repo", str(repo), "--no-watch",
-           *args, "--format", "json"]
+    cmd = [
+        str(INSPECTOR),
+        "--cli",
+        sys.executable,
+        "-m",
+        "forge_mcp",
+        "serve",
+        "--repo",
+        str(repo),
+        "--no-watch",
+        *args,
+        "--format",
+        "json",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -44,8 +61,18 @@ def test_inspector_lists_tools_and_calls_monitor_repo(repo, tmp_path: Path, era:
     assert set(by_name) == ALL_TOOLS
     assert by_name["monitor_repo"]["annotations"]["readOnlyHint"] is True
 
-    called = _run(repo.path, tmp_path, "--protocol-era", era, "--method", "tools/call",
-                  "--tool-name", "monitor_repo", "--tool-arg", "since=v0.1")
+    called = _run(
+        repo.path,
+        tmp_path,
+        "--protocol-era",
+        era,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "monitor_repo",
+        "--tool-arg",
+        "since=v0.1",
+    )
     assert called.returncode == 0, called.stderr
     result = json.loads(called.stdout)["result"]
     assert result["structuredContent"]["commit_count"] == 1
@@ -53,7 +80,9 @@ def test_inspector_lists_tools_and_calls_monitor_repo(repo, tmp_path: Path, era:
 
 
 def test_inspector_sees_a_tool_error(repo, tmp_path: Path) -> None:
-    called = _run(repo.path, tmp_path, "--method", "tools/call", "--tool-name", "monitor_repo", "--tool-arg", "repo=/etc")
+    called = _run(
+        repo.path, tmp_path, "--method", "tools/call", "--tool-name", "monitor_repo", "--tool-arg", "repo=/etc"
+    )
     assert called.returncode != 0
     assert "outside the repository roots" in called.stdout
 

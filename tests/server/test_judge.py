@@ -14,7 +14,14 @@ from forge_mcp.server.services import Forge
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
-RUN = {"base_model": "tiny", "task": "completion", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3, "iters": 10}
+RUN = {
+    "base_model": "tiny",
+    "task": "completion",
+    "batch_size": 2,
+    "max_seq_length": 256,
+    "learning_rate": 1e-3,
+    "iters": 10,
+}
 
 
 async def test_validate_a_run_and_read_its_report(code_repo) -> None:  # noqa: F811
@@ -27,15 +34,18 @@ async def test_validate_a_run_and_read_its_report(code_repo) -> None:  # noqa: F
         assert busy.is_error and "still training" in busy.content[0].text
         with anyio.fail_after(240):
             while (await client.call_tool("training_status", {"run_id": run_id})).structured_content["status"] in (
-                    "queued", "running"):
+                "queued",
+                "running",
+            ):
                 await anyio.sleep(0.3)
         steps: list[float] = []
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             steps.append(progress)
 
-        result = await client.call_tool("validate_model", {"max_examples": 2, "max_tokens": 16, "gate": "absolute"},
-                                        progress_callback=on_progress)
+        result = await client.call_tool(
+            "validate_model", {"max_examples": 2, "max_tokens": 16, "gate": "absolute"}, progress_callback=on_progress
+        )
         assert not result.is_error, result.content
         summary = result.structured_content
         assert summary["candidate"] == run_id and summary["passed"] is False and summary["baseline"]

@@ -16,8 +16,16 @@ from tests.conftest import train_tiny
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
-FAST = {"task": "completion", "compile": False, "max_seq_length": 256, "batch_size": 2, "steps_per_report": 5,
-        "steps_per_eval": 10, "iters": 10, "learning_rate": 1e-3}
+FAST = {
+    "task": "completion",
+    "compile": False,
+    "max_seq_length": 256,
+    "batch_size": 2,
+    "steps_per_report": 5,
+    "steps_per_eval": 10,
+    "iters": 10,
+    "learning_rate": 1e-3,
+}
 
 
 async def test_layers_of_a_tiny_run_as_json_and_png(code_repo) -> None:  # noqa: F811

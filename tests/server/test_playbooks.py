@@ -5,9 +5,9 @@ import pytest
 from mcp import Client
 
 from forge_mcp.core.errors import ConfigError
-from forge_mcp.server.services import Forge
-from forge_mcp.server.playbooks import load_playbooks, parse_playbook
 from forge_mcp.server.app import build_server
+from forge_mcp.server.playbooks import load_playbooks, parse_playbook
+from forge_mcp.server.services import Forge
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_bad_arguments_and_bad_files(tmp_path: Path) -> None:
 def test_required_argument_is_enforced(tmp_path: Path) -> None:
     (tmp_path / "p.md").write_text(
         '+++\nname = "p"\ndescription = "d"\n[[arguments]]\nname = "run_id"\ndescription = "the run"\n'
-        'required = true\n+++\nrun {{run_id}}\n'
+        "required = true\n+++\nrun {{run_id}}\n"
     )
     book = load_playbooks(tmp_path)[0]
     assert book.render({"run_id": "r1"}) == "run r1\n"

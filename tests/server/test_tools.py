@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 
 import anyio
-
 import pytest
 from mcp import Client
 
-from forge_mcp.server.services import Forge
 from forge_mcp.server.app import build_server
+from forge_mcp.server.services import Forge
 from tests.index.conftest import search_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
@@ -72,8 +71,11 @@ async def test_index_then_search_then_edit_is_found(search_repo) -> None:  # noq
         assert {"start_line", "end_line", "score", "text", "kind", "language"} <= set(hits[0])
 
         # A save in the work tree is picked up by the watcher and re-indexed without any tool call.
-        search_repo.write("shop/loyalty.py", 'def award_loyalty_points(customer, order_total):\n'
-                          '    """Award loyalty points for an order."""\n    return int(order_total // 10)\n')
+        search_repo.write(
+            "shop/loyalty.py",
+            "def award_loyalty_points(customer, order_total):\n"
+            '    """Award loyalty points for an order."""\n    return int(order_total // 10)\n',
+        )
         started = time.monotonic()
         with anyio.fail_after(30):
             while True:

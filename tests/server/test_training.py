@@ -66,7 +66,9 @@ async def test_cancel_resume_and_bad_arguments(code_repo) -> None:  # noqa: F811
         assert cancelled["status"] == "cancelled" and cancelled["resumable"]
         resumed = (await client.call_tool("resume_training", {"run_id": run_id})).structured_content
         assert resumed["status"] in ("queued", "running")
-        assert (await client.call_tool("cancel_training", {"run_id": run_id})).structured_content["status"] == "cancelled"
+        assert (await client.call_tool("cancel_training", {"run_id": run_id})).structured_content[
+            "status"
+        ] == "cancelled"
 
 
 async def test_plan_training(code_repo) -> None:  # noqa: F811

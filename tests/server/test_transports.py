@@ -16,9 +16,9 @@ import anyio
 import httpx
 import mcp_types as types
 import pytest
+from mcp import Client, StdioServerParameters
 
 from tests.server import ALL_TOOLS
-from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.anyio
 HEAVY = ("torch", "mlx", "chromadb", "transformers", "sentence_transformers")
@@ -27,7 +27,9 @@ HEAVY = ("torch", "mlx", "chromadb", "transformers", "sentence_transformers")
 def _stdio(repo: Path, *extra: str) -> StdioServerParameters:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "forge_mcp", "serve", "--repo", str(repo), *extra], env=env,
+        command=sys.executable,
+        args=["-m", "forge_mcp", "serve", "--repo", str(repo), *extra],
+        env=env,
     )
 
 
@@ -89,9 +91,22 @@ def http_server(repo, tmp_path: Path) -> Iterator[str]:
     token = tmp_path / "token"
     token.write_text("t0ken\n")  # from a file: a --token flag would show in the process list
     proc = subprocess.Popen(
-        [sys.executable, "-m", "forge_mcp", "serve", "--repo", str(repo.path), "--http", "--port", str(port),
-         "--token-file", str(token)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "forge_mcp",
+            "serve",
+            "--repo",
+            str(repo.path),
+            "--http",
+            "--port",
+            str(port),
+            "--token-file",
+            str(token),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/mcp"
     deadline = time.monotonic() + 20
@@ -129,7 +144,10 @@ def test_http_on_a_public_address_needs_a_token(repo) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
     proc = subprocess.run(
         [sys.executable, "-m", "forge_mcp", "serve", "--repo", str(repo.path), "--http", "--host", "0.0.0.0"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2 and "without a bearer token" in proc.stderr
     assert proc.stdout == ""
@@ -140,7 +158,10 @@ def test_a_repository_cannot_open_the_server_to_the_network(repo) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
     proc = subprocess.run(
         [sys.executable, "-m", "forge_mcp", "serve", "--repo", str(repo.path), "--http", "--port", str(_free_port())],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2 and "sets `server.host`" in proc.stderr and "`serve --host`" in proc.stderr
 
@@ -148,8 +169,9 @@ def test_a_repository_cannot_open_the_server_to_the_network(repo) -> None:
 async def test_stdio_chunk_data_in_worker_processes_keeps_the_channel_clean(make_repo) -> None:
     """Over 4 MB of new code: `serve` chunks it in worker processes, which share its stdout."""
     big = make_repo("big")
-    body = "".join(f"def handler_{i}(request, value={i}):\n    total = value * 2\n    return total + {i}\n\n\n"
-                   for i in range(900))
+    body = "".join(
+        f"def handler_{i}(request, value={i}):\n    total = value * 2\n    return total + {i}\n\n\n" for i in range(900)
+    )
     big.commit("lots of code", {f"pkg/mod_{n}.py": body for n in range(62)})  # 62 x ~70 KB
     async with Client(_stdio(big.path)) as client:
         result = await client.call_tool("chunk_data", {})

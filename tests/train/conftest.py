@@ -7,7 +7,8 @@ import pytest
 from forge_mcp.train.tiny import build_tiny_model
 
 CORPUS = [
-    "def add(a, b):\n    return a + b\n", "def sub(a, b):\n    return a - b\n",
+    "def add(a, b):\n    return a + b\n",
+    "def sub(a, b):\n    return a - b\n",
     "class Stack:\n    def push(self, x):\n        self.items.append(x)\n",
     "def greet(name):\n    return f'hello {name}'\n",
 ] * 20

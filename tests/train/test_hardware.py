@@ -3,24 +3,61 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from forge_mcp.core.errors import ForgeError
-from forge_mcp.train.hardware import BUDGET_FRACTION, CURATED_CODER_MODELS, GIB, Machine, ModelShape, TrainConfigShape, check_fits, detect_machine, estimate_memory, find_openblas, recommend, recommend_base_models, shape_of_known
-from forge_mcp.core.errors import PlanError
+from forge_mcp.core.errors import ForgeError, PlanError
+from forge_mcp.train.hardware import (
+    BUDGET_FRACTION,
+    CURATED_CODER_MODELS,
+    GIB,
+    Machine,
+    ModelShape,
+    TrainConfigShape,
+    check_fits,
+    detect_machine,
+    estimate_memory,
+    find_openblas,
+    recommend,
+    recommend_base_models,
+    shape_of_known,
+)
 
 
 def _apple(gib: int) -> Machine:
-    return Machine(os="Darwin", arch="arm64", cpu="Apple M2", cores=8, memory_bytes=gib * GIB, accelerator="apple-silicon",
-                   chip="Apple M2", mlx_backend="metal")
+    return Machine(
+        os="Darwin",
+        arch="arm64",
+        cpu="Apple M2",
+        cores=8,
+        memory_bytes=gib * GIB,
+        accelerator="apple-silicon",
+        chip="Apple M2",
+        mlx_backend="metal",
+    )
 
 
 def _cpu(gib: int, openblas: str | None = None) -> Machine:
-    return Machine(os="Linux", arch="x86_64", cpu="x86", cores=4, memory_bytes=gib * GIB, accelerator="cpu",
-                   openblas=openblas, mlx_backend="cpu")
+    return Machine(
+        os="Linux",
+        arch="x86_64",
+        cpu="x86",
+        cores=4,
+        memory_bytes=gib * GIB,
+        accelerator="cpu",
+        openblas=openblas,
+        mlx_backend="cpu",
+    )
 
 
-LLAMA = {"model_type": "llama", "hidden_size": 512, "num_hidden_layers": 4, "num_attention_heads": 8,
-         "num_key_value_heads": 2, "intermediate_size": 1376, "vocab_size": 1000, "tie_word_embeddings": False,
-         "torch_dtype": "bfloat16"}
+LLAMA = {
+    "model_type": "llama",
+    "hidden_size": 512,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 2,
+    "intermediate_size": 1376,
+    "vocab_size": 1000,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+}
 Q7B = shape_of_known("Qwen/Qwen2.5-Coder-7B-Instruct")
 
 
@@ -73,10 +110,18 @@ def test_known_shapes_match_published_sizes() -> None:
 def test_estimate_is_monotonic() -> None:
     m = _cpu(64)
     base = estimate_memory(Q7B, _cfg(), m).total_bytes
-    for change in ({"batch_size": 8}, {"seq_len": 1024}, {"rank": 32}, {"keys": ["q_proj", "v_proj", "gate_proj", "down_proj"]}):
+    for change in (
+        {"batch_size": 8},
+        {"seq_len": 1024},
+        {"rank": 32},
+        {"keys": ["q_proj", "v_proj", "gate_proj", "down_proj"]},
+    ):
         assert estimate_memory(Q7B, _cfg(**change), m).total_bytes > base, change
     assert estimate_memory(Q7B, _cfg(method="qlora"), m).total_bytes < base
-    assert estimate_memory(Q7B, _cfg(method="qpissa"), m).weights_bytes < estimate_memory(Q7B, _cfg(method="pissa"), m).weights_bytes
+    assert (
+        estimate_memory(Q7B, _cfg(method="qpissa"), m).weights_bytes
+        < estimate_memory(Q7B, _cfg(method="pissa"), m).weights_bytes
+    )
     assert estimate_memory(Q7B, _cfg(method="dora"), m).adapter_bytes > estimate_memory(Q7B, _cfg(), m).adapter_bytes
     plain, ckpt = (estimate_memory(Q7B, _cfg(batch_size=8, seq_len=2048, grad_checkpoint=g), m) for g in (False, True))
     assert ckpt.activations_bytes < plain.activations_bytes / 4
@@ -90,8 +135,17 @@ def test_estimate_components() -> None:
     assert e.total_bytes == pytest.approx(e.mlx_peak_bytes * 1.1 + 300 * 1024**2, rel=1e-6)
     assert e.budget_bytes == int(16 * GIB * BUDGET_FRACTION) and e.fits
     assert "GiB" in e.breakdown and "weights" in e.breakdown
-    cuda = Machine(os="Linux", arch="x86_64", cpu="x", cores=8, memory_bytes=256 * GIB, accelerator="cuda",
-                   chip="NVIDIA H100", gpu_memory_bytes=80 * GIB, mlx_backend="cuda")
+    cuda = Machine(
+        os="Linux",
+        arch="x86_64",
+        cpu="x",
+        cores=8,
+        memory_bytes=256 * GIB,
+        accelerator="cuda",
+        chip="NVIDIA H100",
+        gpu_memory_bytes=80 * GIB,
+        mlx_backend="cuda",
+    )
     assert estimate_memory(Q7B, _cfg(), cuda).budget_bytes == int(80 * GIB * BUDGET_FRACTION)
 
 
@@ -124,7 +178,9 @@ def test_refusal_suggests_single_changes_that_fit() -> None:
         check_fits(Q7B, _cfg(batch_size=1, seq_len=256), _apple(18))
 
 
-@pytest.mark.parametrize("machine", [_apple(8), _apple(16), _apple(64), detect_machine()], ids=["8G", "16G", "64G", "here"])
+@pytest.mark.parametrize(
+    "machine", [_apple(8), _apple(16), _apple(64), detect_machine()], ids=["8G", "16G", "64G", "here"]
+)
 def test_recommendations_fit(machine: Machine) -> None:
     for name in ("Qwen2.5-Coder-1.5B-Instruct", "Qwen2.5-Coder-7B-Instruct"):
         shape = shape_of_known(name)
@@ -200,9 +256,20 @@ _ALL_KEYS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "do
 @pytest.mark.parametrize("row", _MEASURED)
 def test_estimate_matches_measured_mlx_peaks(row: tuple) -> None:
     h, layers, i, v, dtype, method, b, s, r, ckpt, nkeys, mib = row
-    shape = ModelShape.from_config({**LLAMA, "model_type": "qwen2", "hidden_size": h, "num_hidden_layers": layers,
-                                    "num_attention_heads": 8, "num_key_value_heads": 2, "intermediate_size": i,
-                                    "vocab_size": v, "tie_word_embeddings": True, "torch_dtype": dtype})
+    shape = ModelShape.from_config(
+        {
+            **LLAMA,
+            "model_type": "qwen2",
+            "hidden_size": h,
+            "num_hidden_layers": layers,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 2,
+            "intermediate_size": i,
+            "vocab_size": v,
+            "tie_word_embeddings": True,
+            "torch_dtype": dtype,
+        }
+    )
     cfg = _cfg(method=method, batch_size=b, seq_len=s, rank=r, grad_checkpoint=ckpt, keys=_ALL_KEYS[:nkeys])
     predicted = estimate_memory(shape, cfg, _cpu(64)).mlx_peak_bytes / 1024**2
     # One set of constants for these bf16/f32 peaks and the tiny model's (bench/memory.py): all within 16%

@@ -9,17 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.core.errors import NotFoundError
+from forge_mcp.core.errors import JobError, NotFoundError
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.train.jobs import cancel_run, loss_series, resume_run, run_info
-from forge_mcp.core.errors import JobError
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.trigger import trigger_training
-from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.core.workspace import Workspace
 from tests.conftest import wait_until
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
-FAST = {"base_model": "tiny", "task": "instruction", "compile": False, "max_seq_length": 256, "batch_size": 2, "steps_per_report": 5, "steps_per_eval": 20}
+FAST = {
+    "base_model": "tiny",
+    "task": "instruction",
+    "compile": False,
+    "max_seq_length": 256,
+    "batch_size": 2,
+    "steps_per_report": 5,
+    "steps_per_eval": 20,
+}
 
 
 @pytest.fixture
@@ -29,8 +36,12 @@ def ws(code_repo) -> Workspace:  # noqa: F811
     return workspace
 
 
-def _wait(ws: Workspace, run_id: str, done: tuple[str, ...] = ("completed", "failed", "cancelled", "diverged"),
-          timeout: float = 240):
+def _wait(
+    ws: Workspace,
+    run_id: str,
+    done: tuple[str, ...] = ("completed", "failed", "cancelled", "diverged"),
+    timeout: float = 240,
+):
     assert wait_until(lambda: run_info(ws, run_id).status in done, timeout=timeout, interval=0.2), run_info(ws, run_id)
     return run_info(ws, run_id)
 
@@ -52,7 +63,9 @@ def test_a_run_trains_records_and_saves_a_loadable_adapter(ws: Workspace) -> Non
     run_dir = ws.state_dir / "runs" / info.run_id
     model_path = next((ws.state_dir / "models").glob("tiny-*"))
     model, _ = mlx_lm.load(str(model_path), adapter_path=str(run_dir / "adapters"))
-    assert (run_dir / "adapters" / "forge_params.json").is_file() and (run_dir / "best" / "adapters.safetensors").is_file()
+    assert (run_dir / "adapters" / "forge_params.json").is_file() and (
+        run_dir / "best" / "adapters.safetensors"
+    ).is_file()
     assert {"optimizer.safetensors", "state.json"} <= {p.name for p in (run_dir / "best").iterdir()}
     assert ws.last_trained_commit == ws.store.get_record("runs", info.run_id)["git_commit"]
 

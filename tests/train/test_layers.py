@@ -19,18 +19,25 @@ from tests.conftest import train_tiny
 from tests.deploy.conftest import make_adapter
 from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
-KEYS = ("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj",
-        "model.layers.1.mlp.down_proj")
+KEYS = (
+    "model.layers.0.self_attn.q_proj",
+    "model.layers.0.self_attn.v_proj",
+    "model.layers.1.self_attn.q_proj",
+    "model.layers.1.mlp.down_proj",
+)
 SHAPES = {"q_proj": (48, 32), "v_proj": (16, 32), "down_proj": (32, 80)}  # (out, in)
 
 
-def _write_adapter(folder: Path, tensors: dict[str, np.ndarray], rank: int, scale: float,
-                   method: str = "lora") -> Path:
+def _write_adapter(folder: Path, tensors: dict[str, np.ndarray], rank: int, scale: float, method: str = "lora") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()},
-              str(folder / "adapters.safetensors"))
-    config = {"fine_tune_type": "dora" if method == "dora" else "lora", "forge_method": method,
-              "lora_parameters": {"rank": rank, "scale": scale, "keys": []}}
+    save_file(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(folder / "adapters.safetensors")
+    )
+    config = {
+        "fine_tune_type": "dora" if method == "dora" else "lora",
+        "forge_method": method,
+        "lora_parameters": {"rank": rank, "scale": scale, "keys": []},
+    }
     (folder / "adapter_config.json").write_text(json.dumps(config))
     return folder
 
@@ -80,9 +87,9 @@ def test_norms_and_effective_ranks_match_the_full_svd(tmp_path: Path) -> None:
         assert u.relative_update == pytest.approx(np.linalg.norm(delta) / np.linalg.norm(weights[f"{u.key}.weight"]))
     layer1 = [u for u in report.modules if u.layer == 1]
     assert report.by_layer[1].layer == 1 and report.by_layer[1].count == 2
-    assert report.by_layer[1].update_norm == pytest.approx(np.sqrt(sum(u.update_norm ** 2 for u in layer1)))
+    assert report.by_layer[1].update_norm == pytest.approx(np.sqrt(sum(u.update_norm**2 for u in layer1)))
     assert [t.module for t in report.by_module] == ["q_proj", "v_proj", "down_proj"]  # block order, not a-z
-    assert report.total_update_norm == pytest.approx(np.sqrt(sum(u.update_norm ** 2 for u in report.modules)))
+    assert report.total_update_norm == pytest.approx(np.sqrt(sum(u.update_norm**2 for u in report.modules)))
     assert "layer" in report.summary and "most-changed module" in report.summary
     assert layers_png(report).startswith(b"\x89PNG")
 
@@ -129,8 +136,9 @@ def test_dora_magnitude_change(tmp_path: Path) -> None:
     tensors[f"{KEYS[2]}.m"] = tensors[f"{KEYS[2]}.m"] * 1.1  # one layer learned 10% larger magnitudes
     report = adapter_layers(_write_adapter(tmp_path / "adapter", tensors, 2, 0.5, method="dora"), tmp_path / "base")
     changes = {u.key: u.magnitude_change for u in report.modules}
-    expected = 0.1 * np.linalg.norm(np.linalg.norm(weights[f"{KEYS[2]}.weight"].astype(np.float64)
-                                                   + _delta(tensors, KEYS[2], 0.5), axis=1))
+    expected = 0.1 * np.linalg.norm(
+        np.linalg.norm(weights[f"{KEYS[2]}.weight"].astype(np.float64) + _delta(tensors, KEYS[2], 0.5), axis=1)
+    )
     assert changes[KEYS[2]] == pytest.approx(expected, rel=1e-5)
     assert all(changes[k] == pytest.approx(0, abs=1e-4) for k in KEYS if k != KEYS[2])
     assert report.fine_tune_type == "dora" and "magnitudes moved" in report.summary
@@ -142,7 +150,7 @@ def test_bf16_sharded_and_quantized_bases(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     tensors = _factors(rng, rank=4)
     adapter = _write_adapter(tmp_path / "adapter", tensors, 4, 1.0)
-    weights = {f"{k}.weight": mx.array(rng.normal(size=SHAPES[k.rsplit('.', 1)[-1]])).astype(mx.bfloat16) for k in KEYS}
+    weights = {f"{k}.weight": mx.array(rng.normal(size=SHAPES[k.rsplit(".", 1)[-1]])).astype(mx.bfloat16) for k in KEYS}
     sharded = tmp_path / "sharded"
     sharded.mkdir()
     names = sorted(weights)
@@ -204,13 +212,23 @@ def _np(array: Any) -> np.ndarray:
 
 
 def test_a_real_dora_run_and_the_run_folder_rules(code_repo) -> None:  # noqa: F811
-    from forge_mcp.miner.datasets import build_dataset
     from forge_mcp.core.workspace import Workspace
+    from forge_mcp.miner.datasets import build_dataset
 
     ws = Workspace.open(code_repo.path)
     build_dataset(ws)
-    run_id = train_tiny(ws, method="dora", task="completion", compile=False, max_seq_length=256, batch_size=2,
-                        steps_per_report=5, steps_per_eval=10, iters=10, learning_rate=1e-3)
+    run_id = train_tiny(
+        ws,
+        method="dora",
+        task="completion",
+        compile=False,
+        max_seq_length=256,
+        batch_size=2,
+        steps_per_report=5,
+        steps_per_eval=10,
+        iters=10,
+        learning_rate=1e-3,
+    )
     report = run_layers(ws, run_id)
     assert report.run_id == run_id and report.source == "adapters" and report.step == 10 and report.relative
     assert report.method == "dora" and report.total_update_norm > 0

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.core.errors import ConfigError, PathOutsideRootsError
-from forge_mcp.core.errors import GGUFImportError
+from forge_mcp.core.errors import ConfigError, GGUFImportError, PathOutsideRootsError
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.train.model_places import confine_model_path, model_path_of, model_places
 from forge_mcp.train.trigger import resolve_base_model
-from forge_mcp.core.workspace import Workspace
 
 
 @pytest.fixture
@@ -51,7 +50,8 @@ def test_an_mlx_folder_outside_is_refused(ws: Workspace, tiny_path: Path, tmp_pa
 
 
 def test_relative_names_start_at_the_repository_not_the_working_folder(
-        ws: Workspace, tiny_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws: Workspace, tiny_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     elsewhere = tmp_path / "cwd"
     shutil.copytree(tiny_path, elsewhere / "models" / "mine")
     monkeypatch.chdir(elsewhere)

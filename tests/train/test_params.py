@@ -17,8 +17,15 @@ def test_defaults_round_trip_and_unknown_fields_are_refused() -> None:
     assert TrainParams.model_validate_json(params.model_dump_json()) == params
     with pytest.raises(ValidationError, match="extra"):
         TrainParams(iterations=10)  # a typo is an error, not a silently ignored setting
-    for bad in ({"iters": 0}, {"learning_rate": 0.0}, {"dropout": 1.0}, {"num_layers": -2}, {"max_seq_length": 8},
-                {"divergence_factor": 1.0}, {"method": "full"}):
+    for bad in (
+        {"iters": 0},
+        {"learning_rate": 0.0},
+        {"dropout": 1.0},
+        {"num_layers": -2},
+        {"max_seq_length": 8},
+        {"divergence_factor": 1.0},
+        {"method": "full"},
+    ):
         with pytest.raises(ValidationError):
             TrainParams(**bad)
 
@@ -33,6 +40,12 @@ def test_run_paths_lay_out_the_run_folder(tmp_path: Path) -> None:
     paths = RunPaths(tmp_path / "run-1")
     assert paths.root == tmp_path / "run-1"
     assert {p.name for p in (paths.params, paths.run, paths.log, paths.adapters, paths.best, paths.loss_png)} == {
-        "params.json", "run.json", "worker.log", "adapters", "best", "loss.png"}
+        "params.json",
+        "run.json",
+        "worker.log",
+        "adapters",
+        "best",
+        "loss.png",
+    }
     assert paths.latest == tmp_path / "run-1" / "checkpoints" / "LATEST" and paths.latest.parent == paths.checkpoints
     assert ACTIVE == ("queued", "running")

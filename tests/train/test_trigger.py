@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from forge_mcp.core.errors import NotFoundError
+from forge_mcp.core.errors import JobError, NotFoundError, PlanError
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.train.formatting import system_prompt
-from forge_mcp.core.errors import PlanError
-from forge_mcp.core.errors import JobError
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.trigger import check_plan, model_shape, plan_run, resolve_base_model, system_for, trigger_training
 from tests.cycle.test_run import project

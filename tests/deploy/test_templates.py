@@ -9,12 +9,15 @@ from forge_mcp.deploy.templates import CHATML, GEMMA, LLAMA3, MISTRAL, ollama_te
 from forge_mcp.train.tiny import CHAT_TEMPLATE
 
 
-@pytest.mark.parametrize(("jinja", "family"), [
-    (CHAT_TEMPLATE, CHATML),
-    ("{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>' }}", LLAMA3),
-    ("{{ '[INST] ' + message['content'] + ' [/INST]' }}", MISTRAL),
-    ("{{ '<start_of_turn>' + role + '\n' }}", GEMMA),
-])
+@pytest.mark.parametrize(
+    ("jinja", "family"),
+    [
+        (CHAT_TEMPLATE, CHATML),
+        ("{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>' }}", LLAMA3),
+        ("{{ '[INST] ' + message['content'] + ' [/INST]' }}", MISTRAL),
+        ("{{ '<start_of_turn>' + role + '\n' }}", GEMMA),
+    ],
+)
 def test_families_are_recognised_by_their_turn_markers(jinja: str, family) -> None:
     assert ollama_template(jinja) is family
 

@@ -22,8 +22,16 @@ from tests.cycle.test_run import project
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, str]:
     ws = Workspace.open(project(tmp_path_factory.mktemp("judge-models") / "judged").path)
     build_dataset(ws)
-    run_id = train_tiny(ws, task="completion", compile=False, max_seq_length=256, batch_size=2, iters=2,
-                        steps_per_report=1, steps_per_eval=2)
+    run_id = train_tiny(
+        ws,
+        task="completion",
+        compile=False,
+        max_seq_length=256,
+        batch_size=2,
+        iters=2,
+        steps_per_report=1,
+        steps_per_eval=2,
+    )
     return ws, run_id
 
 
@@ -32,8 +40,9 @@ def _copy_run(ws: Workspace, run_id: str, new_id: str, status: str, **data: obje
     folder = ws.state_dir / "runs" / new_id
     folder.mkdir()
     shutil.copyfile(ws.state_dir / "runs" / run_id / "run.json", folder / "run.json")
-    ws.store.put_record("runs", new_id, status, record["data"] | data, git_commit=record["git_commit"],
-                        dataset_id=record["dataset_id"])
+    ws.store.put_record(
+        "runs", new_id, status, record["data"] | data, git_commit=record["git_commit"], dataset_id=record["dataset_id"]
+    )
     return new_id
 
 

@@ -13,28 +13,66 @@ from forge_mcp.judge.validate import ExampleResult, ModelResult, ValidationRepor
 
 
 def _result(kind: str, name: str, codebleu: float, run_id: str | None = None) -> ModelResult:
-    scores = {"examples": 5, "codebleu": codebleu, "ngram_match": 0.1, "weighted_ngram_match": 0.2,
-              "syntax_match": 0.3, "dataflow_match": 0.4, "exact_match": 0.0, "parse_rate": 1.0}
-    return ModelResult.model_validate({
-        "model": ModelRef(kind=kind, name=name, run_id=run_id, model_path="/models/tiny"), "scores": scores,
-        "per_language": {"python": scores}, "mean_token_loss": 1.0, "perplexity": 2.72, "generated_tokens": 40})
+    scores = {
+        "examples": 5,
+        "codebleu": codebleu,
+        "ngram_match": 0.1,
+        "weighted_ngram_match": 0.2,
+        "syntax_match": 0.3,
+        "dataflow_match": 0.4,
+        "exact_match": 0.0,
+        "parse_rate": 1.0,
+    }
+    return ModelResult.model_validate(
+        {
+            "model": ModelRef(kind=kind, name=name, run_id=run_id, model_path="/models/tiny"),
+            "scores": scores,
+            "per_language": {"python": scores},
+            "mean_token_loss": 1.0,
+            "perplexity": 2.72,
+            "generated_tokens": 40,
+        }
+    )
 
 
 def _report(passed: bool = True, baseline: bool = True, gate: str = "baseline") -> ValidationReport:
-    examples = [ExampleResult(path=f"pkg/m{i}.py", symbol=f"helper_{i}", language="python",
-                              prompt=f"def helper_{i}(x):", reference="    return x | 1 < 2\n",
-                              candidate=f"    return x + {i}\n",
-                              candidate_codebleu=i / 10, candidate_loss=1.0,
-                              baseline="" if baseline else None, baseline_codebleu=0.0 if baseline else None)
-                for i in range(5)]
+    examples = [
+        ExampleResult(
+            path=f"pkg/m{i}.py",
+            symbol=f"helper_{i}",
+            language="python",
+            prompt=f"def helper_{i}(x):",
+            reference="    return x | 1 < 2\n",
+            candidate=f"    return x + {i}\n",
+            candidate_codebleu=i / 10,
+            candidate_loss=1.0,
+            baseline="" if baseline else None,
+            baseline_codebleu=0.0 if baseline else None,
+        )
+        for i in range(5)
+    ]
     commits = [{"sha": f"{i:040x}", "subject": f"change {i}", "units": 1} for i in range(10)]
     return ValidationReport(
-        report_id="report-test", repo="shop", created_at=0.0, dataset_id="ds-1", passed=passed, rule="the rule",
-        gate=gate, perplexity_margin=0.05, threshold=0.6, tolerance=0.02,
+        report_id="report-test",
+        repo="shop",
+        created_at=0.0,
+        dataset_id="ds-1",
+        passed=passed,
+        rule="the rule",
+        gate=gate,
+        perplexity_margin=0.05,
+        threshold=0.6,
+        tolerance=0.02,
         candidate=_result("run", "run-1", 0.5, "run-1"),
-        baseline=_result("base", "tiny", 0.4) if baseline else None, examples_total=9, examples_used=5, seed=3,
-        max_tokens=16, timings={"generation_seconds": 1.0, "scoring_seconds": 0.5, "total_seconds": 1.5},
-        held_out={"commits": commits, "test_units": 10, "skipped_commits": 2}, examples=examples)
+        baseline=_result("base", "tiny", 0.4) if baseline else None,
+        examples_total=9,
+        examples_used=5,
+        seed=3,
+        max_tokens=16,
+        timings={"generation_seconds": 1.0, "scoring_seconds": 0.5, "total_seconds": 1.5},
+        held_out={"commits": commits, "test_units": 10, "skipped_commits": 2},
+        examples=examples,
+    )
 
 
 def test_markdown_says_the_verdict_the_rules_and_the_best_and_worst() -> None:

@@ -76,8 +76,10 @@ def test_raft_questions_answers_and_distractors() -> None:
     slug = chunks["slugify"]
     assert first_sentence("One. Two.") == "One." and first_sentence("a  b") == "a b"
     questions = {raft_question(slug, random.Random(seed)) for seed in range(20)}
-    assert questions == {"Which function in this repository does the following: Turn text into a lowercase slug for "
-                         "URLs.", "Where is `slugify` defined in this repository, and what does it do?"}
+    assert questions == {
+        "Which function in this repository does the following: Turn text into a lowercase slug for URLs.",
+        "Where is `slugify` defined in this repository, and what does it do?",
+    }
     answer = raft_answer(slug)
     assert answer.startswith("##Reason: The function that matches is defined in `app/util.py` at lines 1-4: ")
     assert f"{BEGIN_QUOTE}def slugify(text):" in answer and END_QUOTE in answer

@@ -20,12 +20,28 @@ from forge_mcp.miner.languages import (
 )
 
 
-@pytest.mark.parametrize(("path", "language"), [
-    ("src/app.py", "python"), ("stubs/x.pyi", "python"), ("A/B.PY", "python"), ("web/a.mjs", "javascript"),
-    ("web/a.tsx", "tsx"), ("web/a.ts", "typescript"), ("inc/a.h", "c"), ("inc/a.hpp", "cpp"), ("a.rs", "rust"),
-    ("Rakefile", "ruby"), ("lib/Gemfile", "ruby"), ("docs/x.md", "markdown"), ("docs/x.rst", "rst"),
-    ("README", None), (".bashrc", None), ("trailing.", None), ("data.json", None),
-])
+@pytest.mark.parametrize(
+    ("path", "language"),
+    [
+        ("src/app.py", "python"),
+        ("stubs/x.pyi", "python"),
+        ("A/B.PY", "python"),
+        ("web/a.mjs", "javascript"),
+        ("web/a.tsx", "tsx"),
+        ("web/a.ts", "typescript"),
+        ("inc/a.h", "c"),
+        ("inc/a.hpp", "cpp"),
+        ("a.rs", "rust"),
+        ("Rakefile", "ruby"),
+        ("lib/Gemfile", "ruby"),
+        ("docs/x.md", "markdown"),
+        ("docs/x.rst", "rst"),
+        ("README", None),
+        (".bashrc", None),
+        ("trailing.", None),
+        ("data.json", None),
+    ],
+)
 def test_language_for(path: str, language: str | None) -> None:
     assert language_for(path) == language
 

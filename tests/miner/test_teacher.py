@@ -16,8 +16,9 @@ from forge_mcp.miner.teacher import Teacher, teacher_for
 from tests.deploy.fake_ollama import FakeOllama
 
 HOST = "http://127.0.0.1:11434"
-CHUNK = chunk_code("app/util.py", b'def slugify(text):\n    """Slug."""\n    return "-".join(text.split())\n',
-                   "python")[0]
+CHUNK = chunk_code(
+    "app/util.py", b'def slugify(text):\n    """Slug."""\n    return "-".join(text.split())\n', "python"
+)[0]
 
 
 class ChatOllama(FakeOllama):
@@ -31,8 +32,15 @@ class ChatOllama(FakeOllama):
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/chat" and self.reachable:
             self.requests.append(("POST", "/api/chat", json.loads(request.content)))
-            return httpx.Response(200, json={"model": "coder", "created_at": "2026-01-01T00:00:00Z", "done": True,
-                                             "message": {"role": "assistant", "content": self.reply}})
+            return httpx.Response(
+                200,
+                json={
+                    "model": "coder",
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "done": True,
+                    "message": {"role": "assistant", "content": self.reply},
+                },
+            )
         return super().handle(request)
 
 
@@ -47,7 +55,7 @@ def test_available_only_when_the_server_has_the_model() -> None:
 
 
 def test_a_good_reply_is_kept_and_gets_its_answer_line() -> None:
-    answer = f"It joins words. {BEGIN_QUOTE}return \"-\".join(text.split()){END_QUOTE}"
+    answer = f'It joins words. {BEGIN_QUOTE}return "-".join(text.split()){END_QUOTE}'
     fake = ChatOllama(json.dumps({"question": " How are slugs made? ", "answer": answer}))
     assert _teacher(fake).write(CHUNK, "shop") == ("How are slugs made?", answer + "\n##Answer: `app/util.py::slugify`")
     _, _, body = fake.requests[-1]
@@ -56,11 +64,14 @@ def test_a_good_reply_is_kept_and_gets_its_answer_line() -> None:
     assert "`app/util.py::slugify`" in prompt and "shop repository" in prompt
 
 
-@pytest.mark.parametrize("reply", [
-    "not json at all",
-    json.dumps({"question": "", "answer": f"{BEGIN_QUOTE}x{END_QUOTE}"}),
-    json.dumps({"question": "Q?", "answer": "no quote markers"}),
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "not json at all",
+        json.dumps({"question": "", "answer": f"{BEGIN_QUOTE}x{END_QUOTE}"}),
+        json.dumps({"question": "Q?", "answer": "no quote markers"}),
+    ],
+)
 def test_an_unusable_reply_falls_back(reply: str) -> None:
     assert _teacher(ChatOllama(reply)).write(CHUNK, "shop") is None
 

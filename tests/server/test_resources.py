@@ -31,9 +31,15 @@ async def test_repos_lists_every_root_and_its_resources(repo, tmp_path) -> None:
     assert {status_uri("project"), events_uri("project"), index_uri("project")} <= listed
     assert not any("notes" in uri for uri in listed)
     project, notes = repos
-    assert project == {"name": "project", "path": str(repo.path.resolve()), "is_git": True, "problem": None,
-                       "watching": False, "status_uri": "forge://repos/project/status",
-                       "events_uri": "forge://repos/project/events"}
+    assert project == {
+        "name": "project",
+        "path": str(repo.path.resolve()),
+        "is_git": True,
+        "problem": None,
+        "watching": False,
+        "status_uri": "forge://repos/project/status",
+        "events_uri": "forge://repos/project/events",
+    }
     assert notes["is_git"] is False and notes["problem"] and notes["status_uri"] is None
 
 

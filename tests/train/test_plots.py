@@ -16,8 +16,11 @@ def _image(data: bytes):
 
 
 def test_a_loss_curve_is_a_700_by_400_png() -> None:
-    series = {"run_id": "run-1", "train": [{"step": s, "loss": 3.0 / s} for s in (1, 2, 3, 4)],
-              "val": [{"step": 0, "loss": 3.5}, {"step": 4, "loss": 1.0}]}
+    series = {
+        "run_id": "run-1",
+        "train": [{"step": s, "loss": 3.0 / s} for s in (1, 2, 3, 4)],
+        "val": [{"step": 0, "loss": 3.5}, {"step": 4, "loss": 1.0}],
+    }
     image = _image(loss_png(series))
     assert image.shape[:2] == (400, 700)
     empty = _image(loss_png({"run_id": "run-2", "train": [], "val": []}))

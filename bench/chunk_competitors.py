@@ -32,11 +32,11 @@ import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from importlib import metadata  # noqa: E402
+import argparse
+import json
+import time
+from collections.abc import Callable
+from importlib import metadata
 
 
 def make_llamaindex(chunk_chars: int) -> tuple[Callable[[str, str], int], str]:

@@ -36,18 +36,18 @@ import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sysconfig  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import gc
+import json
+import os
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
 
-from _common import ROOT, emit_result, git, print_table  # noqa: E402
+from _common import ROOT, emit_result, git, print_table
 
 DEFAULT_COMPETITORS_PYTHON = "/tmp/bench-competitors-venv/bin/python"
 COMPETITORS = ("llamaindex", "astchunk")
@@ -149,7 +149,7 @@ def time_parse(files: list[tuple[str, bytes]]) -> dict[str, float]:
     return clock.result(chunks=0)
 
 
-def open_workspace(repo: Path, state: Path, budget: int):  # noqa: ANN201 - forge_mcp's Workspace
+def open_workspace(repo: Path, state: Path, budget: int):
     from forge_mcp.core.workspace import Workspace
 
     return Workspace.open(repo, {"state_dir": str(state), "miner": {"chunk_budget": budget}})
@@ -197,7 +197,7 @@ def run_competitor(python: str, tool: str, listfile: Path, budget: int) -> dict[
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def profile_mine(ws, top: int) -> dict[str, object]:  # noqa: ANN001 - forge_mcp's Workspace
+def profile_mine(ws, top: int) -> dict[str, object]:
     import cProfile
     import pstats
 
@@ -211,7 +211,7 @@ def profile_mine(ws, top: int) -> dict[str, object]:  # noqa: ANN001 - forge_mcp
     total = stats.total_tt  # type: ignore[attr-defined]
     rows = []
     redact_cum = 0.0
-    for (filename, line, name), (cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, name), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         where = f"{Path(filename).name}:{line}({name})" if line else name
         if "forge_mcp" in filename:
             where = f"{Path(filename).relative_to(ROOT).as_posix()}:{line}({name})"
@@ -421,7 +421,7 @@ def main() -> int:
         ratio = float(best["forge mine() 2nd"]["seconds"]) / float(m1["seconds"])
         ratios = [
             float(b["seconds"]) / float(a["seconds"])
-            for a, b in zip(results["forge mine() 1st"], results["forge mine() 2nd"])
+            for a, b in zip(results["forge mine() 1st"], results["forge mine() 2nd"], strict=False)
         ]
         rechunk_ok = ratio < args.target_rechunk and int(best["forge mine() 2nd"]["files_parsed"]) == 0
         ok &= rechunk_ok
@@ -434,7 +434,8 @@ def main() -> int:
             "pass": rechunk_ok,
         }
         print(
-            f"{'PASS' if rechunk_ok else 'FAIL'} re-chunk unchanged repo: mine() 2nd {best['forge mine() 2nd']['seconds']:.2f} s"
+            f"{'PASS' if rechunk_ok else 'FAIL'} re-chunk unchanged repo: "
+            f"mine() 2nd {best['forge mine() 2nd']['seconds']:.2f} s"
             f" / 1st {m1['seconds']:.2f} s = {ratio:.1%} (per round: {', '.join(f'{x:.1%}' for x in ratios)};"
             f" target < {args.target_rechunk:.0%})"
         )

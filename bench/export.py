@@ -60,7 +60,7 @@ def fused_parity(base: Path, adapter: Path, fused: Path, n: int = 32) -> float:
     for prompt in DEFAULT_PROMPTS:
         a, b = greedy(unfused, tok, prompt, n), greedy(merged, tok, prompt, n)
         k = min(len(a), len(b))
-        same += sum(x == y for x, y in zip(a[:k], b[:k]))
+        same += sum(x == y for x, y in zip(a[:k], b[:k], strict=False))
         total += k
     return same / max(total, 1)
 

@@ -15,21 +15,21 @@ import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
 
-import anyio  # noqa: E402
-from mcp import Client, StdioServerParameters  # noqa: E402
+import anyio
+from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.server.hostile import hostile_calls, unexplained  # noqa: E402
+from tests.server.hostile import PROTOCOL_FAILURES, hostile_calls, unexplained
 
 
 def _repo(root: Path) -> Path:
@@ -63,7 +63,7 @@ async def _fuzz(repo: Path, outside: Path, count: int, seed: int) -> dict[str, o
             started = time.perf_counter()
             try:
                 result = await client.call_tool(call.tool, call.arguments)
-            except Exception as exc:  # a protocol failure: counted, and the run goes on
+            except PROTOCOL_FAILURES as exc:  # a protocol failure: counted, and the run goes on
                 ends["protocol_error"] += 1
                 examples.append(f"{call.tool}: {type(exc).__name__}: {str(exc)[:200]}")
                 continue

@@ -22,15 +22,15 @@ import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 
-import argparse  # noqa: E402
-import random  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import random
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
-import anyio  # noqa: E402
-from _common import GIT_ENV, emit_result, git, print_table, summary_ms  # noqa: E402
+import anyio
+from _common import GIT_ENV, emit_result, git, print_table, summary_ms
 
 IDENT = "Bench <bench@example.invalid>"
 EPOCH = 1_700_000_000

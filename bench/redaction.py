@@ -37,7 +37,7 @@ from _common import ROOT, emit_result, git, print_table
 # This file shares its name with the stdlib's `secrets`: keep bench/ off the path so no library imports it instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from forge_mcp.miner import secret_prefilter, secret_rules, secrets  # noqa: E402
+from forge_mcp.miner import secret_prefilter, secret_rules, secrets
 
 OLD_REV = "3fd5425"  # the last commit with the hand-written redactor (secrets.VERSION 2)
 TARGET_FP = 0.02
@@ -61,8 +61,8 @@ def old_module(rev: str, tmp: Path) -> ModuleType:
 
 def detect_secrets_redactor(tmp: Path) -> Redactor | None:
     try:
-        from detect_secrets import SecretsCollection  # noqa: PLC0415
-        from detect_secrets.settings import default_settings  # noqa: PLC0415
+        from detect_secrets import SecretsCollection
+        from detect_secrets.settings import default_settings
     except ImportError:
         return None
 
@@ -110,7 +110,7 @@ def corpus_report(seeds: list[int], redactors: dict[str, Redactor]) -> dict[str,
     for seed in seeds:
         files = corpus.build(seed)
         for name, redact in redactors.items():
-            stats = corpus.evaluate(files, lambda text, f=files: redact(text, _path(f, text)))
+            stats = corpus.evaluate(files, lambda text, f=files, redact=redact: redact(text, _path(f, text)))
             for kind, row in stats.items():
                 acc = totals.setdefault(f"{kind}\t{name}", dict.fromkeys(row, 0))
                 for k, v in row.items():

@@ -25,7 +25,8 @@ garlic ginger glacier granite harbor hazel helmet hickory honey horizon island i
 lantern lemon lilac lizard lobster maple marble meadow melon meteor mirror monkey mosaic mountain nectar nickel nutmeg
 ocean olive orchid otter oyster paddle panther parrot pebble pepper pillow pine planet plum pocket poppy puzzle quartz
 quill rabbit raven ribbon river rocket saddle salmon sapphire scarlet shadow silver sparrow spruce squirrel staple
-summit sunflower thistle thunder tiger timber topaz tulip turtle velvet violet walnut willow window winter zebra""".split()
+summit sunflower thistle thunder tiger timber topaz tulip turtle velvet violet walnut willow window winter
+zebra""".split()
 SEPARATORS = ("-", "_", ".", "")
 
 

@@ -19,15 +19,15 @@ import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
-import anyio  # noqa: E402
-from _common import ROOT, emit_result, make_small_repo, print_table, summary_ms  # noqa: E402
+import anyio
+from _common import ROOT, emit_result, make_small_repo, print_table, summary_ms
 
 HEAVY = ("torch", "mlx", "chromadb", "transformers", "sentence_transformers", "tree_sitter", "codebleu")
 

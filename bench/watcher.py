@@ -23,17 +23,17 @@ import sys
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
-import anyio  # noqa: E402
-from _common import emit_result, make_small_repo, print_table, summary_ms  # noqa: E402
+import anyio
+from _common import emit_result, make_small_repo, print_table, summary_ms
 
 ERAS = ("2025-legacy", "2026-listen")
 
@@ -201,7 +201,7 @@ def main() -> int:
         from forge_mcp.server.services import Forge
 
         name = next(iter(Forge([repo]).repos))  # the resource name: the folder's basename, sanitised
-        for era, (label, fn) in enumerate(zip(ERAS, (legacy_era, listen_era))):
+        for era, (label, fn) in enumerate(zip(ERAS, (legacy_era, listen_era), strict=False)):
             saves = [Save(repo, era, k, args.saves) for k in range(args.saves)]
             results[label] = anyio.run(fn, repo, name, saves, args.gap, args.timeout)
 

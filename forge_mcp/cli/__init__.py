@@ -1,1 +1,2 @@
-"""The command line over the same functions the tools call: serve, cycle, status, chunk, index, search, train, validate, deploy, doctor, install-skills."""
+"""The command line, over the same functions the tools call: serve, cycle, status, monitor, chunk, index, search,
+train, runs, validate, deploy, rollback, stop, deployments, config, doctor, skills."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import logging
 import platform
 import shutil
 import subprocess
@@ -15,6 +17,8 @@ from pydantic import BaseModel
 
 from forge_mcp.core.errors import ForgeError
 from forge_mcp.core.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 Status = Literal["ok", "warn", "fail"]
 MIN_FREE_GB, WARN_FREE_GB = 2.0, 10.0
@@ -177,8 +181,9 @@ def check_embedder(ws: Workspace | None) -> Check:
 
 def check_llama_cpp(ws: Workspace | None) -> Check:
     try:
-        import llama_cpp  # noqa: F401
-        import llama_cpp.server.app  # noqa: F401
+        # The bindings and the local server's extra: both must import (heavy, so only when doctor asks).
+        importlib.import_module("llama_cpp")
+        importlib.import_module("llama_cpp.server.app")
     except ImportError as exc:
         return Check(
             name="llama.cpp",
@@ -250,6 +255,7 @@ def doctor(ws: Workspace | None) -> list[Check]:
             results.append(check(ws))
         except Exception as exc:  # a broken component is exactly what doctor reports
             name = check.__name__.removeprefix("check_")
+            log.debug("check %s raised", name, exc_info=True)
             results.append(
                 Check(
                     name=name,

@@ -94,19 +94,28 @@ class MinerConfig(_Section):
         5,
         ge=0,
         le=10_000,
-        description="At least this many of the most recent code-changing commits are held out: the units they touch form the test set (commits that change no function, method or class are skipped).",
+        description=(
+            "At least this many of the most recent code-changing commits are held out: the units they touch form the "
+            "test set (commits that change no function, method or class are skipped)."
+        ),
     )
     min_test_units: int = Field(
         20,
         ge=0,
         le=1_000_000,
-        description="Hold out older code-changing commits too until the test set has at least this many completion units.",
+        description=(
+            "Hold out older code-changing commits too until the test set has at least this many completion units."
+        ),
     )
     max_held_out_commits: int = Field(
         200,
         ge=1,
         le=10_000,
-        description="Look at most this many first-parent commits back (skipped ones included, never fewer than held_out_commits); the walk also stops before fewer than half of the completion units would remain for training.",
+        description=(
+            "Look at most this many first-parent commits back (skipped ones included, never fewer than "
+            "held_out_commits); the walk also stops before fewer than half of the completion units would remain for "
+            "training."
+        ),
     )
     valid_fraction: float = Field(0.1, ge=0.0, le=0.5, description="Share of the remaining units used for validation.")
     raft_distractors: int = Field(4, ge=0, le=20, description="RAFT: distractor documents per example (k).")
@@ -139,7 +148,10 @@ class IndexConfig(_Section):
     candidates: int = Field(100, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
     fusion: Literal["convex", "rrf"] = Field(
         "convex",
-        description="How hybrid mode fuses the two rankings: a weighted sum of normalised scores (measured best) or reciprocal rank fusion.",
+        description=(
+            "How hybrid mode fuses the two rankings: a weighted sum of normalised scores (measured best) or reciprocal"
+            " rank fusion."
+        ),
     )
     dense_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="Convex fusion: weight of the dense score (the BM25 score gets the rest)."
@@ -150,13 +162,19 @@ class IndexConfig(_Section):
     )
     adapt: bool = Field(
         False,
-        description="Fine-tune the MiniLM embedder on pairs mined from the repository (docstring, comment and heading -> code) in a worker, then re-embed the index with it; `index_repo(adapt=true)` and `forge-mcp index --adapt` do it once.",
+        description=(
+            "Fine-tune the MiniLM embedder on pairs mined from the repository (docstring, comment and heading -> code)"
+            " in a worker, then re-embed the index with it; `index_repo(adapt=true)` and `forge-mcp index --adapt` do "
+            "it once."
+        ),
     )
     adapt_budget_minutes: float = Field(
         4.0,
         gt=0,
         le=1_000,
-        description="Time for the embedder's training on a CPU; the plan picks pairs, epochs and sequence length to fit.",
+        description=(
+            "Time for the embedder's training on a CPU; the plan picks pairs, epochs and sequence length to fit."
+        ),
     )
     adapt_epochs: int | None = Field(
         None, ge=1, le=20, description="Epochs (default: 2, or 1 when 2 do not fit the budget)."
@@ -181,7 +199,10 @@ class IndexConfig(_Section):
         0.1,
         ge=0.0,
         le=1.0,
-        description="Train again only when at least this share of the pairs changed since the adapted model serving now (0: on any change).",
+        description=(
+            "Train again only when at least this share of the pairs changed since the adapted model serving now (0: on"
+            " any change)."
+        ),
     )
 
 
@@ -190,7 +211,11 @@ class JudgeConfig(_Section):
 
     gate: Literal["baseline", "absolute"] = Field(
         "baseline",
-        description="'baseline': pass when held-out perplexity beats the baseline's (the deployed model, else the base) by perplexity_margin and CodeBLEU is not below the baseline's by more than tolerance. 'absolute': CodeBLEU must also reach threshold (for 7B-class models; a 135M model never reaches 0.6).",
+        description=(
+            "'baseline': pass when held-out perplexity beats the baseline's (the deployed model, else the base) by "
+            "perplexity_margin and CodeBLEU is not below the baseline's by more than tolerance. 'absolute': CodeBLEU "
+            "must also reach threshold (for 7B-class models; a 135M model never reaches 0.6)."
+        ),
     )
     perplexity_margin: float = Field(
         0.05,
@@ -226,17 +251,25 @@ class CycleConfig(_Section):
 
     auto: bool = Field(
         False,
-        description="Start a cycle by itself when the watcher's significance policy fires (never deploys a failing run).",
+        description=(
+            "Start a cycle by itself when the watcher's significance policy fires (never deploys a failing run)."
+        ),
     )
     base_model: str = Field(
         "smollm2-135m",
-        description="Base model of the cycle's training run: 'smollm2-135m' (shipped, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', a local mlx-lm folder or a hub id ('tiny' is for tests).",
+        description=(
+            "Base model of the cycle's training run: 'smollm2-135m' (shipped, offline), 'gguf:PATH', "
+            "'ollama:NAME[:TAG]', a local mlx-lm folder or a hub id ('tiny' is for tests)."
+        ),
     )
     budget_minutes: float = Field(
         11.0,
         gt=0,
         le=10_000,
-        description="Time for training plus validation on a CPU-only machine; the plan picks layers, sequence length, steps and validation size to fit (Apple Silicon and CUDA get the full profile).",
+        description=(
+            "Time for training plus validation on a CPU-only machine; the plan picks layers, sequence length, steps "
+            "and validation size to fit (Apple Silicon and CUDA get the full profile)."
+        ),
     )
     method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = Field("lora", description="Adapter method.")
     task: Literal["completion", "instruction", "raft", "text"] = Field(
@@ -255,7 +288,11 @@ class CycleConfig(_Section):
     index: bool = Field(True, description="Build or refresh the RAG index in the cycle.")
     adapt_embedder: bool = Field(
         True,
-        description="Adapt the index's embedder to the repository in the cycle's index stage (time-boxed by [index] adapt_budget_minutes; reused while the pairs are unchanged; skipped, with the reason, when the repository offers too few pairs). Measured to help: bench/README.md.",
+        description=(
+            "Adapt the index's embedder to the repository in the cycle's index stage (time-boxed by [index] "
+            "adapt_budget_minutes; reused while the pairs are unchanged; skipped, with the reason, when the repository"
+            " offers too few pairs). Measured to help: bench/README.md."
+        ),
     )
     deploy: bool = Field(True, description="Deploy the run when it passes validation.")
 
@@ -295,7 +332,10 @@ class ServerConfig(_Section):
     port: int = Field(8765, ge=0, le=65_535, description="Port for streamable HTTP.")
     token: SecretStr | None = Field(
         None,
-        description="Bearer token for HTTP; required unless bound to loopback. Prefer token_file or FORGE_SERVER__TOKEN: a --token flag shows in the process list.",
+        description=(
+            "Bearer token for HTTP; required unless bound to loopback. Prefer token_file or FORGE_SERVER__TOKEN: a "
+            "--token flag shows in the process list."
+        ),
     )
     token_file: str | None = Field(None, description="A file whose content (stripped) is the bearer token.")
 
@@ -321,7 +361,10 @@ class ForgeConfig(_Section):
     state_dir: str = Field(".forge", description="State folder; relative paths are relative to the repository root.")
     model_dirs: list[str] = Field(
         default_factory=list,
-        description="Folders outside the repository that may hold base models (gguf:PATH or mlx-lm folders), besides the model cache and the Ollama store (env FORGE_MODEL_DIRS, paths joined by the OS path separator; `--model-dir`).",
+        description=(
+            "Folders outside the repository that may hold base models (gguf:PATH or mlx-lm folders), besides the model"
+            " cache and the Ollama store (env FORGE_MODEL_DIRS, paths joined by the OS path separator; `--model-dir`)."
+        ),
     )
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)

@@ -123,3 +123,12 @@ def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
         return text
     size = len(value) if isinstance(value, str | bytes) else len(text)
     return f"{text[:limit]}… ({size} characters)"
+
+
+def ollama_failures() -> tuple[type[Exception], ...]:
+    """What a call to an Ollama server can raise: unreachable (ConnectionError, httpx errors), an error answer
+    (ResponseError), a refused request (RequestError), or a reply that does not parse (ValueError)."""
+    import httpx  # lazy: only a caller that already holds an Ollama client asks
+    import ollama
+
+    return (ConnectionError, httpx.HTTPError, ollama.ResponseError, ollama.RequestError, ValueError)

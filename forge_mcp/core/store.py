@@ -271,7 +271,8 @@ class Store:
             # A resumed run reports steps again from its checkpoint: the newer report replaces the older.
             conn.execute("DELETE FROM metrics WHERE run_id = ? AND kind = ? AND step >= ?", (run_id, kind, step))
             conn.execute(
-                f"INSERT INTO metrics(run_id, step, kind, loss, {', '.join(columns)}, t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO metrics(run_id, step, kind, loss, {', '.join(columns)}, t) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                f"?, ?, ?)",
                 (run_id, step, kind, loss, *(extra.get(c) for c in columns), time.time()),
             )
 

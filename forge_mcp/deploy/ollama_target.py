@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.core.errors import DeployError
+from forge_mcp.core.errors import DeployError, ollama_failures
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$")
 TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$")
@@ -52,7 +52,7 @@ class OllamaTarget:
     def reachable(self) -> bool:
         try:
             self.client.list()
-        except Exception:  # any failure to answer means "not usable": the caller picks another target
+        except ollama_failures():  # any failure to answer means "not usable": the caller picks another target
             return False
         return True
 

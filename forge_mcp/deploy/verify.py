@@ -261,7 +261,7 @@ def _compare(
         _prompt_parity(entry, got, tie_margin) for entry, got in zip(mlx["prompts"], result["prompts"], strict=True)
     ]
     positions = sum(len(p.mlx_tokens) for p in prompts)
-    agreed = sum(sum(a == b for a, b in zip(p.forced_tokens, p.mlx_tokens)) for p in prompts)
+    agreed = sum(sum(a == b for a, b in zip(p.forced_tokens, p.mlx_tokens, strict=False)) for p in prompts)
     agreement = agreed / positions if positions else 1.0
     ties = sum(p.near_tie_mismatches for p in prompts)
     exact = positions - agreed == ties
@@ -289,12 +289,12 @@ def _compare(
 
 def _prompt_parity(entry: dict[str, Any], got: dict[str, Any], tie_margin: float) -> PromptParity:
     ref, free, forced, margins = entry["reference"], got["free"], got["forced"], entry["margins"]
-    ties = sum(a != b and m < tie_margin for a, b, m in zip(forced, ref, margins))
+    ties = sum(a != b and m < tie_margin for a, b, m in zip(forced, ref, margins, strict=False))
     diverge = next(
-        (i for i, (a, b) in enumerate(zip(ref, free)) if a != b),
+        (i for i, (a, b) in enumerate(zip(ref, free, strict=False)) if a != b),
         None if len(ref) == len(free) else min(len(ref), len(free)),
     )
-    agree = sum(a == b for a, b in zip(forced, ref)) / len(ref) if ref else 1.0
+    agree = sum(a == b for a, b in zip(forced, ref, strict=False)) / len(ref) if ref else 1.0
     return PromptParity(
         prompt=entry["prompt"],
         prompt_ids_match=got["ids"] == entry["hf_ids"],

@@ -75,12 +75,12 @@ def find_unreachable(store: VectorStore, ids: Sequence[str], batch: int = BATCH)
         misses += [(i, None) for i, vector in known if vector is None]
         probes = [(i, vector) for i, vector in known if vector is not None]
         found = store.nearest_ids([v for _, v in probes], min(NEAREST, total))
-        misses += [(i, v) for (i, v), hits in zip(probes, found) if i not in hits]
+        misses += [(i, v) for (i, v), hits in zip(probes, found, strict=False) if i not in hits]
     if not misses or total <= NEAREST:
         return [i for i, _ in misses]
     again = [(i, v) for i, v in misses if v is not None]
     wide = store.nearest_ids([v for _, v in again], min(CROWDED, total)) if again else []
-    still = {i for (i, _), hits in zip(again, wide) if i in hits}
+    still = {i for (i, _), hits in zip(again, wide, strict=False) if i in hits}
     return [i for i, _ in misses if i not in still]
 
 

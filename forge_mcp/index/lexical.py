@@ -49,4 +49,4 @@ class LexicalIndex:
                 return []
         k = min(n, len(self.ids))
         docs, scores = self.retriever.retrieve([terms], k=k, show_progress=False, weight_mask=mask)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]

@@ -321,7 +321,7 @@ class RagIndex:
         """Vectors for catalog chunks whose stored embedding Chroma cannot return."""
         rows = self.catalog.rows(ids)
         vectors = self.embedder.embed([document_text(r) for r in rows])
-        return {r["id"]: (v, _meta(r)) for r, v in zip(rows, vectors)}
+        return {r["id"]: (v, _meta(r)) for r, v in zip(rows, vectors, strict=False)}
 
     def _update_lexical(self, gone: set[str], rows: list[dict[str, Any]], full: bool) -> None:
         """Apply a sync's delta to the tokens kept in memory, then swap in a rebuilt BM25 index."""

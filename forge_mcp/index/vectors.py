@@ -165,7 +165,7 @@ class VectorStore:
         if n <= 0 or self.collection.count() == 0:
             return []
         got = self.collection.query(query_embeddings=[vector], n_results=n, where=where or None, include=["distances"])
-        return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0])]
+        return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0], strict=False)]
 
 
 def _metadata(embedder: str) -> dict[str, Any]:

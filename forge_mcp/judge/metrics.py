@@ -97,8 +97,11 @@ def score(prompts: Sequence[str], references: Sequence[str], predictions: Sequen
     parsing on prompt + completion (what must parse is the whole unit; an empty completion does not count)."""
     parts = codebleu([standalone(r) for r in references], [standalone(p) for p in predictions], language)
     n = len(references)
-    exact = sum(_normalise(r) == _normalise(p) for r, p in zip(references, predictions)) / n
-    parsed = sum(bool(standalone(pd)) and parses(pr + pd, language) for pr, pd in zip(prompts, predictions)) / n
+    exact = sum(_normalise(r) == _normalise(p) for r, p in zip(references, predictions, strict=False)) / n
+    parsed = (
+        sum(bool(standalone(pd)) and parses(pr + pd, language) for pr, pd in zip(prompts, predictions, strict=False))
+        / n
+    )
     return Scores(
         examples=n,
         codebleu=parts["codebleu"],

@@ -120,7 +120,7 @@ def run_model(
         losses.append(loss / max(tokens, 1))
         counts.append(tokens)
         done(len(examples) + i)
-    mean = sum(l * c for l, c in zip(losses, counts)) / max(sum(counts), 1)
+    mean = sum(loss * c for loss, c in zip(losses, counts, strict=False)) / max(sum(counts), 1)
     return {
         "completions": completions,
         "generated_tokens": generated,

@@ -37,7 +37,7 @@ class _Automata:
 @cache
 def _automata() -> _Automata | None:
     try:
-        import ahocorasick_rs  # noqa: PLC0415
+        import ahocorasick_rs
     except ImportError:
         return None
     rules = secret_rules.ruleset()

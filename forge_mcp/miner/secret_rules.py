@@ -217,7 +217,7 @@ def _top_level_alternation(pattern: str) -> bool:
 
 def _split_top_level(body: str) -> list[str]:
     cuts = [i for i, c, depth in _structure(body) if c == "|" and depth == 0]
-    return [body[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(body)])]
+    return [body[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(body)], strict=False)]
 
 
 def _split_leading_alternation(body: str) -> list[str]:

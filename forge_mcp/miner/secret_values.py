@@ -101,7 +101,8 @@ _PLACEHOLDER_PARTS = (
     "fake",
     "sample",
 )
-# Format fields and variables: `%s`, `{0}`, `{name}`, `$VAR`, `${VAR}`, `{{ x }}`, `%APPDATA%` (not `ab%sd` in a password).
+# Format fields and variables: `%s`, `{0}`, `{name}`, `$VAR`, `${VAR}`, `{{ x }}`, `%APPDATA%`
+# (not `ab%sd` in a password).
 _FORMAT = re.compile(r"(?<![A-Za-z0-9])%[sdr](?![A-Za-z0-9])|%\(|\{\w*\}|(?<![\w$])\$[A-Za-z_{]|\{\{|^%\w+%$")
 # Bare values that are paths, references or flags; then YAML tags, aliases and anchors, and numbers.
 _REF_STARTS = ("/", "./", "~/", "$", "@", ".", "[", "^", "?", "{", "\\", "--")

@@ -11,6 +11,7 @@ import logging
 import os
 from typing import Any
 
+from forge_mcp.core.errors import ollama_failures
 from forge_mcp.miner.chunker import Chunk
 from forge_mcp.miner.examples import BEGIN_QUOTE, END_QUOTE
 
@@ -40,7 +41,7 @@ class Teacher:
         """True when the server answers and has the model (pulled)."""
         try:
             models = self.client.list().models
-        except Exception as exc:  # unreachable, refused, bad answer: all mean "use the templates"
+        except ollama_failures() as exc:  # unreachable, refused, bad answer: all mean "use the templates"
             log.info("teacher unavailable at %s: %s", self.host, exc)
             return False
         names = {m.model for m in models} | {str(m.model).split(":", 1)[0] for m in models}
@@ -64,7 +65,7 @@ class Teacher:
                 options={"temperature": 0.2},
             )
             data = json.loads(reply.message.content or "")
-        except Exception as exc:
+        except ollama_failures() as exc:  # includes a reply that is not the JSON asked for (ValueError)
             log.warning("teacher failed on %s: %s", chunk.qualname, exc)
             return None
         question, answer = str(data.get("question", "")).strip(), str(data.get("answer", "")).strip()

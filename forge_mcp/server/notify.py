@@ -52,5 +52,5 @@ class Notifier:
             try:
                 await session.send_resource_updated(uri)
             except Exception as exc:  # one client that went away must not stop the others' updates
-                log.debug("dropping legacy subscriber after a failed send: %s", exc)
+                log.debug("dropping legacy subscriber after a failed send: %s", exc, exc_info=True)
                 self._forget(uri, conn)

@@ -1,1 +1,2 @@
-"""`trigger_training`: base models (imported GGUFs, Ollama models, the tiny offline one), the hardware plan, fine-tuning methods, and the background worker."""
+"""`trigger_training`: base models (imported GGUFs, Ollama models, the tiny offline one), the hardware plan,
+fine-tuning methods, and the background worker."""

@@ -84,7 +84,7 @@ def _open_reader(path: Path) -> tuple[Any, dict[str, Any]]:
     try:
         reader = gguf.GGUFReader(path)
         meta = {k: f.contents() for k, f in reader.fields.items() if not k.startswith("GGUF.")}
-    except Exception as exc:  # noqa: BLE001 - the reader raises anything on bad bytes (ValueError, IndexError...)
+    except Exception as exc:
         raise GGUFImportError(
             f"{path} is not a readable GGUF file (corrupt or truncated): {type(exc).__name__}: {exc}"
         ) from exc

@@ -339,7 +339,8 @@ def estimate_memory(model: ModelShape, cfg: TrainConfigShape, machine: Machine) 
     )
     budget = int(memory * BUDGET_FRACTION)
     parts = (
-        f"weights {_gib(weights)}, adapters {_gib(adapters)}, optimizer {_gib(optimizer)}, gradients {_gib(gradients)}, "
+        f"weights {_gib(weights)}, adapters {_gib(adapters)}, optimizer {_gib(optimizer)}, gradients "
+        f"{_gib(gradients)}, "
         f"activations {_gib(activations)}, overhead {_gib(overhead)}"
     )
     breakdown = (
@@ -394,7 +395,8 @@ def check_fits(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> Me
             small["method"] = "qpissa" if cfg.method == "pissa" else "qlora"
         if estimate_memory(model, cfg.model_copy(update=small), machine).fits:
             fixes = [
-                f"{small.get('method', cfg.method)} rank 8 with a batch of 1 x {small['seq_len']} tokens and gradient checkpointing"
+                f"{small.get('method', cfg.method)} rank 8 with a batch of 1 x {small['seq_len']} tokens and gradient "
+                f"checkpointing"
             ]
     advice = ", or ".join(fixes) if fixes else "a smaller base model (see recommend_base_models)"
     memory = est.budget_bytes / BUDGET_FRACTION
@@ -443,7 +445,8 @@ def _machine_notes(machine: Machine) -> list[str]:
 def _search(
     model: ModelShape, machine: Machine, method: str, seqs: tuple[int, ...], forced: bool
 ) -> tuple[tuple[bool, bool, int, int, int], TrainConfigShape, MemoryEstimate] | None:
-    """Best fitting configuration: seq_len >= 512 first, then no checkpointing (it costs ~30% time), batch, rank, seq."""
+    """Best fitting configuration: seq_len >= 512 first, then no checkpointing (it costs ~30% time), then batch,
+    rank and seq."""
     best = None
     for ckpt in (False, True):
         for s in seqs:
@@ -491,11 +494,13 @@ def recommend(
     notes = _machine_notes(machine)
     if method in ("qlora", "qpissa") and model.bits > 8:
         notes.append(
-            "QLoRA trains on a 4-bit base: mlx_lm.convert -q --q-bits 4 --q-group-size 64 (or an mlx-community -4bit model)"
+            "QLoRA trains on a 4-bit base: mlx_lm.convert -q --q-bits 4 --q-group-size 64 (or an mlx-community -4bit "
+            "model)"
         )
     if method in ("pissa", "qpissa"):
         notes.append(
-            "PiSSA adapters are saved as rank-2r LoRA adapters (twice the rank on disk); QPiSSA needs the full-precision base"
+            "PiSSA adapters are saved as rank-2r LoRA adapters (twice the rank on disk); QPiSSA needs the "
+            "full-precision base"
         )
     if cfg.grad_checkpoint:
         notes.append("gradient checkpointing is on: the only way to fit this sequence length (about 30% slower)")
@@ -520,7 +525,7 @@ _QWEN_CODER: dict[str, tuple[int, int, int, int, int, int, bool]] = {
 # Suggestions only: names of mlx-community conversions, smallest first, with approximate parameter counts.
 CURATED_CODER_MODELS: dict[str, str] = {
     f"mlx-community/Qwen2.5-Coder-{s}-Instruct-4bit": p
-    for s, p in zip(_QWEN_CODER, ("0.5B", "1.5B", "3.1B", "7.6B", "14.7B", "32.8B"))
+    for s, p in zip(_QWEN_CODER, ("0.5B", "1.5B", "3.1B", "7.6B", "14.7B", "32.8B"), strict=False)
 }
 
 

@@ -17,7 +17,10 @@ from forge_mcp.index.rag import RagIndex
 def test_minilm_is_offline_normalised_and_semantic(minilm) -> None:
     a, b, c = minilm.embed(["charge the credit card", "bill the customer's card", "parse an XML document"])
     assert len(a) == 384 and abs(sum(x * x for x in a) - 1) < 1e-4
-    cos = lambda u, v: sum(x * y for x, y in zip(u, v))  # noqa: E731
+
+    def cos(u, v):
+        return sum(x * y for x, y in zip(u, v, strict=True))
+
     assert cos(a, b) > cos(a, c)
 
 

@@ -39,7 +39,7 @@ def ollama_minilm(minilm: MiniLMEmbedder) -> Iterator[str]:
     """A local HTTP server speaking Ollama's /api/embed, answering with real MiniLM vectors."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
             reply = json.dumps({"model": body["model"], "embeddings": minilm.embed(texts)}).encode()

@@ -11,7 +11,6 @@ from forge_mcp.judge.validate import JudgeParams, validate
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.train.params import TrainParams
 from tests.conftest import train_tiny
-from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 FAST = {
     "task": "completion",
@@ -25,7 +24,7 @@ FAST = {
 }
 
 
-def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:  # noqa: F811
+def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:
     ws = Workspace.open(code_repo.path)
     summary = build_dataset(ws)
     assert summary.splits["completion"]["test"] > 0
@@ -69,7 +68,7 @@ def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:  #
     assert again.passed is (again.candidate.perplexity <= bar and codebleu_ok)
 
 
-def test_clear_errors(code_repo, make_repo) -> None:  # noqa: F811
+def test_clear_errors(code_repo, make_repo) -> None:
     ws = Workspace.open(code_repo.path)
     with pytest.raises(NotFoundError, match="no dataset"):
         validate(ws, JudgeParams(target="base"))

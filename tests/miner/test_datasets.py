@@ -10,7 +10,7 @@ from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner.datasets import TASKS, build_dataset
 from forge_mcp.miner.examples import BEGIN_QUOTE, END_QUOTE
 from forge_mcp.miner.teacher import Teacher
-from tests.miner.conftest import PLANTED
+from tests.conftest import PLANTED
 
 
 def _rows(ds: Path, task: str, split: str) -> list[dict]:

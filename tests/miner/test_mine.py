@@ -1,6 +1,6 @@
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner.mine import mine
-from tests.miner.conftest import PLANTED
+from tests.conftest import PLANTED
 
 
 def test_mine_counts_skips_and_redacts(code_repo) -> None:

@@ -17,7 +17,7 @@ from forge_mcp.miner.parallel import (
     chunk_in_processes,
     plan_workers,
 )
-from tests.miner.conftest import PLANTED
+from tests.conftest import PLANTED
 
 
 def test_plan_workers_stays_serial_for_small_jobs() -> None:

@@ -80,7 +80,8 @@ MISSED = [
     f"Log in with the password `{WORDS}`.",
     f"<password>{CAMEL}</password>",
     # credentials inside URLs
-    f'HOOK = "https://hooks.slack.com/services/T{fake(10, string.ascii_uppercase, 2)}/B{fake(10, seed=3)}/{fake(24, seed=4)}"',
+    f'HOOK = "https://hooks.slack.com/services/T{fake(10, string.ascii_uppercase, 2)}/'
+    f'B{fake(10, seed=3)}/{fake(24, seed=4)}"',
     f'HOOK = "https://discord.com/api/webhooks/{random.Random(5).randint(10**17, 10**18)}/{fake(68, seed=6)}"',
     f'DSN = f"postgresql://{{user}}:{CAMEL}@{{host}}/app"',
     f"git clone https://deploy:{CAMEL}@git.example.com/app.git",

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+from mcp.shared.exceptions import MCPError
+
 MEGABYTE = 1_000_000
+
+# What a call may raise instead of returning a tool result: a protocol error, or the session or its transport gone.
+PROTOCOL_FAILURES = (MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
 
 
 def hostile_strings(outside: Path) -> list[str]:

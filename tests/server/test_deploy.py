@@ -11,7 +11,6 @@ from mcp import Client
 from forge_mcp.deploy import llama_server
 from forge_mcp.server.app import build_server
 from forge_mcp.server.services import Forge
-from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
 RUN = {
@@ -24,7 +23,7 @@ RUN = {
 }
 
 
-async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch) -> None:  # noqa: F811
+async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch) -> None:
     pytest.importorskip("llama_cpp")
     port = llama_server.free_port()
     monkeypatch.setenv("FORGE_DEPLOY__LLAMA_PORT", str(port))
@@ -56,7 +55,7 @@ async def test_deploy_refuses_then_deploys_a_passing_run(code_repo, monkeypatch)
             llama_server.stop(entry["pid"])
 
 
-async def test_deploying_tools_say_they_are_destructive(code_repo) -> None:  # noqa: F811
+async def test_deploying_tools_say_they_are_destructive(code_repo) -> None:
     async with Client(build_server(Forge([code_repo.path]), watch=False)) as client:
         hints = {t.name: t.annotations for t in (await client.list_tools()).tools}
     for name in ("deploy_model", "rollback_model", "run_cycle"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.server.hostile import Call, hostile_calls, unexplained
+from tests.server.hostile import PROTOCOL_FAILURES, Call, hostile_calls, unexplained
 
 pytestmark = pytest.mark.anyio
 CALLS = 1000
@@ -25,7 +25,7 @@ async def run_fuzz(client: Client, calls: list[Call]) -> tuple[Counter[str], lis
         shown = {k: (v[:40] + "…" if isinstance(v, str) and len(v) > 40 else v) for k, v in call.arguments.items()}
         try:
             result = await client.call_tool(call.tool, call.arguments)
-        except Exception as exc:  # a protocol-level failure: the call never got a tool result
+        except PROTOCOL_FAILURES as exc:  # a protocol-level failure: the call never got a tool result
             counts["protocol_error"] += 1
             failures.append(f"{call.tool}({shown!r}): {type(exc).__name__}: {str(exc)[:300]}")
             continue

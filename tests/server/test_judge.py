@@ -11,7 +11,6 @@ from mcp import Client
 
 from forge_mcp.server.app import build_server
 from forge_mcp.server.services import Forge
-from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
 RUN = {
@@ -24,7 +23,7 @@ RUN = {
 }
 
 
-async def test_validate_a_run_and_read_its_report(code_repo) -> None:  # noqa: F811
+async def test_validate_a_run_and_read_its_report(code_repo) -> None:
     async with Client(build_server(Forge([code_repo.path]), watch=False)) as client:
         nothing = await client.call_tool("validate_model", {})
         assert nothing.is_error and "no completed training run" in nothing.content[0].text

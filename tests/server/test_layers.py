@@ -13,7 +13,6 @@ from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.server.app import build_server
 from forge_mcp.server.services import Forge
 from tests.conftest import train_tiny
-from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
 FAST = {
@@ -28,7 +27,7 @@ FAST = {
 }
 
 
-async def test_layers_of_a_tiny_run_as_json_and_png(code_repo) -> None:  # noqa: F811
+async def test_layers_of_a_tiny_run_as_json_and_png(code_repo) -> None:
     forge = Forge([code_repo.path])
     ws = forge.workspace(str(code_repo.path))
     build_dataset(ws)

@@ -12,7 +12,6 @@ from mcp import Client
 
 from forge_mcp.server.app import build_server
 from forge_mcp.server.services import Forge
-from tests.index.conftest import search_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +53,7 @@ async def test_chunk_data_errors_are_tool_errors(repo, make_repo, tmp_path: Path
         assert not (await client.call_tool("chunk_data", {})).is_error
 
 
-async def test_index_then_search_then_edit_is_found(search_repo) -> None:  # noqa: F811
+async def test_index_then_search_then_edit_is_found(search_repo) -> None:
     progress: list[float] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:

@@ -11,13 +11,12 @@ from mcp import Client
 
 from forge_mcp.server.app import build_server
 from forge_mcp.server.services import Forge
-from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.anyio
 RUN = {"base_model": "tiny", "task": "instruction", "batch_size": 2, "max_seq_length": 256, "learning_rate": 1e-3}
 
 
-async def test_train_follow_and_read_the_loss(code_repo) -> None:  # noqa: F811
+async def test_train_follow_and_read_the_loss(code_repo) -> None:
     async with Client(build_server(Forge([code_repo.path]), watch=False)) as client:
         missing = await client.call_tool("trigger_training", {})
         assert missing.is_error and "chunk_data" in missing.content[0].text
@@ -47,7 +46,7 @@ async def test_train_follow_and_read_the_loss(code_repo) -> None:  # noqa: F811
         assert latest["run_id"] == run_id
 
 
-async def test_cancel_resume_and_bad_arguments(code_repo) -> None:  # noqa: F811
+async def test_cancel_resume_and_bad_arguments(code_repo) -> None:
     async with Client(build_server(Forge([code_repo.path]), watch=False), mode="legacy") as client:
         await client.call_tool("chunk_data", {})
         bad = await client.call_tool("trigger_training", {"method": "full"})
@@ -71,7 +70,7 @@ async def test_cancel_resume_and_bad_arguments(code_repo) -> None:  # noqa: F811
         ] == "cancelled"
 
 
-async def test_plan_training(code_repo) -> None:  # noqa: F811
+async def test_plan_training(code_repo) -> None:
     async with Client(build_server(Forge([code_repo.path]), watch=False)) as client:
         plan = await client.call_tool("plan_training", {})
         assert not plan.is_error, plan.content

@@ -275,7 +275,7 @@ def test_ollama_model_from_the_local_store(tiny_f32: Path, tmp_path: Path, monke
 class _ShowHandler(BaseHTTPRequestHandler):
     models: dict[str, dict[str, Any]] = {}
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         found = self.models.get(body.get("model", ""))
         payload = found or {"error": f"model '{body.get('model')}' not found"}

@@ -16,7 +16,6 @@ from forge_mcp.train.jobs import cancel_run, loss_series, resume_run, run_info
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.trigger import trigger_training
 from tests.conftest import wait_until
-from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 FAST = {
     "base_model": "tiny",
@@ -30,7 +29,7 @@ FAST = {
 
 
 @pytest.fixture
-def ws(code_repo) -> Workspace:  # noqa: F811
+def ws(code_repo) -> Workspace:
     workspace = Workspace.open(code_repo.path)
     build_dataset(workspace)
     return workspace

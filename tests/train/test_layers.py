@@ -17,7 +17,6 @@ from forge_mcp.train.layers import adapter_layers, effective_rank, run_layers
 from forge_mcp.train.plots import layers_png
 from tests.conftest import train_tiny
 from tests.deploy.conftest import make_adapter
-from tests.miner.conftest import code_repo  # noqa: F401  (fixture)
 
 KEYS = (
     "model.layers.0.self_attn.q_proj",
@@ -211,7 +210,7 @@ def _np(array: Any) -> np.ndarray:
     return np.array(array.astype(mx.float32), dtype=np.float64)
 
 
-def test_a_real_dora_run_and_the_run_folder_rules(code_repo) -> None:  # noqa: F811
+def test_a_real_dora_run_and_the_run_folder_rules(code_repo) -> None:
     from forge_mcp.core.workspace import Workspace
     from forge_mcp.miner.datasets import build_dataset
 

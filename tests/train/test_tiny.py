@@ -22,6 +22,9 @@ def test_tiny_model_loads_with_mlx_lm_and_chats(tiny_path: Path) -> None:
 
 def test_same_corpus_same_model(tiny_path: Path, tmp_path: Path) -> None:
     again = build_tiny_model(tmp_path / "again", CORPUS)
-    digest = lambda p: hashlib.sha256((p / "model.safetensors").read_bytes()).hexdigest()  # noqa: E731
+
+    def digest(p):
+        return hashlib.sha256((p / "model.safetensors").read_bytes()).hexdigest()
+
     assert digest(again) == digest(tiny_path)
     assert (again / "tokenizer.json").read_text() == (tiny_path / "tokenizer.json").read_text()

@@ -216,7 +216,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
-        print(render_verdict(report, ws.state_dir / "reports" / report.report_id))
+        print(render_verdict(report, ws.report_dir(report.report_id)))
     return 0 if report.passed else 1
 
 

@@ -18,6 +18,8 @@ from forge_mcp.core.store import Store
 
 LAST_TRAINED_COMMIT = "last_trained_commit"
 LAST_TRAINED_AT = "last_trained_at"
+STORE_FILE = "forge.db"
+CONFIG_FILE = "config.json"  # the resolved config the workspace was opened with
 
 
 class Workspace:
@@ -34,8 +36,8 @@ class Workspace:
         except OSError as exc:
             raise StoreError(f"cannot create the state folder {self.state_dir}: {exc}") from exc
         self._exclude_from_git()
-        self.store = Store(self.state_dir / "forge.db")
-        atomic_write_text(self.state_dir / "config.json", config.to_json() + "\n")
+        self.store = Store(self.state_dir / STORE_FILE)
+        atomic_write_text(self.state_dir / CONFIG_FILE, config.to_json() + "\n")
 
     @classmethod
     def open(cls, path: Path, overrides: Mapping[str, Any] | None = None) -> Workspace:
@@ -48,6 +50,43 @@ class Workspace:
     @property
     def name(self) -> str:
         return self.repo_root.name
+
+    # -- the state folder's layout: every stage asks here for its place, none spells a path out -------------
+    def run_dir(self, run_id: str) -> Path:
+        """runs/<run_id>/: a training run's parameters, log, adapters and checkpoints (train.params.RunPaths)."""
+        return self.state_dir / "runs" / run_id
+
+    def report_dir(self, report_id: str) -> Path:
+        """reports/<report_id>/: a validation report (Markdown, JSON, chart)."""
+        return self.state_dir / "reports" / report_id
+
+    def dataset_dir(self, dataset_id: str) -> Path:
+        """datasets/<dataset_id>/: the splits of every task and their manifest."""
+        return self.state_dir / "datasets" / dataset_id
+
+    def export_dir(self, name: str) -> Path:
+        """exports/<run or model>/: the fused model and its GGUF."""
+        return self.state_dir / "exports" / name
+
+    @property
+    def models_dir(self) -> Path:
+        """models/: imported GGUFs, tiny models and quantized copies of base models."""
+        return self.state_dir / "models"
+
+    @property
+    def embedders_dir(self) -> Path:
+        """embedders/: embedders adapted to the repository."""
+        return self.state_dir / "embedders"
+
+    @property
+    def chroma_dir(self) -> Path:
+        """chroma/: the embedded ChromaDB of the index."""
+        return self.state_dir / "chroma"
+
+    @property
+    def deployments_dir(self) -> Path:
+        """deployments/: the local llama.cpp server's log."""
+        return self.state_dir / "deployments"
 
     @property
     def last_trained_commit(self) -> str | None:

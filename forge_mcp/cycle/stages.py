@@ -104,7 +104,7 @@ def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
             + (f", loss {info.last_train_loss:.3f}" if info.last_train_loss is not None else ""),
         )
         time.sleep(POLL)
-    result.loss_png = str(_write_loss_png(ws, info.run_id, RunPaths(ws.state_dir / "runs" / info.run_id).loss_png))
+    result.loss_png = str(_write_loss_png(ws, info.run_id, RunPaths(ws.run_dir(info.run_id)).loss_png))
     if info.status != "completed":
         from forge_mcp.core.errors import JobError
 
@@ -138,7 +138,7 @@ def validate_stage(
     report = validate(ws, judge_params(cfg, target=result.run_id or "latest", **planned), progress=progress)
     result.report_id, result.passed = report.report_id, report.passed
     result.report_uri = report_uri(report.report_id)
-    result.report_path = str(ws.state_dir / "reports" / report.report_id / "report.md")
+    result.report_path = str(ws.report_dir(report.report_id) / "report.md")
     return "done", f"{'PASS' if report.passed else 'FAIL'}: {report.rule}"
 
 

@@ -142,7 +142,7 @@ def _to_ollama(ws: Workspace, ollama: OllamaTarget, exported: Any, commit: str |
     name = model_name(cfg.name_prefix, ws.name)
     tag = _tag(ws, name, commit, run_id)
     template = ollama_template(exported.chat_template, cfg.ollama_template, cfg.ollama_stops)
-    run = json.loads(RunPaths(ws.state_dir / "runs" / run_id).run.read_text(encoding="utf-8"))
+    run = json.loads(RunPaths(ws.run_dir(run_id)).run.read_text(encoding="utf-8"))
     text, stops, parameters, family = _ollama_settings(ws, Path(run["model_path"]), template)
     # The system prompt the run was trained and validated with (the user's, Ollama's original, or ours).
     system = run.get("system") or cfg.system or system_prompt(ws.name)
@@ -201,7 +201,7 @@ def _to_llama_cpp(ws: Workspace, gguf: Path) -> dict[str, Any]:
     previous = current_deployment(ws, "llama_cpp")
     old_pid = previous["data"].get("pid") if previous else None
     llama_server.stop(old_pid)  # one local server per repository, on its configured port
-    log = ws.state_dir / "deployments" / "llama-server.log"
+    log = ws.deployments_dir / "llama-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
         pid = llama_server.start(gguf, port, log)
@@ -224,7 +224,7 @@ def _restart(ws: Workspace, entry: dict[str, Any]) -> None:
     from forge_mcp.deploy import llama_server
 
     pid = llama_server.start(
-        Path(entry["data"]["gguf"]), ws.config.deploy.llama_port, ws.state_dir / "deployments" / "llama-server.log"
+        Path(entry["data"]["gguf"]), ws.config.deploy.llama_port, ws.deployments_dir / "llama-server.log"
     )
     ws.store.append_deployment(
         "rollback",

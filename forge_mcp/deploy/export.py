@@ -32,7 +32,7 @@ def export_run(ws: Workspace, model: ModelRef, report: Callable[[int, int, str],
     from forge_mcp.deploy.verify import verify_gguf
 
     cfg = ws.config.deploy
-    folder = ws.state_dir / "exports" / (model.run_id or model.name)
+    folder = ws.export_dir(model.run_id or model.name)
     fused, gguf = folder / "fused", folder / f"model-{cfg.outtype}.gguf"
     key = {
         "model": model.model_path,

@@ -56,7 +56,7 @@ def reembed_all(index: RagIndex, new: Embedder, progress: Progress | None) -> Ve
     from forge_mcp.index.rag import _meta
 
     cfg = index.ws.config.index
-    target = VectorStore(index.ws.state_dir / "chroma", cfg.chroma_url, index.ws.name, new.name)
+    target = VectorStore(index.ws.chroma_dir, cfg.chroma_url, index.ws.name, new.name)
     target.reset()  # a killed switch's partial collection is never trusted
     rows = index.catalog.rows()
     for start in range(0, len(rows), BATCH):

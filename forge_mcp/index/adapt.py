@@ -76,7 +76,7 @@ def is_adapted(name: str | None) -> bool:
 
 
 def embedders_dir(ws: Workspace) -> Path:
-    return ws.state_dir / "embedders"
+    return ws.embedders_dir
 
 
 def adapted_embedder(ws: Workspace, name: str) -> MiniLMEmbedder | None:

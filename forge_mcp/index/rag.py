@@ -113,7 +113,7 @@ class RagIndex:
                 )
             serving = serving_embedder(ws, previous, wanted) or wanted  # gone: the next sync re-embeds (repair)
             self.switch_to = wanted if serving is not wanted else None
-        self._serving = (serving, VectorStore(ws.state_dir / "chroma", cfg.chroma_url, ws.name, serving.name))
+        self._serving = (serving, VectorStore(ws.chroma_dir, cfg.chroma_url, ws.name, serving.name))
         if rebuild:
             if previous and previous != serving.name:
                 self.vectors.drop_other(ws.name, previous)

@@ -31,7 +31,7 @@ def newest_dataset(ws: Workspace) -> tuple[str, Path]:
     ready = [r for r in ws.store.list_records("datasets") if r["status"] == "ready"]
     if not ready:
         raise NotFoundError("no dataset yet: build one with chunk_data (forge-mcp chunk) first")
-    return ready[0]["id"], ws.state_dir / "datasets" / ready[0]["id"]
+    return ready[0]["id"], ws.dataset_dir(ready[0]["id"])
 
 
 def run_model(ws: Workspace, run_id: str, kind: Literal["run", "deployed"] = "run") -> ModelRef:
@@ -47,7 +47,7 @@ def run_model(ws: Workspace, run_id: str, kind: Literal["run", "deployed"] = "ru
             f"run {run_id} is {info.status}, not completed: it has no final adapter to validate"
             + (" (resume_training can finish it)" if info.resumable else "")
         )
-    paths = RunPaths(ws.state_dir / "runs" / run_id)
+    paths = RunPaths(ws.run_dir(run_id))
     run = json.loads(paths.run.read_text(encoding="utf-8"))
     return ModelRef(
         kind=kind,

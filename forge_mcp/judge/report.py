@@ -65,7 +65,7 @@ def save_report(ws: Workspace, report: ValidationReport, folder: Path) -> None:
 
 def report_file(ws: Workspace, report_id: str, name: str) -> Path:
     ws.store.get_record("reports", report_id)  # NotFoundError for an unknown id
-    path = ws.state_dir / "reports" / report_id / name
+    path = ws.report_dir(report_id) / name
     if not path.is_file():
         raise NotFoundError(f"report {report_id} has no {name} (its folder was removed?)")
     return path

@@ -107,7 +107,7 @@ def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = Non
     baseline = baseline_model(ws, candidate, params.baseline, dataset_path)
     examples, total = load_examples(dataset_path, params.max_examples, params.seed)
     report_id = time.strftime("report-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    folder = ws.state_dir / "reports" / report_id
+    folder = ws.report_dir(report_id)
     models = [("candidate", candidate)] + ([("baseline", baseline)] if baseline else [])
     raw = generate(folder, models, examples, params.max_tokens, progress, system=candidate.system)
     generated = time.perf_counter()
@@ -168,7 +168,7 @@ def _dataset_of(ws: Workspace, model: ModelRef) -> tuple[str, Path]:
 
     if model.dataset_id is None:
         return newest_dataset(ws)
-    path = ws.state_dir / "datasets" / model.dataset_id
+    path = ws.dataset_dir(model.dataset_id)
     if not path.is_dir():
         raise JudgeError(
             f"dataset {model.dataset_id} of {model.name} is gone: run chunk_data again and validate a run trained on it"

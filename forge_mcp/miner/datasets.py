@@ -78,7 +78,7 @@ def dataset_id(commit: str, ws: Workspace) -> str:
 
 
 def load_summary(ws: Workspace, ds_id: str) -> DatasetSummary:
-    manifest = ws.state_dir / "datasets" / ds_id / "manifest.json"
+    manifest = ws.dataset_dir(ds_id) / "manifest.json"
     if not manifest.is_file():
         raise NotFoundError(f"no dataset with id {quoted(ds_id)}")
     data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -112,7 +112,7 @@ def build_dataset(
     if progress:
         progress(85, 100, "writing examples")
     rows, generator = _examples(units, split_of, ws, neighbours, teacher, notes)
-    final = ws.state_dir / "datasets" / ds_id
+    final = ws.dataset_dir(ds_id)
     stats = mined.stats
     summary = DatasetSummary(
         dataset_id=ds_id,

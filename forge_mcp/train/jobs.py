@@ -69,7 +69,7 @@ def _alive(pid: int | None) -> bool:
 def run_info(ws: Workspace, run_id: str) -> RunInfo:
     record = ws.store.get_record("runs", run_id)
     data, status = record["data"], record["status"]
-    paths = RunPaths(ws.state_dir / "runs" / run_id)
+    paths = RunPaths(ws.run_dir(run_id))
     if status in ACTIVE and not _alive(data.get("pid")):
         status, data["error"] = "failed", data.get("error") or "the worker process died (killed?); resume continues"
         ws.store.put_record(
@@ -132,7 +132,7 @@ def start_run(
             "per repository: wait for it (training_status) or cancel it (cancel_training)"
         )
     run_id = time.strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    paths = RunPaths(ws.state_dir / "runs" / run_id)
+    paths = RunPaths(ws.run_dir(run_id))
     paths.root.mkdir(parents=True)
     atomic_write_text(paths.params, params.model_dump_json(indent=2))
     atomic_write_json(
@@ -233,7 +233,7 @@ def resume_run(ws: Workspace, run_id: str) -> RunInfo:
     busy = active_run(ws)
     if busy is not None:
         raise JobError(f"run {busy.run_id} is training; resume {run_id} when it is done")
-    _launch(ws, run_id, RunPaths(ws.state_dir / "runs" / run_id), resume=True)
+    _launch(ws, run_id, RunPaths(ws.run_dir(run_id)), resume=True)
     return run_info(ws, run_id)
 
 

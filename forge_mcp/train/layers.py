@@ -18,7 +18,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, Field
 
@@ -163,7 +163,8 @@ def update_spectrum(lora_a: Any, lora_b: Any, scale: float) -> np.ndarray:
     import numpy as np
 
     a, b = np.asarray(lora_a, dtype=np.float64), np.asarray(lora_b, dtype=np.float64)
-    ra, rb = np.linalg.qr(a, mode="r"), np.linalg.qr(b.T, mode="r")
+    # mode="r" returns R alone; numpy's stubs type every mode as the (Q, R) result.
+    ra, rb = cast("np.ndarray", np.linalg.qr(a, mode="r")), cast("np.ndarray", np.linalg.qr(b.T, mode="r"))
     sigmas = abs(scale) * np.linalg.svd(rb @ ra.T, compute_uv=False)
     # PiSSA's [A|A0], [B;-B0] cancels exactly at step 0: what is left is float64 noise, not an update.
     bound = abs(scale) * np.linalg.norm(a) * np.linalg.norm(b)
@@ -350,7 +351,7 @@ def run_adapter_dir(ws: Workspace, run_id: str) -> tuple[Path, int | None]:
     from forge_mcp.train.params import RunPaths
 
     record = ws.store.get_record("runs", run_id)  # NotFoundError for an unknown id
-    paths = RunPaths(ws.state_dir / "runs" / run_id)
+    paths = RunPaths(ws.run_dir(run_id))
     for folder in (paths.adapters, paths.best):
         if (folder / "adapters.safetensors").is_file():
             info = _read_json(folder / "forge_params.json")

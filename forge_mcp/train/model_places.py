@@ -31,7 +31,7 @@ def model_places(ws: Workspace) -> list[Path]:
     """Every folder a base model may be read from, resolved."""
     from forge_mcp.train.ollama_source import ollama_store
 
-    places = [*ws.trusted_roots, ws.state_dir / "models", huggingface_cache(), ollama_store()]
+    places = [*ws.trusted_roots, ws.models_dir, huggingface_cache(), ollama_store()]
     places += [Path(p).expanduser() for p in ws.config.model_dirs]
     resolved: list[Path] = []
     for place in places:
@@ -81,7 +81,7 @@ def confine_model_path(ws: Workspace, path: Path, name: str) -> Path:
     raise PathOutsideRootsError(
         f"base model {quoted(name)} is at {path}, outside the places base models may be read from "
         f"({', '.join(str(p) for p in places)}). Move it into the forge's model cache "
-        f"({ws.state_dir / 'models'}), or allow its folder yourself: start the forge with --model-dir "
+        f"({ws.models_dir}), or allow its folder yourself: start the forge with --model-dir "
         f"{path.parent} (or set FORGE_MODEL_DIRS, or model_dirs in your user config file; a repository's "
         "forge.toml may not)"
     )

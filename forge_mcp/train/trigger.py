@@ -97,7 +97,7 @@ def _dataset(ws: Workspace, dataset_id: str | None) -> tuple[str, Path, str | No
         if not ready:
             raise NotFoundError("no dataset yet: build one with chunk_data (forge-mcp chunk) first")
         record = ready[0]
-    path = ws.state_dir / "datasets" / record["id"]
+    path = ws.dataset_dir(record["id"])
     if not path.is_dir():
         raise NotFoundError(f"dataset {record['id']} is recorded but its folder is gone: run chunk_data again")
     return record["id"], path, record["git_commit"]
@@ -121,7 +121,7 @@ def resolve_base_model(ws: Workspace, name: str, dataset_path: Path) -> Path:
     if source is not None:
         if source.ollama is not None:  # the store or the server named the blob: it must be in the store
             confine_model_path(ws, Path(source.path), name)
-        return import_gguf(source, ws.state_dir / "models")
+        return import_gguf(source, ws.models_dir)
     if local is not None and local.is_dir():
         if not (local / "config.json").is_file():
             raise JobError(f"{local} is not an mlx-lm model folder (no config.json)")
@@ -155,7 +155,7 @@ def tiny_model(ws: Workspace, dataset_path: Path) -> Path:
         if (dataset_path / "text" / f"{split}.jsonl").is_file()
         for line in (dataset_path / "text" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
     ]
-    folder = ws.state_dir / "models" / f"tiny-{corpus_digest(corpus)[:12]}"
+    folder = ws.models_dir / f"tiny-{corpus_digest(corpus)[:12]}"
     if not (folder / "model.safetensors").is_file():
         build_tiny_model(folder, corpus)
     return folder
@@ -165,7 +165,7 @@ def quantized(ws: Workspace, model_path: Path) -> Path:
     """A 4-bit copy of a local base (mlx-lm's converter, group size 64), made once; hub ids are left to mlx-lm."""
     if not model_path.is_dir():
         return model_path
-    out = ws.state_dir / "models" / f"{model_path.name}-q4"
+    out = ws.models_dir / f"{model_path.name}-q4"
     if not (out / "config.json").is_file():
         from mlx_lm import convert
 

@@ -14,7 +14,9 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+from forge_mcp.core.kinds import GateRule, Method, Target
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -30,7 +32,7 @@ def add_commands(sub: Any) -> dict[str, Command]:
     validate.add_argument("--base-model", default="smollm2-135m", help="the base model when --target base")
     validate.add_argument(
         "--gate",
-        choices=("baseline", "absolute"),
+        choices=get_args(GateRule),
         help="'baseline' (default): beat the baseline's perplexity; 'absolute': a CodeBLEU bar",
     )
     validate.add_argument("--max-examples", type=int, help="sample size (default forge.toml [judge], 100)")
@@ -42,14 +44,14 @@ def add_commands(sub: Any) -> dict[str, Command]:
     deploy = sub.add_parser("deploy", help="fuse, export GGUF, verify in llama.cpp, serve (Ollama or llama.cpp)")
     deploy.add_argument("--repo", type=Path, default=Path("."))
     deploy.add_argument("--run", dest="run_id", default="latest", help="a run id (default: the newest completed)")
-    deploy.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
+    deploy.add_argument("--target", default="auto", choices=get_args(Target))
     deploy.add_argument("--force", action="store_true", help="deploy although validation failed (logged)")
     deploy.add_argument("--json", action="store_true")
 
     rollback = sub.add_parser("rollback", help="serve an earlier deployment again")
     rollback.add_argument("--repo", type=Path, default=Path("."))
     rollback.add_argument("--to", dest="deployment_id", type=int, help="deployment id (default: the previous one)")
-    rollback.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
+    rollback.add_argument("--target", default="auto", choices=get_args(Target))
     rollback.add_argument("--json", action="store_true")
 
     stop = sub.add_parser("stop", help="stop the repository's local llama.cpp server (logged)")
@@ -66,9 +68,9 @@ def add_commands(sub: Any) -> dict[str, Command]:
         help="default: forge.toml [cycle] (smollm2-135m); gguf:PATH, ollama:NAME[:TAG], "
         "a local model folder or a hub id",
     )
-    cycle.add_argument("--method", choices=("lora", "dora", "qlora", "pissa", "qpissa"))
+    cycle.add_argument("--method", choices=get_args(Method))
     cycle.add_argument("--iters", type=int, help="training steps (default: chosen by the budget plan)")
-    cycle.add_argument("--target", default="auto", choices=("auto", "ollama", "llama_cpp"))
+    cycle.add_argument("--target", default="auto", choices=get_args(Target))
     cycle.add_argument("--no-index", action="store_true", help="skip the RAG index stage")
     cycle.add_argument("--no-deploy", action="store_true", help="stop after validation")
     cycle.add_argument(

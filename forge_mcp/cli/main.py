@@ -24,9 +24,11 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import get_args
 
 from forge_mcp import __version__
 from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.kinds import Method, SearchMode, Task
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("--repo", type=Path, default=Path("."))
     search.add_argument("-k", type=int, default=10, help="how many results (default 10)")
-    search.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    search.add_argument("--mode", choices=get_args(SearchMode), default="hybrid")
     search.add_argument("--language", help="only this language")
     search.add_argument("--path", dest="path_glob", help="only paths matching this glob")
     search.add_argument("--kind", help="only this kind (function, method, class, ...)")
@@ -106,14 +108,14 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="fine-tune a base model on the newest dataset (live progress)")
     train.add_argument("--repo", type=Path, default=Path("."))
-    train.add_argument("--method", choices=("lora", "dora", "qlora", "pissa", "qpissa"), help="default lora")
+    train.add_argument("--method", choices=get_args(Method), help="default lora")
     train.add_argument(
         "--base-model",
         help="'smollm2-135m' (default, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', "
         "a local mlx-lm model folder, a hub id, or 'tiny' (tests)",
     )
     train.add_argument("--dataset", dest="dataset_id", help="dataset id (default: the newest)")
-    train.add_argument("--task", choices=("completion", "instruction", "raft", "text"), help="default completion")
+    train.add_argument("--task", choices=get_args(Task), help="default completion")
     train.add_argument("--iters", type=int, help="steps (default: the budget plan's)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float, help="default: the budget plan's")

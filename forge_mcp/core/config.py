@@ -15,11 +15,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from forge_mcp.core.errors import ConfigError
+from forge_mcp.core.kinds import Fusion, GateRule, Method, OutType, Quantize, Target, Task
 
 CONFIG_FILE = "forge.toml"
 ENV_PREFIX = "FORGE_"
@@ -146,7 +147,7 @@ class IndexConfig(_Section):
         None, description="A Chroma server (http://host:port); default: embedded under the state folder."
     )
     candidates: int = Field(100, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
-    fusion: Literal["convex", "rrf"] = Field(
+    fusion: Fusion = Field(
         "convex",
         description=(
             "How hybrid mode fuses the two rankings: a weighted sum of normalised scores (measured best) or reciprocal"
@@ -209,7 +210,7 @@ class IndexConfig(_Section):
 class JudgeConfig(_Section):
     """Validation of a model on the held-out test set (`validate_model`)."""
 
-    gate: Literal["baseline", "absolute"] = Field(
+    gate: GateRule = Field(
         "baseline",
         description=(
             "'baseline': pass when held-out perplexity beats the baseline's (the deployed model, else the base) by "
@@ -271,10 +272,8 @@ class CycleConfig(_Section):
             "and validation size to fit (Apple Silicon and CUDA get the full profile)."
         ),
     )
-    method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = Field("lora", description="Adapter method.")
-    task: Literal["completion", "instruction", "raft", "text"] = Field(
-        "completion", description="Dataset task trained on."
-    )
+    method: Method = Field("lora", description="Adapter method.")
+    task: Task = Field("completion", description="Dataset task trained on.")
     iters: int | None = Field(None, ge=1, le=1_000_000, description="Training steps (default: from the plan).")
     batch_size: int = Field(4, ge=1, le=1024, description="Training batch size.")
     learning_rate: float | None = Field(None, gt=0, description="Learning rate (default: from the plan).")
@@ -300,13 +299,11 @@ class CycleConfig(_Section):
 class DeployConfig(_Section):
     """Export and deployment (`deploy_model`)."""
 
-    target: Literal["auto", "ollama", "llama_cpp"] = Field(
-        "auto", description="'auto': Ollama when it answers, else the local llama.cpp server."
-    )
+    target: Target = Field("auto", description="'auto': Ollama when it answers, else the local llama.cpp server.")
     ollama_host: str = Field("http://127.0.0.1:11434", description="The Ollama server (env OLLAMA_HOST also works).")
     name_prefix: str = Field("forge", description="Ollama models are named <prefix>/<repo>:<short-sha>.")
-    outtype: Literal["f32", "f16", "q8_0"] = Field("f16", description="Tensor type of the exported GGUF.")
-    quantize: Literal["none", "q4_k_m"] = Field(
+    outtype: OutType = Field("f16", description="Tensor type of the exported GGUF.")
+    quantize: Quantize = Field(
         "none", description="Also quantize to Q4_K_M (llama.cpp's quantizer; Ollama's at create time)."
     )
     min_agreement: float = Field(

@@ -11,15 +11,14 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import CycleError, ForgeError
+from forge_mcp.core.kinds import Method, Progress, Target, Task
 from forge_mcp.core.workspace import Workspace
 
-Progress = Callable[[int, int, str], None]
 STAGES = ("monitor", "chunk", "index", "train", "validate", "deploy")
 _RUNNING: set[str] = set()  # cycle ids running in this process
 _LOCK = threading.Lock()
@@ -30,8 +29,8 @@ class CycleParams(BaseModel):
     by the budget plan (forge_mcp.train.budget)."""
 
     base_model: str
-    method: Literal["lora", "dora", "qlora", "pissa", "qpissa"]
-    task: Literal["completion", "instruction", "raft", "text"]
+    method: Method
+    task: Task
     iters: int | None = Field(None, ge=1)
     batch_size: int = Field(4, ge=1)
     learning_rate: float | None = Field(None, gt=0)
@@ -42,7 +41,7 @@ class CycleParams(BaseModel):
     adapt_embedder: bool = True
     deploy: bool = True
     force_deploy: bool = Field(False, description="Deploy even when validation fails (the log records it)")
-    target: Literal["auto", "ollama", "llama_cpp"] = "auto"
+    target: Target = "auto"
     trigger: Literal["manual", "auto"] = "manual"
 
     @classmethod

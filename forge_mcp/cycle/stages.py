@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.cycle.run import CycleParams, CycleResult
 
-StageProgress = Callable[[int, int, str], None]
-Outcome = tuple[str, str]
+Outcome = tuple[Literal["done", "skipped"], str]
 POLL = 0.5  # seconds between looks at a training run
 
 
-def monitor_stage(
-    ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress, rag: Any
-) -> Outcome:
+def monitor_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
     from forge_mcp.monitor.changes import monitor
 
     report = monitor(ws)
@@ -32,7 +30,7 @@ def monitor_stage(
     )
 
 
-def chunk_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress, rag: Any) -> Outcome:
+def chunk_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
     from forge_mcp.miner.datasets import build_dataset
 
     summary = build_dataset(ws, progress=progress)
@@ -45,7 +43,7 @@ def chunk_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
     )
 
 
-def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress, rag: Any) -> Outcome:
+def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
     if not params.index:
         return "skipped", "indexing is off ([cycle] index = false)"
     from forge_mcp.core.errors import AdaptError
@@ -67,7 +65,7 @@ def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
     )
 
 
-def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress, rag: Any) -> Outcome:
+def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
     from forge_mcp.train.jobs import active_run, run_info
     from forge_mcp.train.params import ACTIVE, RunPaths
     from forge_mcp.train.trigger import plan_run, trigger_training
@@ -122,9 +120,7 @@ def _write_loss_png(ws: Workspace, run_id: str, path: Any) -> Any:
     return path
 
 
-def validate_stage(
-    ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress, rag: Any
-) -> Outcome:
+def validate_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
     from forge_mcp.judge.report import report_uri
     from forge_mcp.judge.validate import judge_params, validate
 
@@ -142,7 +138,7 @@ def validate_stage(
     return "done", f"{'PASS' if report.passed else 'FAIL'}: {report.rule}"
 
 
-def deploy_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: StageProgress, rag: Any) -> Outcome:
+def deploy_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
     if not params.deploy:
         return "skipped", "deployment is off ([cycle] deploy = false)"
     if not result.passed and not params.force_deploy:

@@ -4,21 +4,19 @@ serve it (Ollama, or the local llama.cpp server), and log it. Nothing is logged 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import DeployError
+from forge_mcp.core.kinds import Progress, Target
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.deploy.log import current_deployment
 from forge_mcp.deploy.ollama_target import OllamaTarget, model_name
 from forge_mcp.train.formatting import system_prompt
 from forge_mcp.train.params import RunPaths
 
-Progress = Callable[[int, int, str], None]
-Target = Literal["auto", "ollama", "llama_cpp"]
 STEPS = 5
 
 

@@ -16,15 +16,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from forge_mcp.core.errors import ExportError
+from forge_mcp.core.kinds import OutType
 from forge_mcp.deploy.gguf_vocab import add_vocab
 from forge_mcp.train.gguf_convert import llama3_rope_factors
 
-OutType = Literal["f32", "f16", "q8_0"]
 # HF model_type -> llama.cpp architecture. Mistral (not Nemo/tekken) is a llama in llama.cpp.
 ARCHS = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2"}
 # llama.cpp applies rope to interleaved pairs for these (rope type NORM) while HF rotates halves, so q/k
@@ -121,7 +121,9 @@ def _load_weights(model_dir: Path) -> dict[str, Any]:
         raise ExportError(f"no model*.safetensors in {model_dir}")
     weights: dict[str, Any] = {}
     for file in files:
-        weights.update(mx.load(str(file)))
+        loaded = mx.load(str(file))
+        assert isinstance(loaded, dict)  # a .safetensors file loads as name -> array
+        weights.update(loaded)
     return weights
 
 

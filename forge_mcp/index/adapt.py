@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import AdaptError
 from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.embeddings import MINILM, MiniLMEmbedder, minilm_path
 from forge_mcp.index.pairs import Pair, pairs_digest, pairs_from_chunks, with_hard_negatives
@@ -34,7 +35,6 @@ from forge_mcp.index.sources import list_worktree, read_and_chunk
 if TYPE_CHECKING:
     from forge_mcp.index.rag import RagIndex, SyncReport
 
-Progress = Callable[[int, int, str], None]
 ADAPTED_SEP = "+"
 MIN_PAIRS = 16
 # Measured on 2 cores (bench/README.md, adaptation): seconds per training triplet (query, document, hard

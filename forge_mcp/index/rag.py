@@ -15,13 +15,14 @@ import fnmatch
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import IndexMismatchError, SearchError, quoted
+from forge_mcp.core.kinds import Progress, SearchMode
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.active import EMBEDDER_KEY, catch_up, configured_embedder, family, reembed_all, serving_embedder
 from forge_mcp.index.adapt import AdaptReport
@@ -35,8 +36,6 @@ from forge_mcp.index.vectors import VectorStore
 from forge_mcp.miner.chunker import Chunk
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int, str], None]
-Mode = Literal["hybrid", "dense", "lexical"]
 MAX_QUERY_CHARS = 2000
 LAST_SYNC_KEY = "index_last_sync"
 TEXT_VERSION_KEY = "index_text_version"
@@ -339,7 +338,7 @@ class RagIndex:
         self,
         query: str,
         k: int = 10,
-        mode: Mode = "hybrid",
+        mode: SearchMode = "hybrid",
         language: str | None = None,
         path_glob: str | None = None,
         kind: str | None = None,
@@ -393,7 +392,7 @@ class RagIndex:
         return [(i, s) for i, s in found if allowed is None or i in allowed][:n]
 
     def _fuse(
-        self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]], k: int, mode: Mode
+        self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]], k: int, mode: SearchMode
     ) -> list[SearchHit]:
         cfg = self.ws.config.index
         dense_rank = {i: r for r, (i, _) in enumerate(dense, start=1)}

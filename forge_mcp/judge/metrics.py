@@ -7,11 +7,11 @@ import logging
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import JudgeError, quoted
+from forge_mcp.core.kinds import GateRule
 
 # codebleu 0.7 ships grammars for these; TypeScript is scored with the JavaScript grammar (a superset
 # for what CodeBLEU looks at: tokens, AST node types and data flow).
@@ -118,9 +118,6 @@ def score(prompts: Sequence[str], references: Sequence[str], predictions: Sequen
 class Verdict:
     passed: bool
     rule: str  # which rule decided, in words a report can show
-
-
-GateRule = Literal["baseline", "absolute"]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,12 @@ from pydantic import BaseModel, Field
 from forge_mcp.core.config import JudgeConfig
 from forge_mcp.core.errors import JudgeError
 from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.core.kinds import GateRule, Progress
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.judge.metrics import Gate, GateRule, Scores, Side, decide, example_codebleu, score
+from forge_mcp.judge.metrics import Gate, Scores, Side, decide, example_codebleu, score
 from forge_mcp.judge.models import ModelRef, baseline_model, candidate_model
 from forge_mcp.judge.units import Example, load_examples
 from forge_mcp.train.jobs import openblas_path
-
-Progress = Callable[[int, int, str], None]
 
 
 class JudgeParams(BaseModel):

@@ -23,10 +23,11 @@ from pydantic import BaseModel, Field
 from forge_mcp.core.config import MinerConfig
 from forge_mcp.core.errors import NotFoundError, quoted
 from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner import examples as ex
 from forge_mcp.miner.chunker import Chunk
-from forge_mcp.miner.mine import Progress, fingerprint, mine, resolve_commit
+from forge_mcp.miner.mine import fingerprint, mine, resolve_commit
 from forge_mcp.miner.split import HeldOut, HeldOutCommit, assign_split, select_held_out
 
 TASKS = ("completion", "instruction", "raft", "text")

@@ -21,6 +21,7 @@ import orjson
 
 from forge_mcp.core.config import MinerConfig
 from forge_mcp.core.errors import RefNotFoundError, RepoError, quoted
+from forge_mcp.core.kinds import Progress
 from forge_mcp.core.repo import check_ref
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner.blob import file_payload
@@ -28,7 +29,6 @@ from forge_mcp.miner.chunker import CHUNKER_VERSION, Chunk
 from forge_mcp.miner.files import TreeFile, blob_sizes, list_tree, read_blobs, skip_reason_by_path
 from forge_mcp.miner.parallel import chunk_in_processes, plan_workers
 
-Progress = Callable[[int, int, str], None]
 SKIP_EXAMPLES = 5
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from forge_mcp.core.kinds import Target
 from forge_mcp.cycle.run import CycleParams, CycleResult, cycle_info, list_cycles
 from forge_mcp.server.services import Forge
-from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
+from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
 
 CYCLES_URI = "forge://cycles"
 
@@ -21,7 +22,8 @@ def cycle_uri(cycle_id: str) -> str:
 
 def register_cycle(server: MCPServer, forge: Forge) -> None:
     @forge_tool(
-        server, annotations("Run the whole loop", read_only=False, idempotent=False, destructive=True, open_world=True)
+        server,
+        tool_annotations("Run the whole loop", read_only=False, idempotent=False, destructive=True, open_world=True),
     )
     async def run_cycle(
         ctx: Context,
@@ -39,7 +41,7 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
             int | None, Field(ge=1, le=1_000_000, description="Training steps (default: chosen by the budget plan)")
         ] = None,
         deploy: Annotated[bool, Field(description="Deploy the run if it passes validation")] = True,
-        target: Annotated[Literal["auto", "ollama", "llama_cpp"], Field(description="Where to deploy")] = "auto",
+        target: Annotated[Target, Field(description="Where to deploy")] = "auto",
         force_deploy: Annotated[
             bool,
             Field(

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from forge_mcp.core.kinds import Target
 from forge_mcp.deploy.deploy import Deployment
 from forge_mcp.server.services import Forge
-from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
+from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
 
 DEPLOYMENTS_URI = "forge://deployments"
 TargetArg = Annotated[
-    Literal["auto", "ollama", "llama_cpp"],
+    Target,
     Field(description="'auto' (Ollama when it answers, else the local llama.cpp server), 'ollama' or 'llama_cpp'"),
 ]
 
 
 def _actor(ctx: Context) -> str:
     try:
-        info = ctx.session.client_params.client_info  # type: ignore[union-attr]
+        info = ctx.session.client_params.client_info
         return f"mcp client {info.name} {info.version}"
     except AttributeError:
         return "mcp client"
@@ -30,7 +31,9 @@ def _actor(ctx: Context) -> str:
 def register_deploy(server: MCPServer, forge: Forge) -> None:
     @forge_tool(
         server,
-        annotations("Deploy a validated run", read_only=False, idempotent=False, destructive=True, open_world=True),
+        tool_annotations(
+            "Deploy a validated run", read_only=False, idempotent=False, destructive=True, open_world=True
+        ),
     )
     async def deploy_model(
         ctx: Context,
@@ -62,7 +65,7 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
 
     @forge_tool(
         server,
-        annotations(
+        tool_annotations(
             "Roll back to an earlier deployment", read_only=False, idempotent=False, destructive=True, open_world=True
         ),
     )

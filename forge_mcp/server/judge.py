@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
+from forge_mcp.core.kinds import GateRule
 from forge_mcp.judge.report import report_uri
 from forge_mcp.judge.validate import ValidationReport, judge_params, validate
 from forge_mcp.server.services import Forge
-from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, progress_reporter, tool_errors
+from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
 
 REPORTS_URI = "forge://reports"
 
@@ -42,7 +43,7 @@ class ValidationSummary(BaseModel):
 
 
 def register_judge(server: MCPServer, forge: Forge) -> None:
-    @forge_tool(server, annotations("Validate a model on held-out recent code", read_only=False, idempotent=False))
+    @forge_tool(server, tool_annotations("Validate a model on held-out recent code", read_only=False, idempotent=False))
     async def validate_model(
         ctx: Context,
         target: Annotated[
@@ -62,7 +63,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
             str, Field(max_length=4096, description="The base model when target is 'base'")
         ] = "smollm2-135m",
         gate: Annotated[
-            Literal["baseline", "absolute"] | None,
+            GateRule | None,
             Field(
                 description="'baseline' (default): held-out perplexity must beat the baseline's by "
                 "[judge] perplexity_margin and CodeBLEU not drop beyond the tolerance; "

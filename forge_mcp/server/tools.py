@@ -6,7 +6,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Literal
+from typing import Annotated
 
 import anyio
 import anyio.from_thread
@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import ForgeError, quoted
+from forge_mcp.core.kinds import SearchMode
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.rag import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary
@@ -62,7 +63,7 @@ def _capped(message: str, limit: int = 4000) -> str:
     return message if len(message) <= limit else f"{message[:limit]}… ({len(message)} characters)"
 
 
-def annotations(
+def tool_annotations(
     title: str, read_only: bool, idempotent: bool = True, destructive: bool = False, open_world: bool = False
 ) -> types.ToolAnnotations:
     """Forge tools work on local state and delete nothing the user made; deploying replaces what a model
@@ -107,7 +108,7 @@ def forge_tool(server: MCPServer, hints: types.ToolAnnotations) -> Callable[[Cal
 
 
 def register_tools(server: MCPServer, forge: Forge) -> None:
-    @forge_tool(server, annotations("What changed since the last trained model", read_only=True))
+    @forge_tool(server, tool_annotations("What changed since the last trained model", read_only=True))
     def monitor_repo(
         repo: RepoArg = None,
         since: Annotated[
@@ -132,7 +133,7 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         with tool_errors():
             return monitor(forge.workspace(repo), since=since, max_commits=max_commits)
 
-    @forge_tool(server, annotations("Chunk the code and build fine-tuning datasets", read_only=False))
+    @forge_tool(server, tool_annotations("Chunk the code and build fine-tuning datasets", read_only=False))
     async def chunk_data(
         ctx: Context,
         repo: RepoArg = None,
@@ -165,7 +166,7 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
                 lambda: build_dataset(ws, ref, force=force, progress=progress, teacher=teacher)
             )
 
-    @forge_tool(server, annotations("Build or refresh the code search index", read_only=False))
+    @forge_tool(server, tool_annotations("Build or refresh the code search index", read_only=False))
     async def index_repo(
         ctx: Context,
         repo: RepoArg = None,
@@ -205,12 +206,12 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
 
             return await anyio.to_thread.run_sync(run)
 
-    @forge_tool(server, annotations("Search the repository's code", read_only=True))
+    @forge_tool(server, tool_annotations("Search the repository's code", read_only=True))
     async def rag_search(
         query: Annotated[str, Field(description="What you are looking for, in words or code identifiers.")],
         k: Annotated[int, Field(ge=1, le=100, description="How many results.")] = 10,
         mode: Annotated[
-            Literal["hybrid", "dense", "lexical"],
+            SearchMode,
             Field(description="hybrid (default: dense + BM25 fused), dense or lexical."),
         ] = "hybrid",
         language: Annotated[str | None, Field(description="Only this language, e.g. python, typescript.")] = None,

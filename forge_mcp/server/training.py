@@ -6,16 +6,17 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from forge_mcp.core.errors import quoted
+from forge_mcp.core.kinds import Method, Task
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.server.services import Forge
-from forge_mcp.server.tools import RepoArg, across_repos, annotations, forge_tool, tool_errors
+from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, tool_annotations, tool_errors
 from forge_mcp.train.hardware import PlanRecommendation
 from forge_mcp.train.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
 from forge_mcp.train.params import ACTIVE, TrainParams
@@ -33,10 +34,10 @@ def plot_uri(run_id: str) -> str:
 
 
 def register_training(server: MCPServer, forge: Forge) -> None:
-    @forge_tool(server, annotations("Start a fine-tuning run", read_only=False, idempotent=False))
+    @forge_tool(server, tool_annotations("Start a fine-tuning run", read_only=False, idempotent=False))
     async def trigger_training(
         method: Annotated[
-            Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
+            Method | None,
             Field(description="lora (default), dora, qlora (4-bit base), pissa (SVD init), qpissa"),
         ] = None,
         base_model: Annotated[
@@ -50,7 +51,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         ] = None,
         dataset_id: Annotated[str | None, Field(description="Dataset from chunk_data (default: the newest)")] = None,
         task: Annotated[
-            Literal["completion", "instruction", "raft", "text"] | None,
+            Task | None,
             Field(description="Which dataset task (default completion)"),
         ] = None,
         iters: Annotated[
@@ -106,7 +107,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
             ws = forge.workspace(repo)
             return (await anyio.to_thread.run_sync(lambda: trigger_planned(ws, given)))[0]
 
-    @forge_tool(server, annotations("Plan a training run for this machine", read_only=True))
+    @forge_tool(server, tool_annotations("Plan a training run for this machine", read_only=True))
     def plan_training(
         base_model: Annotated[
             str,
@@ -117,7 +118,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
             ),
         ] = "smollm2-135m",
         method: Annotated[
-            Literal["lora", "dora", "qlora", "pissa", "qpissa"] | None,
+            Method | None,
             Field(description="Force a method (default: chosen to fit)"),
         ] = None,
         max_seq_length: Annotated[int | None, Field(ge=16, le=131_072, description="Force a sequence length")] = None,
@@ -150,7 +151,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
             plan.budget = _budget(forge, repo, base_model)
             return plan
 
-    @forge_tool(server, annotations("Training run status", read_only=True))
+    @forge_tool(server, tool_annotations("Training run status", read_only=True))
     def training_status(
         run_id: Annotated[str | None, Field(description="Run id (default: the newest run of the repository)")] = None,
         repo: RepoArg = None,
@@ -167,13 +168,13 @@ def register_training(server: MCPServer, forge: Forge) -> None:
                 raise NotFoundError("no training run yet: start one with trigger_training")
             return runs[0]
 
-    @forge_tool(server, annotations("Cancel a training run", read_only=False, idempotent=False))
+    @forge_tool(server, tool_annotations("Cancel a training run", read_only=False, idempotent=False))
     def cancel_training(run_id: Annotated[str, Field(description="The run to stop")]) -> RunInfo:
         """Stop a running training run; it checkpoints first, so `resume_training` can continue it."""
         with tool_errors():
             return cancel_run(forge.workspace_of_run(run_id), run_id)
 
-    @forge_tool(server, annotations("Resume a stopped training run", read_only=False, idempotent=False))
+    @forge_tool(server, tool_annotations("Resume a stopped training run", read_only=False, idempotent=False))
     def resume_training(run_id: Annotated[str, Field(description="A failed (killed) or cancelled run")]) -> RunInfo:
         """Continue a killed or cancelled run from its last checkpoint: same step, learning-rate schedule
         and optimizer state."""

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from forge_mcp.core.errors import PlanError, quoted
+from forge_mcp.core.kinds import Method
 
 GIB = 1024**3
 BUDGET_FRACTION = 0.85  # plan to use at most 85% of memory: the OS, the editor and the server need the rest
@@ -53,8 +54,9 @@ LOGITS_COPIES = 4.0  # logits, logsumexp/softmax in cross_entropy and the logits
 ATTN_BACKWARD_SCORES = 1.5
 RUNTIME_OVERHEAD_BYTES = 300 * 1024**2  # Python + mlx runtime + tokenizer, present whatever the model
 FRAGMENTATION = 0.10  # allocator slack over the mlx-reported peak (buffer cache, rounding of sizes)
+Accelerator = Literal["apple-silicon", "cuda", "cpu"]
 LinearKey = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-Method = Literal["lora", "dora", "qlora", "pissa", "qpissa"]
+ATTENTION_KEYS: tuple[LinearKey, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # the default adapted layers
 
 
 class Machine(BaseModel):
@@ -63,7 +65,7 @@ class Machine(BaseModel):
     cpu: str
     cores: int
     memory_bytes: int = Field(description="Total RAM (unified memory on Apple Silicon), capped by a cgroup limit")
-    accelerator: Literal["apple-silicon", "cuda", "cpu"]
+    accelerator: Accelerator
     chip: str | None = Field(None, description="Apple chip (machdep.cpu.brand_string) or CUDA device name")
     gpu_memory_bytes: int | None = Field(None, description="CUDA only")
     openblas: str | None = Field(None, description="Path of an OpenBLAS shared library (Linux), else None")
@@ -136,7 +138,7 @@ def detect_machine() -> Machine:
     system, arch = platform.system(), platform.machine()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     cpu, memory, chip, gpu_mem = platform.processor() or arch, None, None, None
-    accel: Literal["apple-silicon", "cuda", "cpu"] = "cpu"
+    accel: Accelerator = "cpu"
     if system == "Darwin":
         cpu = _run(["sysctl", "-n", "machdep.cpu.brand_string"]) or cpu
         mem = _run(["sysctl", "-n", "hw.memsize"])
@@ -247,7 +249,7 @@ class TrainConfigShape(BaseModel):
     method: Method
     rank: int = Field(8, ge=1)
     num_layers: int = Field(-1, description="Transformer blocks adapted, counted from the last; -1 = all")
-    keys: list[LinearKey] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    keys: list[LinearKey] = Field(default_factory=lambda: list(ATTENTION_KEYS))
     batch_size: int = Field(4, ge=1)
     seq_len: int = Field(512, ge=1)
     grad_checkpoint: bool = False
@@ -390,7 +392,12 @@ def check_fits(model: ModelShape, cfg: TrainConfigShape, machine: Machine) -> Me
         if any(estimate_memory(model, cfg.model_copy(update=upd), machine).fits for _, upd in g)
     ]
     if not fixes:
-        small = {"batch_size": 1, "seq_len": min(cfg.seq_len, 512), "grad_checkpoint": True, "rank": 8}
+        small: dict[str, object] = {
+            "batch_size": 1,
+            "seq_len": min(cfg.seq_len, 512),
+            "grad_checkpoint": True,
+            "rank": 8,
+        }
         if cfg.method in ("lora", "dora", "pissa"):
             small["method"] = "qpissa" if cfg.method == "pissa" else "qlora"
         if estimate_memory(model, cfg.model_copy(update=small), machine).fits:
@@ -456,7 +463,7 @@ def _search(
                         method=method,
                         rank=r,
                         batch_size=b,
-                        seq_len=s,  # type: ignore[arg-type]
+                        seq_len=s,
                         grad_checkpoint=ckpt,
                         grad_accumulation=max(1, 4 // b),
                     )
@@ -484,7 +491,7 @@ def recommend(
         if q is not None and (best is None or q[0][0]):
             method, best = "qlora", q
     if best is None:
-        smallest = TrainConfigShape(method=method, rank=8, batch_size=1, seq_len=min(seqs), grad_checkpoint=True)  # type: ignore[arg-type]
+        smallest = TrainConfigShape(method=method, rank=8, batch_size=1, seq_len=min(seqs), grad_checkpoint=True)
         try:
             check_fits(model, smallest, machine)
         except PlanError as e:
@@ -570,5 +577,10 @@ def shape_of_known(name: str) -> ModelShape | None:
 def recommend_base_models(machine: Machine) -> list[str]:
     """Curated coder models (largest first) whose 4-bit QLoRA at batch 1 x 512 tokens, rank 8, fits this machine."""
     cfg = TrainConfigShape(method="qlora", rank=8, batch_size=1, seq_len=512, grad_checkpoint=True)
-    fit = [n for n in CURATED_CODER_MODELS if estimate_memory(shape_of_known(n), cfg, machine).fits]  # type: ignore[arg-type]
+    fit = []
+    for name in CURATED_CODER_MODELS:
+        shape = shape_of_known(name)
+        assert shape is not None, name  # every curated name is a Qwen2.5-Coder size in _QWEN_CODER
+        if estimate_memory(shape, cfg, machine).fits:
+            fit.append(name)
     return fit[::-1]

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Method = Literal["lora", "dora", "qlora", "pissa", "qpissa"]
 METHODS: tuple[str, ...] = ("lora", "dora", "qlora", "pissa", "qpissa")
 DEFAULT_KEYS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj")
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forge_mcp.core.kinds import Method, Task
 from forge_mcp.train.methods import AdapterSpec
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled", "diverged"]
@@ -18,14 +19,14 @@ class TrainParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["lora", "dora", "qlora", "pissa", "qpissa"] = "lora"
+    method: Method = "lora"
     base_model: str = Field(
         "smollm2-135m",
         description="'smollm2-135m', 'gguf:PATH', 'ollama:NAME[:TAG]', a local "
         "mlx-lm model folder, a Hugging Face repo id, or 'tiny' (tests)",
     )
     dataset_id: str | None = Field(None, description="Dataset to train on (default: the newest one)")
-    task: Literal["completion", "instruction", "raft", "text"] = "completion"
+    task: Task = "completion"
     iters: int = Field(200, ge=1, le=1_000_000)
     batch_size: int = Field(4, ge=1, le=1024)
     learning_rate: float = Field(1e-4, gt=0)

@@ -35,7 +35,8 @@ from _common import emit_result, git, percentile, print_table
 
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.pairs import Pair, pairs_from_chunks
-from forge_mcp.index.rag import RagIndex, SyncReport
+from forge_mcp.index.rag import RagIndex
+from forge_mcp.index.records import SyncReport
 from forge_mcp.miner.blob import chunk_blob
 
 MODES = ("dense", "lexical", "hybrid")

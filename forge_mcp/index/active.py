@@ -9,16 +9,12 @@ full sync, then swaps. A model that is gone falls back to the stock one, re-embe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.index.adapt import adapted_embedder, is_adapted
 from forge_mcp.index.aliases import document_text
-from forge_mcp.index.embeddings import MINILM, Embedder, make_embedder
+from forge_mcp.index.catalog import Catalog, vector_metadata
+from forge_mcp.index.embeddings import MINILM, Embedder, adapted_embedder, is_adapted, make_embedder
 from forge_mcp.index.vectors import VectorStore
-
-if TYPE_CHECKING:
-    from forge_mcp.index.rag import Progress, RagIndex
 
 EMBEDDER_KEY = "index_embedder"
 BATCH = 64
@@ -51,17 +47,17 @@ def serving_embedder(ws: Workspace, recorded: str, wanted: Embedder) -> Embedder
     return make_embedder(cfg.embedder, cfg.ollama_host)
 
 
-def reembed_all(index: RagIndex, new: Embedder, progress: Progress | None) -> VectorStore:
+def reembed_all(ws: Workspace, catalog: Catalog, new: Embedder, progress: Progress | None) -> VectorStore:
     """Every catalog chunk embedded with `new` into its own, fresh collection (the index keeps serving)."""
-    from forge_mcp.index.rag import _meta
-
-    cfg = index.ws.config.index
-    target = VectorStore(index.ws.chroma_dir, cfg.chroma_url, index.ws.name, new.name)
+    cfg = ws.config.index
+    target = VectorStore(ws.chroma_dir, cfg.chroma_url, ws.name, new.name)
     target.reset()  # a killed switch's partial collection is never trusted
-    rows = index.catalog.rows()
+    rows = catalog.rows()
     for start in range(0, len(rows), BATCH):
         batch = rows[start : start + BATCH]
-        target.upsert([r["id"] for r in batch], new.embed([document_text(r) for r in batch]), [_meta(r) for r in batch])
+        target.upsert(
+            [r["id"] for r in batch], new.embed([document_text(r) for r in batch]), [vector_metadata(r) for r in batch]
+        )
         if progress:
             progress(
                 start + len(batch), len(rows), f"re-embedded {start + len(batch)}/{len(rows)} chunks with {new.name}"
@@ -69,17 +65,17 @@ def reembed_all(index: RagIndex, new: Embedder, progress: Progress | None) -> Ve
     return target
 
 
-def catch_up(index: RagIndex, target: VectorStore, new: Embedder) -> int:
+def catch_up(catalog: Catalog, target: VectorStore, new: Embedder) -> int:
     """Chunks that changed while `target` was filled: embed the missing, drop the gone. Returns how many."""
-    from forge_mcp.index.rag import _meta
-
-    have, want = target.ids(), index.catalog.chunk_ids()
+    have, want = target.ids(), catalog.chunk_ids()
     gone = [i for i in have if i not in want]
     if gone:
         target.delete(gone)
-    missing = index.catalog.rows([i for i in want if i not in have])
+    missing = catalog.rows([i for i in want if i not in have])
     if missing:
         target.upsert(
-            [r["id"] for r in missing], new.embed([document_text(r) for r in missing]), [_meta(r) for r in missing]
+            [r["id"] for r in missing],
+            new.embed([document_text(r) for r in missing]),
+            [vector_metadata(r) for r in missing],
         )
     return len(missing) + len(gone)

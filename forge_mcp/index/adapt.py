@@ -20,22 +20,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from forge_mcp.core.errors import AdaptError
 from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.index.embeddings import MINILM, MiniLMEmbedder, minilm_path
+from forge_mcp.index.embeddings import ADAPTED_SEP, MINILM, adapted_embedder, is_adapted, minilm_path
 from forge_mcp.index.pairs import Pair, pairs_digest, pairs_from_chunks, with_hard_negatives
+from forge_mcp.index.rag import RagIndex
+from forge_mcp.index.records import AdaptPlan, AdaptReport, SyncReport
 from forge_mcp.index.sources import list_worktree, read_and_chunk
 
-if TYPE_CHECKING:
-    from forge_mcp.index.rag import RagIndex, SyncReport
-
-ADAPTED_SEP = "+"
 MIN_PAIRS = 16
 # Measured on 2 cores (bench/README.md, adaptation): seconds per training triplet (query, document, hard
 # negative; forward and backward) by sequence length. Attention makes 256 tokens about 3x dearer than 128.
@@ -44,45 +40,6 @@ SECONDS_PER_TRIPLET = {64: 0.08, 128: 0.16, 256: 0.55}
 # at a third of the time; the index still embeds up to 256.
 DEFAULT_SEQ = 128
 RECORD = "adapt.json"
-
-
-class AdaptPlan(BaseModel):
-    pairs: int = Field(description="Training pairs used (sampled, seeded, when there are more than fit)")
-    epochs: int
-    max_seq_length: int = Field(description="Tokens per text while training (the index embeds up to 256)")
-    batch_size: int
-    learning_rate: float
-    budget_seconds: float = Field(description="The worker stops here even if the planned steps are not done")
-    expected_seconds: float
-    reasons: list[str] = Field(default_factory=list)
-
-
-class AdaptReport(BaseModel):
-    embedder: str = Field(description="The embedder the index now uses")
-    previous: str = Field(description="The embedder it used before")
-    model_path: str
-    reused: bool = Field(description="An adapted model for the same pairs and settings existed already")
-    pairs: int
-    pairs_by_source: dict[str, int]
-    hard_negatives: int
-    plan: AdaptPlan
-    train: dict[str, Any] = Field(default_factory=dict, description="The worker's figures: steps, losses, seconds")
-    reembedded: int = Field(0, description="Chunks embedded with the adapted model")
-    seconds: float
-
-
-def is_adapted(name: str | None) -> bool:
-    return bool(name) and ADAPTED_SEP in str(name)
-
-
-def embedders_dir(ws: Workspace) -> Path:
-    return ws.embedders_dir
-
-
-def adapted_embedder(ws: Workspace, name: str) -> MiniLMEmbedder | None:
-    """The embedder for an adapted name recorded by the index, or None when its model is gone."""
-    folder = embedders_dir(ws) / name / "model"
-    return MiniLMEmbedder(path=folder, name=name) if (folder / "config.json").is_file() else None
 
 
 def _per_triplet(seq: int, cores: int) -> float:
@@ -158,7 +115,7 @@ def adapt_index(index: RagIndex, pairs: list[Pair] | None = None, progress: Prog
     # The digest leaves the hard negatives out: they depend on the embedder serving now (stock or adapted).
     digest = hashlib.sha256((pairs_digest(chosen) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
     name = _close_enough(index, settings, chosen, cfg.adapt_min_change) or f"{MINILM}{ADAPTED_SEP}{digest[:12]}"
-    folder = embedders_dir(ws) / name
+    folder = ws.embedders_dir / name
     reused = (folder / "model" / "config.json").is_file() and (folder / RECORD).is_file()
     if reused:
         figures = json.loads((folder / RECORD).read_text(encoding="utf-8"))["train"]
@@ -217,7 +174,7 @@ def _close_enough(index: RagIndex, settings: dict[str, Any], pairs: list[Pair], 
     """The adapted model serving now, when it was trained with these settings on pairs of which less than
     `min_change` have changed since: a few edited docstrings do not call for minutes of training again."""
     name = index.embedder.name
-    record_path = embedders_dir(index.ws) / name / RECORD
+    record_path = index.ws.embedders_dir / name / RECORD
     if not is_adapted(name) or not record_path.is_file():
         return None
     record = json.loads(record_path.read_text(encoding="utf-8"))
@@ -295,7 +252,7 @@ def _train(folder: Path, pairs: list[Pair], settings: dict[str, Any], progress: 
 
 def _prune(ws: Workspace, keep: set[str]) -> None:
     """Adapted models other than the one in use, and job folders of dead workers, are deleted."""
-    root = embedders_dir(ws)
+    root = ws.embedders_dir
     for entry in root.iterdir() if root.is_dir() else []:
         if entry.name not in keep and (not entry.name.startswith(".") or not _alive(entry.name)):
             shutil.rmtree(entry, ignore_errors=True)

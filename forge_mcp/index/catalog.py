@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forge_mcp.core.store import Store
+from forge_mcp.miner.chunker import Chunk
 
 CHUNK_COLUMNS = ("id", "path", "language", "symbol", "kind", "start_line", "end_line", "header", "text")
 
@@ -96,3 +97,23 @@ class Catalog:
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM index_chunks")
             conn.execute("DELETE FROM index_files")
+
+
+def chunk_row(chunk: Chunk) -> dict[str, Any]:
+    """The catalog row of a chunk."""
+    return {
+        "id": chunk.id,
+        "path": chunk.path,
+        "language": chunk.language,
+        "symbol": chunk.symbol,
+        "kind": chunk.kind,
+        "start_line": chunk.start_line,
+        "end_line": chunk.end_line,
+        "header": chunk.header,
+        "text": chunk.text,
+    }
+
+
+def vector_metadata(row: dict[str, Any]) -> dict[str, Any]:
+    """What the chunk's vector carries beside it (the filters of a search)."""
+    return {"path": row["path"], "language": row["language"], "kind": row["kind"], "symbol": row["symbol"]}

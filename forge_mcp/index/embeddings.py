@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from forge_mcp.core.errors import ConfigError, EmbedderError, quoted
+from forge_mcp.core.workspace import Workspace
 
 MINILM = "minilm-l6-v2"
+ADAPTED_SEP = "+"  # an adapted copy is named <base>+<digest>
 
 
 class Embedder(Protocol):
@@ -70,7 +72,7 @@ class MiniLMEmbedder:
         vectors = self._load().encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
         )
-        return vectors.tolist()  # type: ignore[no-any-return]
+        return vectors.tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed([text])[0]
@@ -111,3 +113,13 @@ def make_embedder(spec: str, ollama_host: str, client: Any = None) -> Embedder:
     raise ConfigError(
         f"unknown embedder {quoted(spec)}: use 'minilm' or 'ollama:<model>' (e.g. ollama:nomic-embed-text)"
     )
+
+
+def is_adapted(name: str | None) -> bool:
+    return bool(name) and ADAPTED_SEP in str(name)
+
+
+def adapted_embedder(ws: Workspace, name: str) -> MiniLMEmbedder | None:
+    """The embedder for an adapted name recorded by the index, or None when its model is gone."""
+    folder = ws.embedders_dir / name / "model"
+    return MiniLMEmbedder(path=folder, name=name) if (folder / "config.json").is_file() else None

@@ -19,21 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from forge_mcp.core.errors import IndexMismatchError, SearchError, quoted
 from forge_mcp.core.kinds import Progress, SearchMode
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.active import EMBEDDER_KEY, catch_up, configured_embedder, family, reembed_all, serving_embedder
-from forge_mcp.index.adapt import AdaptReport
 from forge_mcp.index.aliases import document_text, symbol_words
-from forge_mcp.index.catalog import Catalog, FileState
+from forge_mcp.index.catalog import Catalog, FileState, chunk_row, vector_metadata
 from forge_mcp.index.embeddings import Embedder
 from forge_mcp.index.integrity import Probe, check_reachability, mark_probe_due
 from forge_mcp.index.lexical import LexicalIndex, document_tokens
+from forge_mcp.index.records import SearchHit, SyncReport
 from forge_mcp.index.sources import list_worktree, read_and_chunk
 from forge_mcp.index.vectors import VectorStore
-from forge_mcp.miner.chunker import Chunk
 
 log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 2000
@@ -42,49 +39,6 @@ TEXT_VERSION_KEY = "index_text_version"
 COMMIT_CHUNKS = 128  # new chunks embedded per catalog commit (whole files: a group may hold a few more)
 TEXT_VERSION = 2  # 2: conventional names (`__getitem__`, constructors) carry plain words (index/aliases.py)
 KINDS = {"function", "method", "class", "type", "namespace", "module", "section"}
-
-
-class SearchHit(BaseModel):
-    path: str
-    start_line: int
-    end_line: int
-    symbol: str = Field(description="Qualified name; empty for module-level code")
-    kind: str
-    language: str
-    score: float = Field(
-        description="Hybrid: fused score in [0, 1] (dense and BM25 scores, normalised and "
-        "weighted); dense: cosine similarity; lexical: BM25. Higher is better"
-    )
-    dense_rank: int | None = Field(None, description="1-based rank in the dense list, if there")
-    lexical_rank: int | None = Field(None, description="1-based rank in the BM25 list, if there")
-    text: str
-
-
-class SyncReport(BaseModel):
-    files_indexed: int = Field(description="Files in the index after the sync")
-    files_changed: int = Field(description="Files (re)read and re-chunked in this sync")
-    files_removed: int
-    chunks: int = Field(description="Chunks in the index after the sync")
-    chunks_embedded: int = Field(description="Chunks embedded in this sync (new content only)")
-    orphans_removed: int = Field(0, description="Vectors with no catalog entry, removed (crash repair)")
-    missing_repaired: int = Field(0, description="Catalog chunks with no vector, re-embedded (crash repair)")
-    chunks_reused: int = Field(0, description="New chunks whose vector a killed earlier sync had stored: not embedded")
-    vectors_probed: int = Field(
-        0,
-        description="Stored vectors queried with their own embedding (full syncs: all "
-        "after any write, else a rotating sample)",
-    )
-    unreachable_repaired: int = Field(
-        0, description="Vectors dense search could not find with their own embedding, re-added until found"
-    )
-    unreachable_left: int = Field(0, description="Vectors still unreachable after repair (then rebuild the index)")
-    probe_seconds: float = Field(0.0, description="Time spent probing and repairing reachability")
-    embedder: str
-    seconds: float
-    adaptation: AdaptReport | None = Field(
-        None,
-        description="With adapt: the embedder's adaptation to the repository (pairs, plan, training, re-embedding)",
-    )
 
 
 @dataclass
@@ -180,9 +134,9 @@ class RagIndex:
         then swap (recording `new` as the index's embedder) and drop the old vectors. Returns chunks embedded."""
         if new.name == self.embedder.name:
             return 0
-        target = reembed_all(self, new, progress)
+        target = reembed_all(self.ws, self.catalog, new, progress)
         with self._sync_lock:
-            count = len(target.ids()) + catch_up(self, target, new)
+            count = len(target.ids()) + catch_up(self.catalog, target, new)
             old = self.embedder.name
             self._serving = (new, target)  # one assignment: a search reads both at once (_dense)
             self.ws.store.set_meta(EMBEDDER_KEY, new.name)
@@ -228,7 +182,7 @@ class RagIndex:
                 pending.touched.append(FileState(path, digest, info.size, info.mtime_ns, before.skipped))
                 continue
             pending.files.append(
-                (FileState(path, digest, info.size, info.mtime_ns, skipped), [_row(c) for c in chunks or []])
+                (FileState(path, digest, info.size, info.mtime_ns, skipped), [chunk_row(c) for c in chunks or []])
             )
             if progress and (n % 20 == 0 or n == len(moved)):
                 progress(n, len(moved) * 2, f"chunked {path}")
@@ -291,7 +245,7 @@ class RagIndex:
         for start in range(0, len(fresh), 64):
             batch = fresh[start : start + 64]
             vectors = self.embedder.embed([document_text(r) for r in batch])
-            self.vectors.upsert([r["id"] for r in batch], vectors, [_meta(r) for r in batch])
+            self.vectors.upsert([r["id"] for r in batch], vectors, [vector_metadata(r) for r in batch])
             count = done + start + len(batch)
             log.debug("embedded %d/%d chunks", count, total)
             if progress:
@@ -320,7 +274,7 @@ class RagIndex:
         """Vectors for catalog chunks whose stored embedding Chroma cannot return."""
         rows = self.catalog.rows(ids)
         vectors = self.embedder.embed([document_text(r) for r in rows])
-        return {r["id"]: (v, _meta(r)) for r, v in zip(rows, vectors, strict=False)}
+        return {r["id"]: (v, vector_metadata(r)) for r, v in zip(rows, vectors, strict=False)}
 
     def _update_lexical(self, gone: set[str], rows: list[dict[str, Any]], full: bool) -> None:
         """Apply a sync's delta to the tokens kept in memory, then swap in a rebuilt BM25 index."""
@@ -442,21 +396,3 @@ def _convex(dense: list[tuple[str, float]], lexical: list[tuple[str, float]], we
         for i, s in lexical:
             scores[i] = scores.get(i, 0.0) + (1 - weight) * s / (top + 1e-9)
     return scores
-
-
-def _row(chunk: Chunk) -> dict[str, Any]:
-    return {
-        "id": chunk.id,
-        "path": chunk.path,
-        "language": chunk.language,
-        "symbol": chunk.symbol,
-        "kind": chunk.kind,
-        "start_line": chunk.start_line,
-        "end_line": chunk.end_line,
-        "header": chunk.header,
-        "text": chunk.text,
-    }
-
-
-def _meta(row: dict[str, Any]) -> dict[str, Any]:
-    return {"path": row["path"], "language": row["language"], "kind": row["kind"], "symbol": row["symbol"]}

@@ -12,7 +12,8 @@ import pytest
 from forge_mcp.core.errors import AdaptError, ConfigError
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.index.active import EMBEDDER_KEY
-from forge_mcp.index.adapt import adapt_index, embedders_dir, is_adapted, repository_pairs
+from forge_mcp.index.adapt import adapt_index, repository_pairs
+from forge_mcp.index.embeddings import is_adapted
 from forge_mcp.index.rag import RagIndex
 from tests.conftest import GitRepo, wait_until
 
@@ -121,7 +122,7 @@ def test_reopening_keeps_the_adapted_embedder_and_turning_it_off_falls_back(smal
 
 def test_a_killed_adaptation_leaves_the_stock_index_serving(small_repo: GitRepo, minilm) -> None:
     index = _index(small_repo, minilm, adapt_epochs=20, adapt_budget_minutes=10)
-    jobs = embedders_dir(index.ws)
+    jobs = index.ws.embedders_dir
     outcome: dict[str, BaseException] = {}
 
     def run() -> None:
@@ -158,7 +159,7 @@ def test_bad_settings_get_clear_errors(small_repo: GitRepo, make_repo, minilm) -
 
 
 def test_the_cycle_stage_adapts_or_says_why_not(small_repo: GitRepo, make_repo, minilm) -> None:
-    from forge_mcp.cycle.run import CycleParams
+    from forge_mcp.cycle.params import CycleParams
     from forge_mcp.cycle.stages import index_stage
 
     ws = Workspace.open(small_repo.path, FAST)

@@ -36,7 +36,8 @@ from _common import emit_result, git, print_table
 
 from forge_mcp.core.errors import ForgeError
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.judge.validate import ValidationReport, judge_params, validate
+from forge_mcp.judge.records import ValidationReport
+from forge_mcp.judge.validate import judge_params, validate
 from forge_mcp.miner.datasets import DatasetSummary, build_dataset
 from forge_mcp.train.budget import Profile
 from forge_mcp.train.jobs import cancel_run, loss_series, run_info
@@ -187,7 +188,7 @@ def judge(ws: Workspace, target: str, args: argparse.Namespace, profile: Profile
     return validate(
         ws,
         judge_params(
-            ws.config.judge,
+            ws.config,
             target=target,
             baseline="none",
             base_model=args.base,

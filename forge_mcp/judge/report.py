@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from forge_mcp.core import uris
 from forge_mcp.core.errors import NotFoundError
 from forge_mcp.core.fsutil import atomic_write_bytes, atomic_write_text
 from forge_mcp.core.workspace import Workspace
-
-if TYPE_CHECKING:
-    from forge_mcp.judge.validate import ExampleResult, ModelResult, ValidationReport
+from forge_mcp.judge.records import ExampleResult, ModelResult, ValidationReport
 
 METRICS = (
     "codebleu",
@@ -24,10 +23,6 @@ METRICS = (
     "parse_rate",
 )
 SHOWN = 3  # best and worst examples in the Markdown
-
-
-def report_uri(report_id: str) -> str:
-    return f"forge://reports/{report_id}"
 
 
 def save_report(ws: Workspace, report: ValidationReport, folder: Path) -> None:
@@ -78,7 +73,7 @@ def list_reports(ws: Workspace, limit: int = 100) -> list[dict[str, Any]]:
             "status": r["status"],
             "run_id": r["run_id"],
             "created_at": r["created_at"],
-            "uri": report_uri(r["id"]),
+            "uri": uris.report(r["id"]),
             **r["data"],
         }
         for r in ws.store.list_records("reports", limit=limit)
@@ -149,7 +144,7 @@ def markdown(r: ValidationReport) -> str:
     out += [_example(f"Best {i}", ex) for i, ex in enumerate(ranked[:SHOWN], start=1)]
     out.append("## Worst examples\n\n")
     out += [_example(f"Worst {i}", ex) for i, ex in enumerate(reversed(ranked[-SHOWN:]), start=1)]
-    out.append(f"Every example's result is in the JSON report ({report_uri(r.report_id)}/json).\n")
+    out.append(f"Every example's result is in the JSON report ({uris.report_json(r.report_id)}).\n")
     return "".join(out)
 
 

@@ -13,94 +13,29 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from forge_mcp.core.config import JudgeConfig
+from forge_mcp.core.config import ForgeConfig
 from forge_mcp.core.errors import JudgeError
 from forge_mcp.core.fsutil import atomic_write_json
-from forge_mcp.core.kinds import GateRule, Progress
+from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.judge.metrics import Gate, Scores, Side, decide, example_codebleu, score
-from forge_mcp.judge.models import ModelRef, baseline_model, candidate_model
+from forge_mcp.judge.models import ModelRef, baseline_model, candidate_model, newest_dataset
+from forge_mcp.judge.records import ExampleResult, JudgeParams, ModelResult, Timings, ValidationReport
+from forge_mcp.judge.report import save_report
 from forge_mcp.judge.units import Example, load_examples
 from forge_mcp.train.jobs import openblas_path
 
 
-class JudgeParams(BaseModel):
-    target: str = Field("latest", description="A run id, 'latest', 'deployed' or 'base'")
-    baseline: str = Field("auto", description="'auto', 'deployed', 'base', 'none' or a run id")
-    base_model: str = Field("smollm2-135m", description="The base model when target is 'base'")
-    gate: GateRule = "baseline"
-    perplexity_margin: float = 0.05
-    threshold: float = 0.6
-    tolerance: float = 0.02
-    max_examples: int = 100
-    max_tokens: int = 256
-    seed: int = 0
-
-
-class ModelResult(BaseModel):
-    model: ModelRef
-    scores: Scores
-    per_language: dict[str, Scores]
-    mean_token_loss: float
-    perplexity: float
-    generated_tokens: int
-
-
-class ExampleResult(BaseModel):
-    path: str
-    symbol: str
-    language: str
-    prompt: str
-    reference: str
-    candidate: str
-    candidate_codebleu: float
-    candidate_loss: float
-    baseline: str | None = None
-    baseline_codebleu: float | None = None
-    baseline_loss: float | None = None
-
-
-class Timings(BaseModel):
-    generation_seconds: float = Field(description="The worker: model loading, generation and perplexity")
-    scoring_seconds: float = Field(description="CodeBLEU, exact match and parsing")
-    total_seconds: float
-
-
-class ValidationReport(BaseModel):
-    report_id: str
-    repo: str
-    created_at: float
-    dataset_id: str
-    passed: bool
-    rule: str = Field(description="The rule that decided the verdict, in words")
-    gate: GateRule = "absolute"
-    perplexity_margin: float = 0.0
-    threshold: float
-    tolerance: float
-    system: str | None = Field(None, description="The system prompt every model was prompted with")
-    candidate: ModelResult
-    baseline: ModelResult | None
-    examples_total: int = Field(description="Examples in the held-out test set")
-    held_out: dict[str, Any] | None = Field(None, description="Which commits the test set comes from (the dataset's)")
-    examples_used: int = Field(description="Examples scored (a seeded sample when the set is larger)")
-    seed: int
-    max_tokens: int
-    timings: Timings
-    examples: list[ExampleResult]
-
-
-def judge_params(cfg: JudgeConfig, **given: Any) -> JudgeParams:
-    """Arguments given (not None) over the [judge] section: the one place the tool, the CLI and the cycle
-    resolve their judge settings."""
+def judge_params(config: ForgeConfig, **given: Any) -> JudgeParams:
+    """Arguments given (not None) over the [judge] section (and [cycle] base_model): the one place the tool, the
+    CLI and the cycle resolve their judge settings."""
     fields = {k: v for k, v in given.items() if v is not None}
-    return JudgeParams(**(cfg.model_dump() | fields))
+    return JudgeParams(**(config.judge.model_dump() | {"base_model": config.cycle.base_model} | fields))
 
 
 def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = None) -> ValidationReport:
     started = time.perf_counter()
-    candidate = candidate_model(ws, params.target, params.base_model)
+    candidate = candidate_model(ws, params.target, params.base_model or ws.config.cycle.base_model)
     dataset_id, dataset_path = _dataset_of(ws, candidate)
     baseline = baseline_model(ws, candidate, params.baseline, dataset_path)
     examples, total = load_examples(dataset_path, params.max_examples, params.seed)
@@ -144,8 +79,6 @@ def validate(ws: Workspace, params: JudgeParams, progress: Progress | None = Non
             total_seconds=round(time.perf_counter() - started, 3),
         ),
     )
-    from forge_mcp.judge.report import save_report
-
     save_report(ws, report, folder)
     return report
 
@@ -162,8 +95,6 @@ def _side(result: ModelResult) -> Side:
 
 
 def _dataset_of(ws: Workspace, model: ModelRef) -> tuple[str, Path]:
-    from forge_mcp.judge.models import newest_dataset
-
     if model.dataset_id is None:
         return newest_dataset(ws)
     path = ws.dataset_dir(model.dataset_id)

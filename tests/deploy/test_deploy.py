@@ -15,7 +15,8 @@ from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import deploy, list_deployments, rollback, stop_local
 from forge_mcp.deploy.log import current_deployment
 from forge_mcp.deploy.ollama_target import OllamaTarget, model_name
-from forge_mcp.judge.validate import JudgeParams, validate
+from forge_mcp.judge.records import JudgeParams
+from forge_mcp.judge.validate import validate
 from forge_mcp.miner.datasets import build_dataset
 from tests.conftest import GitRepo, train_tiny
 from tests.deploy.fake_ollama import FakeOllama

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from forge_mcp.core import uris
 from forge_mcp.core.errors import NotFoundError
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.judge.models import ModelRef
-from forge_mcp.judge.report import SHOWN, list_reports, load_report, markdown, report_file, report_uri, save_report
-from forge_mcp.judge.validate import ExampleResult, ModelResult, ValidationReport
+from forge_mcp.judge.records import ExampleResult, ModelResult, ValidationReport
+from forge_mcp.judge.report import SHOWN, list_reports, load_report, markdown, report_file, save_report
 
 
 def _result(kind: str, name: str, codebleu: float, run_id: str | None = None) -> ModelResult:
@@ -85,7 +86,7 @@ def test_markdown_says_the_verdict_the_rules_and_the_best_and_worst() -> None:
     assert "| python | 5 | 0.500 |" in text and text.count("#### Best") == SHOWN == text.count("#### Worst")
     assert text.index("Best 1: `helper_4`") < text.index("Worst 1: `helper_0`")
     assert "<pre>    return x &#124; 1 &lt; 2</pre>" in text and "<pre>(empty)</pre>" in text  # escaped; empty baseline
-    assert text.rstrip().endswith(f"({report_uri('report-test')}/json).")
+    assert text.rstrip().endswith(f"({uris.report_json('report-test')}).")
     alone = markdown(_report(passed=False, baseline=False, gate="absolute"))
     assert "FAIL" in alone and "| baseline" not in alone and "Gate `absolute`: CodeBLEU ≥ 0.600" in alone
     assert "Baseline |" not in alone

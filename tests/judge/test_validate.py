@@ -6,8 +6,9 @@ import pytest
 
 from forge_mcp.core.errors import JudgeError, NotFoundError
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.judge.records import JudgeParams
 from forge_mcp.judge.report import list_reports, load_report, report_file
-from forge_mcp.judge.validate import JudgeParams, validate
+from forge_mcp.judge.validate import validate
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.train.params import TrainParams
 from tests.conftest import train_tiny

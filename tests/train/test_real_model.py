@@ -9,7 +9,8 @@ import math
 import pytest
 
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.judge.validate import JudgeParams, validate
+from forge_mcp.judge.records import JudgeParams
+from forge_mcp.judge.validate import validate
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.train.jobs import run_info
 from forge_mcp.train.trigger import trigger_planned

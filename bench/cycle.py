@@ -20,7 +20,8 @@ from pathlib import Path
 from _common import ROOT, emit_result, print_table
 
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.cycle.run import CycleParams, run_cycle
+from forge_mcp.cycle.params import CycleParams
+from forge_mcp.cycle.run import run_cycle
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import list_deployments
 

@@ -27,9 +27,9 @@ def add_commands(sub: Any) -> dict[str, Command]:
         help="judge a run on the held-out test set (CodeBLEU, perplexity) against the deployed or base model",
     )
     validate.add_argument("--repo", type=Path, default=Path("."))
-    validate.add_argument("--target", default="latest", help="a run id, 'latest', 'deployed' or 'base'")
-    validate.add_argument("--baseline", default="auto", help="'auto', 'deployed', 'base', 'none' or a run id")
-    validate.add_argument("--base-model", default="smollm2-135m", help="the base model when --target base")
+    validate.add_argument("--target", help="a run id, 'latest' (default), 'deployed' or 'base'")
+    validate.add_argument("--baseline", help="'auto' (default), 'deployed', 'base', 'none' or a run id")
+    validate.add_argument("--base-model", help="the base model when --target base (default: [cycle] base_model)")
     validate.add_argument(
         "--gate",
         choices=get_args(GateRule),
@@ -70,7 +70,7 @@ def add_commands(sub: Any) -> dict[str, Command]:
     )
     cycle.add_argument("--method", choices=get_args(Method))
     cycle.add_argument("--iters", type=int, help="training steps (default: chosen by the budget plan)")
-    cycle.add_argument("--target", default="auto", choices=get_args(Target))
+    cycle.add_argument("--target", choices=get_args(Target), help="default: [deploy] target")
     cycle.add_argument("--no-index", action="store_true", help="skip the RAG index stage")
     cycle.add_argument("--no-deploy", action="store_true", help="stop after validation")
     cycle.add_argument(
@@ -100,7 +100,8 @@ def _stop(args: argparse.Namespace) -> int:
 def _cycle(args: argparse.Namespace) -> int:
     from forge_mcp.cli.render import progress_bar
     from forge_mcp.core.workspace import Workspace
-    from forge_mcp.cycle.run import CycleParams, run_cycle
+    from forge_mcp.cycle.params import CycleParams
+    from forge_mcp.cycle.run import run_cycle
 
     ws = Workspace.open(args.repo.resolve())
     params = CycleParams.from_config(
@@ -203,7 +204,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     ws = Workspace.open(args.repo.resolve())
     params = judge_params(
-        ws.config.judge,
+        ws.config,
         gate=args.gate,
         target=args.target,
         baseline=args.baseline,

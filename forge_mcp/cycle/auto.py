@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.cycle.run import CycleParams, CycleResult, active_cycle, new_cycle, run_cycle
+from forge_mcp.cycle.params import CycleParams, CycleResult
+from forge_mcp.cycle.run import active_cycle, new_cycle, run_cycle
 
 log = logging.getLogger(__name__)
 Announce = Callable[[str], None]  # called with a repository name whenever one of its cycles changed

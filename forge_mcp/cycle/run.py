@@ -11,78 +11,16 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from forge_mcp.core.errors import CycleError, ForgeError
-from forge_mcp.core.kinds import Method, Progress, Target, Task
+from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.cycle.params import STAGES, CycleParams, CycleResult, Stage
+from forge_mcp.cycle.stages import STAGE_FUNCTIONS
 
-STAGES = ("monitor", "chunk", "index", "train", "validate", "deploy")
 _RUNNING: set[str] = set()  # cycle ids running in this process
 _LOCK = threading.Lock()
-
-
-class CycleParams(BaseModel):
-    """The cycle's settings: [cycle] in forge.toml, then arguments. Training settings left None are chosen
-    by the budget plan (forge_mcp.train.budget)."""
-
-    base_model: str
-    method: Method
-    task: Task
-    iters: int | None = Field(None, ge=1)
-    batch_size: int = Field(4, ge=1)
-    learning_rate: float | None = Field(None, gt=0)
-    num_layers: int | None = Field(None, ge=-1)
-    max_seq_length: int | None = Field(None, ge=16)
-    compile: bool = True
-    index: bool = True
-    adapt_embedder: bool = True
-    deploy: bool = True
-    force_deploy: bool = Field(False, description="Deploy even when validation fails (the log records it)")
-    target: Target = "auto"
-    trigger: Literal["manual", "auto"] = "manual"
-
-    @classmethod
-    def from_config(cls, ws: Workspace, **overrides: Any) -> CycleParams:
-        cfg = ws.config.cycle.model_dump(exclude={"auto", "budget_minutes"})
-        return cls(**(cfg | {k: v for k, v in overrides.items() if v is not None}))
-
-
-class Stage(BaseModel):
-    name: str
-    status: Literal["pending", "running", "done", "skipped", "failed"] = "pending"
-    seconds: float = 0.0
-    summary: str = ""
-
-
-class CycleResult(BaseModel):
-    cycle_id: str
-    repo: str
-    status: Literal["running", "completed", "failed"]
-    trigger: str
-    started_at: float
-    seconds: float = 0.0
-    stages: list[Stage]
-    dataset_id: str | None = None
-    run_id: str | None = None
-    loss_uri: str | None = None
-    loss_png: str | None = Field(None, description="The run's loss curve, as a file")
-    plan: list[str] = Field(
-        default_factory=list, description="What the budget plan chose for training and validation, and why"
-    )
-    budget: dict[str, Any] | None = Field(
-        None, description="The plan's profile: steps, layers, sequence length, validation size, expected tokens/s"
-    )
-    report_id: str | None = None
-    report_uri: str | None = None
-    report_path: str | None = None
-    passed: bool | None = None
-    deployment_id: int | None = None
-    deployed_model: str | None = None
-    deployed_url: str | None = None
-    error: str | None = None
 
 
 def cycle_info(ws: Workspace, cycle_id: str) -> CycleResult:
@@ -146,8 +84,6 @@ def run_cycle(
     result: CycleResult | None = None,
 ) -> CycleResult:
     """Run every stage; returns the finished record (status failed with the error if a stage failed)."""
-    from forge_mcp.cycle.stages import STAGE_FUNCTIONS
-
     result = result or new_cycle(ws, params)
     report = progress or (lambda done, total, message: None)
     total = 100 * len(STAGES)

@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from forge_mcp.core import uris
 from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.cycle.run import CycleParams, CycleResult
+from forge_mcp.cycle.params import CycleParams, CycleResult
 
 Outcome = tuple[Literal["done", "skipped"], str]
 POLL = 0.5  # seconds between looks at a training run
@@ -121,7 +122,6 @@ def _write_loss_png(ws: Workspace, run_id: str, path: Any) -> Any:
 
 
 def validate_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
-    from forge_mcp.judge.report import report_uri
     from forge_mcp.judge.validate import judge_params, validate
 
     cfg = ws.config.judge
@@ -131,9 +131,9 @@ def validate_stage(ws: Workspace, params: CycleParams, result: CycleResult, prog
         for k in ("max_examples", "max_tokens")
         if result.budget and k not in cfg.model_fields_set
     }
-    report = validate(ws, judge_params(cfg, target=result.run_id or "latest", **planned), progress=progress)
+    report = validate(ws, judge_params(ws.config, target=result.run_id or "latest", **planned), progress=progress)
     result.report_id, result.passed = report.report_id, report.passed
-    result.report_uri = report_uri(report.report_id)
+    result.report_uri = uris.report(report.report_id)
     result.report_path = str(ws.report_dir(report.report_id) / "report.md")
     return "done", f"{'PASS' if report.passed else 'FAIL'}: {report.rule}"
 

@@ -8,7 +8,8 @@ import pytest
 
 from forge_mcp.core.errors import CycleError
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.cycle.run import CycleParams, cycle_info, list_cycles, new_cycle, run_cycle
+from forge_mcp.cycle.params import CycleParams
+from forge_mcp.cycle.run import cycle_info, list_cycles, new_cycle, run_cycle
 from forge_mcp.deploy import llama_server
 from forge_mcp.deploy.deploy import list_deployments
 from tests.conftest import GitRepo

@@ -9,7 +9,7 @@ import pytest
 
 from forge_mcp.core.errors import JobError, NotFoundError
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.cycle.run import STAGES, CycleParams, CycleResult, Stage
+from forge_mcp.cycle.params import STAGES, CycleParams, CycleResult, Stage
 from forge_mcp.cycle.stages import STAGE_FUNCTIONS, chunk_stage, deploy_stage, index_stage, monitor_stage, train_stage
 from tests.cycle.test_run import project
 

@@ -103,6 +103,17 @@ class Event:
     dest_path: str | None
 
 
+@dataclass(frozen=True)
+class Activity:
+    """What the server's run monitor compares between two looks: the newest runs (id, status, metric rows), the
+    newest cycles (id, last update), how many reports there are, and the last deployment's id."""
+
+    runs: list[tuple[str, str, int]]
+    cycles: list[tuple[str, float]]
+    reports: int
+    last_deployment: int
+
+
 class Store:
     """Open (and migrate) the store at `path`; every method opens its own short connection."""
 
@@ -296,6 +307,24 @@ class Store:
         with self.connect() as conn:
             rows = conn.execute("SELECT * FROM deployments ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [_row_to_dict(r) for r in rows]
+
+    def activity(self, limit: int = 20) -> Activity:
+        """One cheap look at what changes while runs, cycles, validations and deployments go (polled each second)."""
+        with self.connect() as conn:
+            runs = conn.execute(
+                "SELECT r.id, r.status, (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.id) AS n "
+                "FROM runs r ORDER BY r.created_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            cycles = conn.execute("SELECT id, updated_at FROM cycles ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+            reports = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
+            deployment = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deployments").fetchone()[0]
+        return Activity(
+            runs=[(str(r["id"]), str(r["status"]), int(r["n"])) for r in runs],
+            cycles=[(str(c["id"]), float(c["updated_at"])) for c in cycles],
+            reports=int(reports),
+            last_deployment=int(deployment),
+        )
 
 
 def _check_table(table: str) -> None:

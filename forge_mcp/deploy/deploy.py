@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from forge_mcp.core import uris
 from forge_mcp.core.errors import DeployError
 from forge_mcp.core.kinds import Progress, Target
 from forge_mcp.core.workspace import Workspace
@@ -271,7 +272,7 @@ def _rollback_goal(
     if deployment_id is not None:
         goal = next((e for e in same if e["id"] == deployment_id), None)
         if goal is None:
-            raise DeployError(f"no {kind} deployment with id {deployment_id}; forge://deployments lists them")
+            raise DeployError(f"no {kind} deployment with id {deployment_id}; {uris.DEPLOYMENTS} lists them")
         return goal
     # The deployment in service: a rollback serves the one it went back to.
     served = current["data"].get("rolled_back_to") or current["id"]

@@ -22,18 +22,16 @@ from mcp.server.mcpserver import MCPServer
 from forge_mcp import __version__
 from forge_mcp.core.config import load_config
 from forge_mcp.core.errors import ConfigError
-from forge_mcp.index.syncer import IndexSyncer
-from forge_mcp.monitor.watcher import Batch
-from forge_mcp.server.cycle import CYCLES_URI, register_cycle
+from forge_mcp.server.cycle import register_cycle
 from forge_mcp.server.deploy import register_deploy
 from forge_mcp.server.judge import register_judge
 from forge_mcp.server.layers import register_layers
 from forge_mcp.server.notify import Notifier
 from forge_mcp.server.prompts import register_prompts
-from forge_mcp.server.resources import events_uri, index_uri, register_resources, status_uri
-from forge_mcp.server.services import Forge
+from forge_mcp.server.resources import register_resources
+from forge_mcp.server.services import Forge, Services
 from forge_mcp.server.tools import register_tools
-from forge_mcp.server.training import RunMonitor, register_training
+from forge_mcp.server.training import register_training
 
 log = logging.getLogger(__name__)
 
@@ -62,41 +60,30 @@ def build_server(
     """
     notifier = Notifier()
     # The lifespan runs once per in-process client (once per process on stdio): the watchers and the
-    # index syncer are shared, started with the first connection and stopped with the last.
-    live: dict[str, Any] = {"connections": 0, "syncer": None, "runs": None, "auto": None}
+    # background services are shared, started with the first connection and stopped with the last.
+    services = Services(forge)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
         loop_token = anyio.lowlevel.current_token()
 
-        def announce(*uris: str) -> None:
+        def announce(*addresses: str) -> None:
             # Called on a worker thread: hop onto the server's event loop to notify.
-            for uri in uris:
+            for uri in addresses:
                 anyio.from_thread.run(notifier.announce, uri, token=loop_token)
 
-        def on_batch(name: str, batch: Batch) -> None:
-            announce(events_uri(name), status_uri(name))
-            live["syncer"].submit(name, sorted({p for _, path, dest in batch.changes for p in (path, dest) if p}))
-            live["auto"].poke(name)  # auto mode: a cycle when the change is significant (if [cycle] auto)
-
-        live["connections"] += 1
-        if live["connections"] == 1:
-            live["syncer"] = IndexSyncer(forge.sync_index, on_synced=lambda name: announce(index_uri(name)))
-            live["runs"] = RunMonitor(forge, announce)
-            from forge_mcp.cycle.auto import AutoCycler
-
-            live["auto"] = AutoCycler(forge.workspace_named, forge.rag, lambda name: announce(CYCLES_URI))
+        services.connections += 1
+        if services.connections == 1:
+            services.start(announce)
             if watch:
-                await anyio.to_thread.run_sync(forge.start_watchers, on_batch)
+                await anyio.to_thread.run_sync(forge.start_watchers, services.on_batch)
         try:
             yield AppState(forge, notifier)
         finally:
-            live["connections"] -= 1
-            if live["connections"] == 0:
+            services.connections -= 1
+            if services.connections == 0:
                 await anyio.to_thread.run_sync(forge.stop_watchers)
-                await anyio.to_thread.run_sync(live["syncer"].stop)
-                await anyio.to_thread.run_sync(live["runs"].stop)
-                await anyio.to_thread.run_sync(live["auto"].stop)
+                await anyio.to_thread.run_sync(services.stop)
 
     auth: dict[str, Any] = {}
     if token is not None:

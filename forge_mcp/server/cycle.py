@@ -8,16 +8,12 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from forge_mcp.core import uris
 from forge_mcp.core.kinds import Target
-from forge_mcp.cycle.run import CycleParams, CycleResult, cycle_info, list_cycles
+from forge_mcp.cycle.params import CycleParams, CycleResult
+from forge_mcp.cycle.run import cycle_info, list_cycles
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
-
-CYCLES_URI = "forge://cycles"
-
-
-def cycle_uri(cycle_id: str) -> str:
-    return f"{CYCLES_URI}/{cycle_id}"
 
 
 def register_cycle(server: MCPServer, forge: Forge) -> None:
@@ -40,8 +36,10 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
         iters: Annotated[
             int | None, Field(ge=1, le=1_000_000, description="Training steps (default: chosen by the budget plan)")
         ] = None,
-        deploy: Annotated[bool, Field(description="Deploy the run if it passes validation")] = True,
-        target: Annotated[Target, Field(description="Where to deploy")] = "auto",
+        deploy: Annotated[
+            bool | None, Field(description="Deploy the run if it passes validation (default: [cycle] deploy, true)")
+        ] = None,
+        target: Annotated[Target | None, Field(description="Where to deploy (default: [deploy] target, auto)")] = None,
         force_deploy: Annotated[
             bool,
             Field(
@@ -78,7 +76,7 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
             return await anyio.to_thread.run_sync(lambda: run(ws, params, progress=progress, rag=forge.rag(ws)))
 
     @server.resource(
-        CYCLES_URI,
+        uris.CYCLES,
         name="cycles",
         mime_type="application/json",
         description="Cycles of every repository, newest first, stage by stage (auto and manual).",
@@ -87,7 +85,7 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
         return across_repos(forge, lambda ws: [c.model_dump() for c in list_cycles(ws)])
 
     @server.resource(
-        "forge://cycles/{cycle_id}",
+        uris.CYCLE,
         mime_type="application/json",
         description="One cycle: each stage's status, time and summary; the run, loss plot, report and "
         "deployment it produced. Updated notifications as it goes.",

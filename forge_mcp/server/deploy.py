@@ -8,12 +8,12 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from forge_mcp.core import uris
 from forge_mcp.core.kinds import Target
 from forge_mcp.deploy.deploy import Deployment
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
 
-DEPLOYMENTS_URI = "forge://deployments"
 TargetArg = Annotated[
     Target,
     Field(description="'auto' (Ollama when it answers, else the local llama.cpp server), 'ollama' or 'llama_cpp'"),
@@ -88,7 +88,7 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
             )
 
     @server.resource(
-        DEPLOYMENTS_URI,
+        uris.DEPLOYMENTS,
         name="deployments",
         mime_type="application/json",
         description="The deployment log of every repository, newest first: model, digest, run, "

@@ -8,13 +8,12 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
+from forge_mcp.core import uris
 from forge_mcp.core.kinds import GateRule
-from forge_mcp.judge.report import report_uri
-from forge_mcp.judge.validate import ValidationReport, judge_params, validate
+from forge_mcp.judge.records import ValidationReport
+from forge_mcp.judge.validate import judge_params, validate
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
-
-REPORTS_URI = "forge://reports"
 
 
 class ValidationSummary(BaseModel):
@@ -47,21 +46,23 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
     async def validate_model(
         ctx: Context,
         target: Annotated[
-            str,
+            str | None,
             Field(
-                description="A run id, 'latest' (newest completed run), 'deployed', or 'base' (the base model alone)"
+                description="A run id, 'latest' (newest completed run; the default), 'deployed', or 'base' (the base "
+                "model alone)"
             ),
-        ] = "latest",
+        ] = None,
         baseline: Annotated[
             str,
             Field(
                 description="'auto' (the deployed model, else the candidate's base), "
-                "'deployed', 'base', 'none', or a run id"
+                "'deployed', 'base', 'none', or a run id (default: auto)"
             ),
-        ] = "auto",
+        ] = None,
         base_model: Annotated[
-            str, Field(max_length=4096, description="The base model when target is 'base'")
-        ] = "smollm2-135m",
+            str | None,
+            Field(max_length=4096, description="The base model when target is 'base' (default: [cycle] base_model)"),
+        ] = None,
         gate: Annotated[
             GateRule | None,
             Field(
@@ -98,7 +99,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
         with tool_errors():
             ws, progress = forge.workspace(repo), progress_reporter(ctx)
             params = judge_params(
-                ws.config.judge,
+                ws.config,
                 target=target,
                 baseline=baseline,
                 base_model=base_model,
@@ -112,7 +113,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
             return summarize(report)
 
     @server.resource(
-        REPORTS_URI,
+        uris.REPORTS,
         name="reports",
         mime_type="application/json",
         description="Validation reports of every repository, newest first: verdict, CodeBLEU, run.",
@@ -123,7 +124,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
         return across_repos(forge, list_reports)
 
     @server.resource(
-        "forge://reports/{report_id}",
+        uris.REPORT,
         mime_type="text/markdown",
         description="A validation report in Markdown: verdict and the rule that decided it, metrics of "
         "the candidate and the baseline, best and worst examples beside their references.",
@@ -132,7 +133,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
         return _file(forge, report_id, "report.md").decode("utf-8")
 
     @server.resource(
-        "forge://reports/{report_id}/json",
+        uris.REPORT_JSON,
         mime_type="application/json",
         description="A validation report as JSON, with every example's completions and scores.",
     )
@@ -140,7 +141,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
         return _file(forge, report_id, "report.json").decode("utf-8")
 
     @server.resource(
-        "forge://reports/{report_id}/chart.png",
+        uris.REPORT_CHART,
         mime_type="image/png",
         description="Candidate vs baseline per metric, as a PNG bar chart.",
     )
@@ -157,7 +158,6 @@ def _file(forge: Forge, report_id: str, name: str) -> bytes:
 
 def summarize(report: ValidationReport) -> ValidationSummary:
     c, b = report.candidate, report.baseline
-    uri = report_uri(report.report_id)
     return ValidationSummary(
         report_id=report.report_id,
         passed=report.passed,
@@ -176,7 +176,7 @@ def summarize(report: ValidationReport) -> ValidationSummary:
         examples_used=report.examples_used,
         examples_total=report.examples_total,
         seconds=report.timings.total_seconds,
-        report_uri=uri,
-        json_uri=f"{uri}/json",
-        chart_uri=f"{uri}/chart.png",
+        report_uri=uris.report(report.report_id),
+        json_uri=uris.report_json(report.report_id),
+        chart_uri=uris.report_chart(report.report_id),
     )

@@ -8,16 +8,9 @@ from contextlib import contextmanager
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
+from forge_mcp.core import uris
 from forge_mcp.core.errors import ForgeError, NotFoundError
 from forge_mcp.server.services import Forge
-
-
-def layers_uri(run_id: str) -> str:
-    return f"forge://runs/{run_id}/layers"
-
-
-def layers_plot_uri(run_id: str) -> str:
-    return f"forge://runs/{run_id}/layers.png"
 
 
 @contextmanager
@@ -34,7 +27,7 @@ def resource_errors() -> Iterator[None]:
 
 def register_layers(server: MCPServer, forge: Forge) -> None:
     @server.resource(
-        "forge://runs/{run_id}/layers",
+        uris.RUN_LAYERS,
         mime_type="application/json",
         description="What fine-tuning changed, per layer and module (q_proj, v_proj, ...): the "
         "Frobenius norm of each adapter update ΔW = scale·B·A, its effective rank and "
@@ -49,7 +42,7 @@ def register_layers(server: MCPServer, forge: Forge) -> None:
             return layers(forge.workspace_of_run(run_id), run_id).model_dump_json(indent=2)
 
     @server.resource(
-        "forge://runs/{run_id}/layers.png",
+        uris.RUN_LAYERS_PNG,
         mime_type="image/png",
         description="Heatmaps, layers × modules, of how much each weight changed (||ΔW||/||W|| "
         "or ||ΔW||) and the effective rank of each update, as a PNG.",

@@ -58,7 +58,7 @@ class Playbook:
             value = values.get(arg.name)
             if (value is None or value == "") and arg.required:
                 raise ConfigError(f"prompt {self.name} needs the argument {arg.name!r}: {arg.description}")
-            filled[arg.name] = value if value not in (None, "") else arg.default  # type: ignore[assignment]
+            filled[arg.name] = value if value not in (None, "") else arg.default
         return _PLACEHOLDER.sub(lambda m: filled.get(m.group(1), m.group(0)), self.body).strip() + "\n"
 
 

@@ -7,27 +7,16 @@ import json
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.resources import FunctionResource
 
+from forge_mcp.core import uris
 from forge_mcp.monitor.changes import monitor, recent_events
 from forge_mcp.server.services import Forge
 
 EVENTS_LISTED = 100
 
 
-def status_uri(name: str) -> str:
-    return f"forge://repos/{name}/status"
-
-
-def events_uri(name: str) -> str:
-    return f"forge://repos/{name}/events"
-
-
-def index_uri(name: str) -> str:
-    return f"forge://repos/{name}/index"
-
-
 def register_resources(server: MCPServer, forge: Forge) -> None:
     @server.resource(
-        "forge://repos",
+        uris.REPOS,
         name="repositories",
         mime_type="application/json",
         description="The repositories this forge may touch, with their status and events resource URIs.",
@@ -41,8 +30,8 @@ def register_resources(server: MCPServer, forge: Forge) -> None:
                     "is_git": e.is_git,
                     "problem": e.problem,
                     "watching": forge.watching(e.name),
-                    "status_uri": status_uri(e.name) if e.is_git else None,
-                    "events_uri": events_uri(e.name) if e.is_git else None,
+                    "status_uri": uris.repo_status(e.name) if e.is_git else None,
+                    "events_uri": uris.repo_events(e.name) if e.is_git else None,
                 }
                 for e in forge.repos.values()
             ],
@@ -63,7 +52,7 @@ def register_resources(server: MCPServer, forge: Forge) -> None:
 
         server.add_resource(
             FunctionResource(
-                uri=status_uri(name),
+                uri=uris.repo_status(name),
                 name=f"{name}-status",
                 mime_type="application/json",
                 fn=status,
@@ -87,7 +76,7 @@ def register_resources(server: MCPServer, forge: Forge) -> None:
 
         server.add_resource(
             FunctionResource(
-                uri=index_uri(name),
+                uri=uris.repo_index(name),
                 name=f"{name}-index",
                 mime_type="application/json",
                 fn=index,
@@ -97,7 +86,7 @@ def register_resources(server: MCPServer, forge: Forge) -> None:
         )
         server.add_resource(
             FunctionResource(
-                uri=events_uri(name),
+                uri=uris.repo_events(name),
                 name=f"{name}-events",
                 mime_type="application/json",
                 fn=events,

@@ -12,15 +12,18 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from forge_mcp.core import uris
 from forge_mcp.core.errors import ForgeError, NotFoundError, quoted
 from forge_mcp.core.repo import Roots, repo_toplevel
+from forge_mcp.core.store import Activity
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.cycle.auto import AutoCycler
+from forge_mcp.index.rag import RagIndex
+from forge_mcp.index.syncer import IndexSyncer
 from forge_mcp.monitor.watcher import Batch, RepoWatcher
-
-if TYPE_CHECKING:
-    from forge_mcp.index.rag import RagIndex
+from forge_mcp.train.params import ACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +83,6 @@ class Forge:
     # -- RAG indexes ----------------------------------------------------------------------------
     def rag(self, ws: Workspace, rebuild: bool = False) -> RagIndex:
         """The workspace's index, opened once (importing chromadb and the embedder lazily)."""
-        from forge_mcp.index.rag import RagIndex
-
         with self._lock:
             index = self._indexes.get(ws.repo_root)
             if index is None or rebuild:
@@ -112,7 +113,7 @@ class Forge:
                 return ws
             except NotFoundError:
                 continue
-        raise NotFoundError(f"no {table[:-1]} {quoted(record_id)}; the forge://{table} resource lists them")
+        raise NotFoundError(f"no {table[:-1]} {quoted(record_id)}; the {uris.listing(table)} resource lists them")
 
     def open_workspaces(self) -> list[Workspace]:
         with self._lock:
@@ -143,3 +144,93 @@ class Forge:
         watchers, self._watchers = list(self._watchers.values()), {}
         for watcher in watchers:
             watcher.stop()
+
+
+class RunMonitor:
+    """Announces resource updates while runs report: polls the stores of open workspaces once a second."""
+
+    def __init__(self, forge: Forge, announce: Callable[..., None], interval: float = 1.0) -> None:
+        self.forge, self.announce, self.interval = forge, announce, interval
+        self._seen: dict[str, tuple[int, str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="forge-run-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._poll()
+            except Exception:  # a transient store error must not end the monitor
+                log.exception("run monitor poll failed")
+
+    def _poll(self) -> None:
+        for ws in self.forge.open_workspaces():
+            seen = ws.store.activity()
+            for run_id, status, metrics in seen.runs:
+                state = (metrics, status)
+                if self._seen.get(run_id) != state:
+                    first = run_id not in self._seen
+                    self._seen[run_id] = state
+                    if not first or status in ACTIVE:
+                        self.announce(uris.run_loss(run_id), uris.run_loss_png(run_id), uris.RUNS)
+            self._poll_records(ws, seen)
+
+    def _poll_records(self, ws: Workspace, seen: Activity) -> None:
+        """Cycles (stage by stage), reports and the deployment log: announce what changed since last time."""
+        for cycle_id, updated_at in seen.cycles:
+            key = f"cycle:{cycle_id}"
+            if self._seen.get(key) != (0, str(updated_at)):
+                known = key in self._seen
+                self._seen[key] = (0, str(updated_at))
+                if known or not self._primed(ws):
+                    self.announce(uris.cycle(cycle_id), uris.CYCLES)
+        for key, value, uri in (
+            ("reports", seen.reports, uris.REPORTS),
+            ("deployments", seen.last_deployment, uris.DEPLOYMENTS),
+        ):
+            full = f"{ws.repo_root}:{key}"
+            if self._seen.get(full, (value, ""))[0] != value:
+                self.announce(uri)
+            self._seen[full] = (value, "")
+        self._seen[f"{ws.repo_root}:primed"] = (1, "")
+
+    def _primed(self, ws: Workspace) -> bool:
+        """False on the first look at a workspace: what is already there is not news."""
+        return f"{ws.repo_root}:primed" in self._seen
+
+
+class Services:
+    """The server's background services, shared by every connection: the index syncer (re-indexes saved files),
+    the run monitor (announces resource updates) and the auto cycler (a cycle when a change is significant)."""
+
+    def __init__(self, forge: Forge) -> None:
+        self.forge = forge
+        self.connections = 0
+        self.syncer: IndexSyncer | None = None
+        self.runs: RunMonitor | None = None
+        self.auto: AutoCycler | None = None
+        self.announce: Callable[..., None] = lambda *addresses: None
+
+    def start(self, announce: Callable[..., None]) -> None:
+        self.announce = announce
+        self.syncer = IndexSyncer(self.forge.sync_index, on_synced=lambda name: announce(uris.repo_index(name)))
+        self.runs = RunMonitor(self.forge, announce)
+        self.auto = AutoCycler(self.forge.workspace_named, self.forge.rag, lambda name: announce(uris.CYCLES))
+
+    def on_batch(self, name: str, batch: Batch) -> None:
+        """A watcher's batch of saves: announce it, re-index the files, and let auto mode look (if [cycle] auto)."""
+        self.announce(uris.repo_events(name), uris.repo_status(name))
+        if self.syncer is not None:
+            self.syncer.submit(name, sorted({p for _, path, dest in batch.changes for p in (path, dest) if p}))
+        if self.auto is not None:
+            self.auto.poke(name)
+
+    def stop(self) -> None:
+        for service in (self.syncer, self.runs, self.auto):
+            if service is not None:
+                service.stop()
+        self.syncer = self.runs = self.auto = None

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from forge_mcp.core.errors import ForgeError, quoted
 from forge_mcp.core.kinds import SearchMode
 from forge_mcp.core.workspace import Workspace
-from forge_mcp.index.rag import SearchHit, SyncReport
+from forge_mcp.index.records import SearchHit, SyncReport
 from forge_mcp.miner.datasets import DatasetSummary
 from forge_mcp.monitor.changes import MonitorReport, monitor
 from forge_mcp.server.services import Forge

@@ -4,33 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from forge_mcp.core import uris
 from forge_mcp.core.errors import quoted
 from forge_mcp.core.kinds import Method, Task
-from forge_mcp.core.workspace import Workspace
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, tool_annotations, tool_errors
 from forge_mcp.train.hardware import PlanRecommendation
 from forge_mcp.train.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
-from forge_mcp.train.params import ACTIVE, TrainParams
+from forge_mcp.train.params import TrainParams
 
 log = logging.getLogger(__name__)
-RUNS_URI = "forge://runs"
-
-
-def loss_uri(run_id: str) -> str:
-    return f"forge://runs/{run_id}/loss"
-
-
-def plot_uri(run_id: str) -> str:
-    return f"forge://runs/{run_id}/loss.png"
 
 
 def register_training(server: MCPServer, forge: Forge) -> None:
@@ -182,7 +171,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
             return resume_run(forge.workspace_of_run(run_id), run_id)
 
     @server.resource(
-        RUNS_URI,
+        uris.RUNS,
         name="runs",
         mime_type="application/json",
         description="Training runs of every repository, newest first, with their status and loss URIs.",
@@ -191,7 +180,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         return across_repos(forge, lambda ws: [r.model_dump() for r in list_runs(ws)])
 
     @server.resource(
-        "forge://runs/{run_id}/loss",
+        uris.RUN_LOSS,
         mime_type="application/json",
         description="A run's loss series (train and validation) with learning rate, tokens/s and "
         "peak memory per report; updated while the run goes.",
@@ -201,7 +190,7 @@ def register_training(server: MCPServer, forge: Forge) -> None:
             return json.dumps(loss_series(forge.workspace_of_run(run_id), run_id), indent=2)
 
     @server.resource(
-        "forge://runs/{run_id}/loss.png",
+        uris.RUN_LOSS_PNG,
         mime_type="image/png",
         description="The loss curve of a run as a PNG plot (train and validation).",
     )
@@ -221,68 +210,3 @@ def _budget(forge: Forge, repo: str | None, base_model: str) -> dict[str, Any] |
         return plan_run(forge.workspace(repo), {"base_model": base_model})[1].model_dump()
     except NotFoundError:
         return None
-
-
-class RunMonitor:
-    """Announces resource updates while runs report: polls the stores of open workspaces once a second."""
-
-    def __init__(self, forge: Forge, announce: Callable[..., None], interval: float = 1.0) -> None:
-        self.forge, self.announce, self.interval = forge, announce, interval
-        self._seen: dict[str, tuple[int, str]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="forge-run-monitor", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self._poll()
-            except Exception:  # a transient store error must not end the monitor
-                log.exception("run monitor poll failed")
-
-    def _poll(self) -> None:
-        for ws in self.forge.open_workspaces():
-            with ws.store.connect() as conn:
-                rows = conn.execute(
-                    "SELECT r.id, r.status, (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.id) AS n "
-                    "FROM runs r ORDER BY r.created_at DESC LIMIT 20"
-                ).fetchall()
-            for row in rows:
-                state = (int(row["n"]), str(row["status"]))
-                if self._seen.get(row["id"]) != state:
-                    first = row["id"] not in self._seen
-                    self._seen[row["id"]] = state
-                    if not first or row["status"] in ACTIVE:
-                        self.announce(loss_uri(row["id"]), plot_uri(row["id"]), RUNS_URI)
-            self._poll_records(ws)
-
-    def _poll_records(self, ws: Workspace) -> None:
-        """Cycles (stage by stage), reports and the deployment log: announce what changed since last time."""
-        with ws.store.connect() as conn:
-            cycles = conn.execute("SELECT id, updated_at FROM cycles ORDER BY created_at DESC LIMIT 20").fetchall()
-            reports = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
-            deployments = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deployments").fetchone()[0]
-        for row in cycles:
-            key = f"cycle:{row['id']}"
-            if self._seen.get(key) != (0, str(row["updated_at"])):
-                known = key in self._seen
-                self._seen[key] = (0, str(row["updated_at"]))
-                if known or not self._primed(ws):
-                    self.announce(f"forge://cycles/{row['id']}", "forge://cycles")
-        for key, value, uri in (
-            ("reports", reports, "forge://reports"),
-            ("deployments", deployments, "forge://deployments"),
-        ):
-            full = f"{ws.repo_root}:{key}"
-            if self._seen.get(full, (int(value), ""))[0] != int(value):
-                self.announce(uri)
-            self._seen[full] = (int(value), "")
-        self._seen[f"{ws.repo_root}:primed"] = (1, "")
-
-    def _primed(self, ws: Workspace) -> bool:
-        """False on the first look at a workspace: what is already there is not news."""
-        return f"{ws.repo_root}:primed" in self._seen

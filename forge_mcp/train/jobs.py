@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from forge_mcp.core import uris
 from forge_mcp.core.errors import JobError
 from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.core.workspace import Workspace
@@ -97,7 +98,7 @@ def run_info(ws: Workspace, run_id: str) -> RunInfo:
         error=data.get("error"),
         resumable=status in ("failed", "cancelled") and paths.latest.exists(),
         adapter_path=str(paths.adapters) if status == "completed" else None,
-        loss_uri=f"forge://runs/{run_id}/loss",
+        loss_uri=uris.run_loss(run_id),
         log_path=str(paths.log),
         report_id=(data.get("validation") or {}).get("report_id"),
         validation_passed=(data.get("validation") or {}).get("passed"),

@@ -11,7 +11,8 @@ import pytest
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.cycle import auto
 from forge_mcp.cycle.auto import AutoCycler, start_cycle
-from forge_mcp.cycle.run import CycleParams, CycleResult, active_cycle, cycle_info, list_cycles, new_cycle, run_cycle
+from forge_mcp.cycle.params import CycleParams, CycleResult
+from forge_mcp.cycle.run import active_cycle, cycle_info, list_cycles, new_cycle, run_cycle
 from tests.conftest import GitRepo, wait_until
 
 # Every cycle here stops at its train stage (an unknown base model, about a second in): what is tested is when

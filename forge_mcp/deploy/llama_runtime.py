@@ -31,7 +31,7 @@ def disable_extra_buffer_types() -> None:
         params.use_extra_bufts = False
         return params
 
-    safe_params._forge_safe = True  # type: ignore[attr-defined]
+    safe_params._forge_safe = True  # type: ignore[attr-defined]  # a marker attribute mypy cannot see on a function
     native.llama_model_default_params = safe_params
 
 

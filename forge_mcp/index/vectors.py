@@ -146,7 +146,7 @@ class VectorStore:
             part = metadatas[i : i + 1000]
             write(
                 ids=ids[i : i + 1000],
-                embeddings=vectors[i : i + 1000],  # type: ignore[arg-type]
+                embeddings=vectors[i : i + 1000],
                 metadatas=part if all(part) else None,
             )  # Chroma refuses an empty metadata dict
 

@@ -313,7 +313,7 @@ def python_docstring(literal: str) -> str:
 
 def comment_text(raw: str) -> str:
     """Doc comments without their comment markers."""
-    lines = []
+    lines: list[str] = []
     for line in raw.splitlines():
         line = line.strip()
         for marker in ("///", "//!", "//", "/**", "/*", "*/", "#", "*"):

@@ -102,9 +102,11 @@ class Chunk:
     @classmethod
     def from_row(cls, row: list[Any]) -> Chunk:
         chunk = cls(*row)
-        chunk.spans = list(map(tuple, chunk.spans))  # type: ignore[arg-type]
+        # The cache's JSON turns the (start, end) pairs into lists: make them tuples again.
+        chunk.spans = [(start, end) for start, end in chunk.spans]
         if chunk.doc_span:
-            chunk.doc_span = tuple(chunk.doc_span)  # type: ignore[assignment]
+            start, end = chunk.doc_span
+            chunk.doc_span = (start, end)
         return chunk
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,7 +195,7 @@ class _Finder:
         if kind_type in DECLARATIONS:
             declarator = next((c for c in node.named_children if c.type == "variable_declarator"), None)
             value = declarator.child_by_field_name("value") if declarator is not None else None
-            if value is None or value.type not in _FUNCTION_VALUES:
+            if declarator is None or value is None or value.type not in _FUNCTION_VALUES:
                 return None
             unit = _Unit(
                 "function",
@@ -253,11 +255,9 @@ class _Finder:
             return  # the cheap answer for most functions: no docstring (no node needs to be looked at)
         # named_child(0), not named_children[0]: that would wrap every statement of the body in a Node.
         first = body.named_child(0) if body.named_child_count else None
-        literal = (
-            first.named_child(0)
-            if first is not None and first.type == "expression_statement" and first.named_child_count
-            else None
-        )
+        if first is None or first.type != "expression_statement" or not first.named_child_count:
+            return
+        literal = first.named_child(0)
         if literal is not None and literal.type == "string":
             unit.doc = python_docstring(node_text(src, literal))
             unit.sig_end = first.end_byte
@@ -294,9 +294,9 @@ class _Builder:
 
         # A leading space makes entry i the count over the span's first i bytes; int32 halves the memory.
         ones = np.frombuffer((b" " + self.src[start:end]).translate(_IS_NON_WS), dtype=np.uint8)
-        # Sorted, so binary-searchable for where a size is reached; a memoryview's items are ints, much
+        # Sorted, so binary-searchable for where a size is reached; a memoryview's items (.data) are ints, much
         # cheaper to index than numpy scalars (and bisect works on it directly).
-        self.cum, self.base = memoryview(ones.cumsum(dtype=np.int32)), start
+        self.cum, self.base = ones.cumsum(dtype=np.int32).data, start
 
     def size(self, start: int, end: int) -> int:
         """nws() of a span inside the one `prefix_sums` was last called for, in O(1)."""

@@ -42,13 +42,15 @@ def _automata() -> _Automata | None:
         return None
     rules = secret_rules.ruleset()
     words = tuple(sorted(set(rules.keywords) | set(rules.leading) | set(ANCHORS) | set(NEEDLES)))
-    options = {"matchkind": ahocorasick_rs.MatchKind.Standard, "implementation": ahocorasick_rs.Implementation.DFA}
+    matchkind, implementation = ahocorasick_rs.MatchKind.Standard, ahocorasick_rs.Implementation.DFA
     return _Automata(
         words,
         frozenset(i for i, w in enumerate(words) if w in ANCHORS),
         frozenset(i for i, w in enumerate(words) if w in rules.leading),
-        ahocorasick_rs.BytesAhoCorasick([w.encode() for w in words], **options),
-        ahocorasick_rs.AhoCorasick(list(words), **options),
+        ahocorasick_rs.BytesAhoCorasick(
+            [w.encode() for w in words], matchkind=matchkind, implementation=implementation
+        ),
+        ahocorasick_rs.AhoCorasick(list(words), matchkind=matchkind, implementation=implementation),
     )
 
 

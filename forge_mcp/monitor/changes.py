@@ -20,9 +20,16 @@ from forge_mcp.core.repo import check_ref, open_repo
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.monitor.policy import ChangeSummary, assess
 
-_STATUS_NAMES = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "copied", "T": "type_changed"}
-
 FileStatus = Literal["added", "modified", "deleted", "renamed", "copied", "type_changed"]
+
+_STATUS_NAMES: dict[str, FileStatus] = {
+    "A": "added",
+    "M": "modified",
+    "D": "deleted",
+    "R": "renamed",
+    "C": "copied",
+    "T": "type_changed",
+}
 
 
 class CommitInfo(BaseModel):
@@ -253,10 +260,10 @@ def _diff(g: git.Git, head: str, base: str | None) -> tuple[list[FileChange], di
             continue
         status = _STATUS_NAMES.get(code[0], "modified")
         if code[0] in "RC":
-            files.append(FileChange(path=tokens[i + 2], status=status, old_path=tokens[i + 1]))  # type: ignore[arg-type]
+            files.append(FileChange(path=tokens[i + 2], status=status, old_path=tokens[i + 1]))
             i += 3
         else:
-            files.append(FileChange(path=tokens[i + 1], status=status))  # type: ignore[arg-type]
+            files.append(FileChange(path=tokens[i + 1], status=status))
             i += 2
         by_status[status] = by_status.get(status, 0) + 1
     added = deleted = 0

@@ -13,7 +13,9 @@ from rich.table import Table
 from forge_mcp.monitor.changes import MonitorReport
 
 if TYPE_CHECKING:
+    from forge_mcp.core.workspace import Workspace
     from forge_mcp.miner.datasets import DatasetSummary
+    from forge_mcp.train.jobs import RunInfo
 
 
 def console() -> Console:
@@ -116,7 +118,7 @@ def render_dataset(summary: DatasetSummary) -> None:
         out.print(f"[yellow]note:[/] {note}")
 
 
-def follow_run(ws: object, run_id: str, poll: float = 0.5) -> object:
+def follow_run(ws: Workspace, run_id: str, poll: float = 0.5) -> RunInfo:
     """A live progress bar for a training run until it stops (Ctrl-C leaves the run going)."""
     import time
 
@@ -129,7 +131,7 @@ def follow_run(ws: object, run_id: str, poll: float = 0.5) -> object:
         TimeElapsedColumn(),
         TextColumn("{task.fields[figures]}"),
     )
-    info = run_info(ws, run_id)  # type: ignore[arg-type]
+    info = run_info(ws, run_id)
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task("train", total=info.iters, figures="")
         while info.status in ("queued", "running"):
@@ -144,6 +146,6 @@ def follow_run(ws: object, run_id: str, poll: float = 0.5) -> object:
                 figures.append(f"ETA {info.eta_seconds:.0f}s")
             bar.update(task, completed=info.step, figures="  ".join(figures))
             time.sleep(poll)
-            info = run_info(ws, run_id)  # type: ignore[arg-type]
+            info = run_info(ws, run_id)
         bar.update(task, completed=info.step)
     return info

@@ -116,7 +116,9 @@ def _write_folder(folder: Path, model: Any, model_path: Path, adapter_path: Path
 def _dtype_of(model: Any) -> str:
     from mlx.utils import tree_flatten
 
-    dtypes = sorted({str(v.dtype).removeprefix("mlx.core.") for _, v in tree_flatten(model.parameters())})
+    flat = tree_flatten(model.parameters())
+    assert isinstance(flat, list)  # without a `destination`, tree_flatten returns (name, array) pairs
+    dtypes = sorted({str(v.dtype).removeprefix("mlx.core.") for _, v in flat})
     return ",".join(dtypes)
 
 

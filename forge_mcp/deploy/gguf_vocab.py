@@ -30,6 +30,7 @@ def add_vocab(writer: Any, model_dir: Path, n_vocab: int, *, special_as_control:
     import gguf
 
     hf, tok_json = _runtime_tokenizer(model_dir)
+    tokens: list[str] | list[bytes]  # byte-level BPE tokens are strings, SentencePiece pieces bytes
     if tok_json is not None and _is_byte_level_bpe(tok_json):
         tokens, types = _bpe_vocab(tok_json, n_vocab, special_as_control)
         writer.add_tokenizer_model("gpt2")

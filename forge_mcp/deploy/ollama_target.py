@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from forge_mcp.core.errors import DeployError, ollama_failures
 
@@ -95,8 +95,8 @@ class OllamaTarget:
             "uploaded": uploaded,
         }
 
-    def point_latest(self, name: str, model: str) -> str:
-        """Rollback: copy an existing tag to name:latest; returns its digest."""
+    def point_latest(self, name: str, model: str) -> str | None:
+        """Rollback: copy an existing tag to name:latest; returns its digest (None if Ollama does not list it)."""
         with self._errors(f"copy {model} to {name}:latest"):
             self.client.show(model)  # a missing tag is a clear error before anything changes
             self.client.copy(model, f"{name}:latest")
@@ -127,7 +127,7 @@ class _OllamaErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         if exc is None:
             return False
         import httpx

@@ -152,10 +152,10 @@ def _mlx_side(model_dir: Path, prompts: list[str], max_tokens: int) -> dict[str,
     """The reference: HF tokenizations and mlx-lm greedy continuations of the chat-formatted prompts."""
     from mlx_lm import load
 
-    model, tokenizer = load(str(model_dir))
+    model, tokenizer, *_ = load(str(model_dir))  # (model, tokenizer): the config comes only with return_config
     stop = sorted(int(i) for i in tokenizer.eos_token_ids)
     template = getattr(tokenizer, "chat_template", None)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for prompt in prompts:
         # A chat template writes its own BOS (if any): the rendered text is encoded without added tokens.
         text = (

@@ -68,7 +68,9 @@ def train(spec: dict[str, Any], pairs: list[dict[str, Any]], job: Path) -> dict[
     # leaving it fixed halves the optimizer's work and keeps unseen identifiers where the stock model put them.
     for module in model.modules():
         if hasattr(module, "word_embeddings"):
-            module.word_embeddings.weight.requires_grad_(False)
+            table = module.word_embeddings
+            assert isinstance(table, torch.nn.Embedding)  # BERT-style models keep the table in an nn.Embedding
+            table.weight.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=spec["learning_rate"], weight_decay=0.01)
     batch = spec["batch_size"]

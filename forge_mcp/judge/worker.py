@@ -95,7 +95,7 @@ def reference_loss(model: Any, tokenizer: Any, example: dict[str, str], system: 
     tokens = mx.array(encoded.ids)[None]
     logits = model(tokens[:, :-1]).astype(mx.float32)
     losses = nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="none")[0, encoded.offset - 1 :]
-    return float(losses.sum().item()), int(losses.size)
+    return float(losses.sum()), int(losses.size)
 
 
 def run_model(
@@ -104,7 +104,7 @@ def run_model(
     from mlx_lm import load
 
     started = time.perf_counter()
-    model, tokenizer = load(spec["model"], adapter_path=spec.get("adapter"))
+    model, tokenizer, *_ = load(spec["model"], adapter_path=spec.get("adapter"))  # the config only with return_config
     model.eval()
     loaded = time.perf_counter()
 

@@ -16,12 +16,17 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.core.store import Store
 from forge_mcp.train.formatting import encode_example, messages_of
 from forge_mcp.train.params import RunPaths, TrainParams
+
+if TYPE_CHECKING:
+    from mlx_lm.tuner.callbacks import TrainingCallback
+else:
+    TrainingCallback = object  # mlx-lm takes seconds to import and only calls the methods: import it to train only
 
 KEEP_CHECKPOINTS = 2
 MOVING_WINDOW = 5
@@ -82,7 +87,7 @@ def train(
     from forge_mcp.train.methods import adapter_config, adapter_weights, apply_adapters
 
     mx.random.seed(params.seed)
-    model, tokenizer = mlx_lm.load(run["model_path"])
+    model, tokenizer, *_ = mlx_lm.load(run["model_path"])  # (model, tokenizer): the config only with return_config
     spec = params.adapter_spec()
     pissa = apply_adapters(model, spec)
     layers = len(model.layers) if params.num_layers == -1 else params.num_layers
@@ -212,7 +217,7 @@ def _schedule(params: TrainParams) -> Any:
     return optim.join_schedules([warm, decay], [params.warmup])
 
 
-class _Callback:
+class _Callback(TrainingCallback):
     def __init__(
         self,
         paths: RunPaths,
@@ -387,7 +392,9 @@ def _restore(paths: RunPaths, model: Any, optimizer: Any) -> tuple[int, float]:
     folder = paths.checkpoints / paths.latest.read_text(encoding="utf-8").strip()
     model.load_weights(str(folder / "trainable.safetensors"), strict=False)
     optimizer.init(model.trainable_parameters())
-    optimizer.state = tree_unflatten(list(mx.load(str(folder / "optimizer.safetensors")).items()))
+    saved = mx.load(str(folder / "optimizer.safetensors"))
+    assert isinstance(saved, dict)  # a .safetensors file loads as name -> array
+    optimizer.state = tree_unflatten(list(saved.items()))
     state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     best = state.get("best_val_loss")
     return int(state["step"]), math.inf if best is None else float(best)

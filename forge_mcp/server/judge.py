@@ -53,7 +53,7 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
             ),
         ] = None,
         baseline: Annotated[
-            str,
+            str | None,
             Field(
                 description="'auto' (the deployed model, else the candidate's base), "
                 "'deployed', 'base', 'none', or a run id (default: auto)"

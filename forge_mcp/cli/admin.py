@@ -12,6 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from forge_mcp.cli.doctor import doctor
+from forge_mcp.cli.skills import install_skills
+from forge_mcp.core.errors import ForgeError
+from forge_mcp.core.workspace import Workspace
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -37,9 +42,6 @@ def add_commands(sub: Any) -> dict[str, Command]:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.doctor import doctor
-    from forge_mcp.core.errors import ForgeError
-    from forge_mcp.core.workspace import Workspace
 
     try:
         ws = Workspace.open(args.repo.resolve())
@@ -59,7 +61,6 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _skills(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.skills import install_skills
 
     for path in install_skills(args.client, args.scope, args.repo):
         print(f"installed {path / 'SKILL.md'}")

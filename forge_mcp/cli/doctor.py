@@ -13,10 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import httpx
 from pydantic import BaseModel
 
 from forge_mcp.core.errors import ForgeError
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.deploy.deploy import ollama_host
+from forge_mcp.train.budget import expected_rates
+from forge_mcp.train.gguf_import import shipped_smollm2
+from forge_mcp.train.hardware import detect_machine, recommend_base_models, shape_of_known
+from forge_mcp.train.jobs import openblas_path
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,6 @@ def check_mlx(ws: Workspace | None) -> Check:
     )
     if metal or sys.platform != "linux":
         return Check(name="mlx", status="ok", detail=detail)
-    from forge_mcp.train.jobs import openblas_path
 
     blas = openblas_path()
     if blas:
@@ -81,8 +86,6 @@ def check_mlx(ws: Workspace | None) -> Check:
 
 def _expected_speed() -> str:
     """What the budget plan expects of the default base model on this machine."""
-    from forge_mcp.train.budget import expected_rates
-    from forge_mcp.train.hardware import detect_machine, shape_of_known
 
     shape = shape_of_known("smollm2-135m")
     assert shape is not None
@@ -94,7 +97,6 @@ def _expected_speed() -> str:
 
 
 def check_base_model(ws: Workspace | None) -> Check:
-    from forge_mcp.train.gguf_import import shipped_smollm2
 
     try:
         path = shipped_smollm2()
@@ -113,7 +115,6 @@ def check_base_model(ws: Workspace | None) -> Check:
 
 
 def check_memory(ws: Workspace | None) -> Check:
-    from forge_mcp.train.hardware import detect_machine, recommend_base_models
 
     m = detect_machine()
     fits = recommend_base_models(m)
@@ -199,7 +200,6 @@ def check_llama_cpp(ws: Workspace | None) -> Check:
 
 
 def _ollama_answers(host: str) -> bool:
-    import httpx
 
     try:
         return httpx.get(f"{host.rstrip('/')}/api/version", timeout=2.0).status_code == 200
@@ -208,7 +208,6 @@ def _ollama_answers(host: str) -> bool:
 
 
 def check_ollama(ws: Workspace | None) -> Check:
-    from forge_mcp.deploy.deploy import ollama_host
 
     host = ollama_host(ws) if ws else "http://127.0.0.1:11434"
     if _ollama_answers(host):

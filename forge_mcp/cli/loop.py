@@ -11,12 +11,20 @@ forge-mcp cycle [--repo PATH] [--base-model smollm2-135m] [--iters N] [--no-depl
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
+from forge_mcp.cli.render import progress_bar
 from forge_mcp.core.kinds import GateRule, Method, Target
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.cycle.params import CycleParams
+from forge_mcp.cycle.run import run_cycle
+from forge_mcp.deploy.deploy import deploy, list_deployments, rollback, stop_local
+from forge_mcp.judge.validate import judge_params, validate
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -90,18 +98,12 @@ def add_commands(sub: Any) -> dict[str, Command]:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.deploy.deploy import stop_local
 
     print(render_deployment(stop_local(Workspace.open(args.repo.resolve()), actor=_actor())))
     return 0
 
 
 def _cycle(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.render import progress_bar
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.cycle.params import CycleParams
-    from forge_mcp.cycle.run import run_cycle
 
     ws = Workspace.open(args.repo.resolve())
     params = CycleParams.from_config(
@@ -145,15 +147,11 @@ def render_cycle(r: Any) -> str:
 
 
 def _actor() -> str:
-    import getpass
 
     return f"cli user {getpass.getuser()}"
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.render import progress_bar
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.deploy.deploy import deploy
 
     ws = Workspace.open(args.repo.resolve())
     with progress_bar("deploying", enabled=not args.json) as update:
@@ -163,8 +161,6 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.deploy.deploy import rollback
 
     entry = rollback(Workspace.open(args.repo.resolve()), args.deployment_id, target=args.target, actor=_actor())
     print(entry.model_dump_json(indent=2) if args.json else render_deployment(entry))
@@ -172,8 +168,6 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _deployments(args: argparse.Namespace) -> int:
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.deploy.deploy import list_deployments
 
     entries = list_deployments(Workspace.open(args.repo.resolve()))
     if args.json:
@@ -184,7 +178,6 @@ def _deployments(args: argparse.Namespace) -> int:
 
 
 def render_deployment(e: Any) -> str:
-    import time
 
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created_at))
     verdict = {True: "passed", False: "FAILED", None: "not validated"}[e.validation_passed]
@@ -198,9 +191,6 @@ def render_deployment(e: Any) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.render import progress_bar
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.judge.validate import judge_params, validate
 
     ws = Workspace.open(args.repo.resolve())
     params = judge_params(

@@ -5,12 +5,12 @@ forge-mcp status [--repo PATH] [--since REF] [--json]
 forge-mcp watch  [--repo PATH]
 forge-mcp events [--repo PATH] [-n N] [--json]
 forge-mcp chunk  [--repo PATH] [--ref REF] [--force] [--json]
-forge-mcp index  [--repo PATH] [--rebuild] [--json]
+forge-mcp index  [--repo PATH] [--rebuild] [--adapt] [--json]
 forge-mcp search QUERY [--repo PATH] [-k N] [--mode M] [--language L] [--path GLOB] [--kind K]
 forge-mcp train  [--repo PATH] [--method M] [--base-model B] [--iters N] ... [--resume RUN_ID] [--detach]
 forge-mcp runs   [--repo PATH] [--json]
 forge-mcp config [--repo PATH]
-(and validate, deploy, rollback, deployments, cycle: cli_loop.py; doctor, skills: cli_admin.py)
+(and validate, deploy, rollback, stop, deployments, cycle: cli/loop.py; doctor, skills: cli/admin.py)
 """
 
 from __future__ import annotations
@@ -27,8 +27,23 @@ from pathlib import Path
 from typing import get_args
 
 from forge_mcp import __version__
+from forge_mcp.cli import admin as cli_admin
+from forge_mcp.cli import loop as cli_loop
+from forge_mcp.cli.render import console, follow_run, progress_bar, render_dataset, render_report
+from forge_mcp.core.config import MODEL_DIRS_ENV
 from forge_mcp.core.errors import ForgeError
 from forge_mcp.core.kinds import Method, SearchMode, Task
+from forge_mcp.core.workspace import Workspace
+from forge_mcp.index.adapt import sync_and_adapt
+from forge_mcp.index.rag import DEFAULT_K, DEFAULT_MODE, RagIndex
+from forge_mcp.miner.datasets import build_dataset
+from forge_mcp.miner.mine import DEFAULT_REF
+from forge_mcp.miner.teacher import teacher_for
+from forge_mcp.monitor.changes import monitor, recent_events
+from forge_mcp.monitor.watcher import Batch, RepoWatcher
+from forge_mcp.server.app import serve
+from forge_mcp.train.jobs import list_runs, resume_run
+from forge_mcp.train.trigger import trigger_planned
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
     chunk = sub.add_parser("chunk", help="chunk the code and build the fine-tuning datasets")
     chunk.add_argument("--repo", type=Path, default=Path("."))
-    chunk.add_argument("--ref", default="HEAD", help="commit, branch or tag to read (default HEAD)")
+    chunk.add_argument("--ref", default=DEFAULT_REF, help=f"commit, branch or tag to read (default {DEFAULT_REF})")
     chunk.add_argument("--force", action="store_true", help="rebuild even if an identical dataset exists")
     chunk.add_argument("--teacher-model", help="Ollama model that writes RAFT questions and reasoning")
     chunk.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -99,8 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="search the code (hybrid dense + BM25)")
     search.add_argument("query")
     search.add_argument("--repo", type=Path, default=Path("."))
-    search.add_argument("-k", type=int, default=10, help="how many results (default 10)")
-    search.add_argument("--mode", choices=get_args(SearchMode), default="hybrid")
+    search.add_argument("-k", type=int, default=DEFAULT_K, help=f"how many results (default {DEFAULT_K})")
+    search.add_argument("--mode", choices=get_args(SearchMode), default=DEFAULT_MODE)
     search.add_argument("--language", help="only this language")
     search.add_argument("--path", dest="path_glob", help="only paths matching this glob")
     search.add_argument("--kind", help="only this kind (function, method, class, ...)")
@@ -133,8 +148,6 @@ def _parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the resolved configuration")
     config.add_argument("--repo", type=Path, default=Path("."))
-    from forge_mcp.cli import admin as cli_admin
-    from forge_mcp.cli import loop as cli_loop
 
     _COMMANDS.update(cli_loop.add_commands(sub))
     _COMMANDS.update(cli_admin.add_commands(sub))
@@ -163,7 +176,6 @@ def _trust_user_model_paths(args: argparse.Namespace) -> None:
     """The user names model folders on the command line: --model-dir folders, and a --base-model path (made
     absolute against the working folder, as a shell user expects). Tool arguments and forge.toml get no such
     trust (forge/model_places.py). The environment carries it to everything this process resolves."""
-    from forge_mcp.core.config import MODEL_DIRS_ENV
 
     dirs = [str(d.expanduser().resolve()) for d in args.model_dirs or []]
     name = getattr(args, "base_model", None)
@@ -183,7 +195,6 @@ def _trust_user_model_paths(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from forge_mcp.server.app import serve
 
     overrides: dict[str, dict[str, object]] = {"server": {}}
     for key in ("host", "port", "token", "token_file"):
@@ -196,23 +207,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.monitor.changes import monitor
 
     report = monitor(Workspace.open(args.repo.resolve()), since=args.since)
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
-    from forge_mcp.cli.render import render_report
 
     render_report(report)
     return 0
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.render import console
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.monitor.watcher import Batch, RepoWatcher
 
     ws = Workspace.open(args.repo.resolve())
     out = console()
@@ -233,8 +238,6 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.monitor.changes import recent_events
 
     events = recent_events(Workspace.open(args.repo.resolve()), args.n)
     if args.json:
@@ -246,10 +249,6 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _chunk(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.render import progress_bar, render_dataset
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.miner.datasets import build_dataset
-    from forge_mcp.miner.teacher import teacher_for
 
     ws = Workspace.open(args.repo.resolve())
     teacher = teacher_for(ws, args.teacher_model)
@@ -263,10 +262,6 @@ def _chunk(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.render import progress_bar
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.index.adapt import sync_and_adapt
-    from forge_mcp.index.rag import RagIndex
 
     ws = Workspace.open(args.repo.resolve())
     index = RagIndex(ws, rebuild=args.rebuild)
@@ -294,8 +289,6 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.index.rag import RagIndex
 
     hits = RagIndex(Workspace.open(args.repo.resolve())).search(
         args.query, k=args.k, mode=args.mode, language=args.language, path_glob=args.path_glob, kind=args.kind
@@ -310,10 +303,6 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from forge_mcp.cli.render import follow_run
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.train.jobs import resume_run
-    from forge_mcp.train.trigger import trigger_planned
 
     ws = Workspace.open(args.repo.resolve())
     if args.resume:
@@ -354,8 +343,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from forge_mcp.core.workspace import Workspace
-    from forge_mcp.train.jobs import list_runs
 
     runs = list_runs(Workspace.open(args.repo.resolve()))
     if args.json:
@@ -369,7 +356,6 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from forge_mcp.core.workspace import Workspace
 
     ws = Workspace.open(args.repo.resolve())
     print(ws.config.to_json())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from forge_mcp.monitor.changes import MonitorReport
+from forge_mcp.train.jobs import run_info
 
 if TYPE_CHECKING:
     from forge_mcp.core.workspace import Workspace
@@ -120,9 +122,6 @@ def render_dataset(summary: DatasetSummary) -> None:
 
 def follow_run(ws: Workspace, run_id: str, poll: float = 0.5) -> RunInfo:
     """A live progress bar for a training run until it stops (Ctrl-C leaves the run going)."""
-    import time
-
-    from forge_mcp.train.jobs import run_info
 
     columns = (
         TextColumn("[bold]train"),

@@ -6,6 +6,8 @@ agent to act on) and the CLI prints them and exits non-zero.
 
 from __future__ import annotations
 
+import httpx
+
 # -- The foundation: settings, repositories, the state store, records ------------------------------------
 
 
@@ -128,7 +130,6 @@ def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
 def ollama_failures() -> tuple[type[Exception], ...]:
     """What a call to an Ollama server can raise: unreachable (ConnectionError, httpx errors), an error answer
     (ResponseError), a refused request (RequestError), or a reply that does not parse (ValueError)."""
-    import httpx  # lazy: only a caller that already holds an Ollama client asks
     import ollama
 
     return (ConnectionError, httpx.HTTPError, ollama.ResponseError, ollama.RequestError, ValueError)

@@ -316,7 +316,9 @@ class Store:
                 "FROM runs r ORDER BY r.created_at DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-            cycles = conn.execute("SELECT id, updated_at FROM cycles ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+            cycles = conn.execute(
+                "SELECT id, updated_at FROM cycles ORDER BY created_at DESC LIMIT ?", (limit,)
+            ).fetchall()
             reports = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
             deployment = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deployments").fetchone()[0]
         return Activity(

@@ -12,6 +12,8 @@ from typing import Any
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.cycle.params import CycleParams, CycleResult
 from forge_mcp.cycle.run import active_cycle, new_cycle, run_cycle
+from forge_mcp.monitor.changes import monitor
+from forge_mcp.train.jobs import active_run
 
 log = logging.getLogger(__name__)
 Announce = Callable[[str], None]  # called with a repository name whenever one of its cycles changed
@@ -88,8 +90,6 @@ class AutoCycler:
 
     def _consider(self, name: str) -> bool:
         """True when handled (started, or nothing to do); False to look again later (something is busy)."""
-        from forge_mcp.monitor.changes import monitor
-        from forge_mcp.train.jobs import active_run
 
         ws = self.workspace_named(name)
         if not ws.config.cycle.auto:

@@ -8,16 +8,27 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from forge_mcp.core import uris
+from forge_mcp.core.errors import AdaptError, JobError
+from forge_mcp.core.fsutil import atomic_write_bytes
 from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.cycle.params import CycleParams, CycleResult
+from forge_mcp.deploy.deploy import deploy
+from forge_mcp.index.adapt import adapt_index
+from forge_mcp.index.rag import RagIndex
+from forge_mcp.judge.validate import judge_params, validate
+from forge_mcp.miner.datasets import build_dataset
+from forge_mcp.monitor.changes import monitor
+from forge_mcp.train.jobs import active_run, loss_series, run_info
+from forge_mcp.train.params import ACTIVE, RunPaths
+from forge_mcp.train.plots import loss_png
+from forge_mcp.train.trigger import plan_run, trigger_training
 
 Outcome = tuple[Literal["done", "skipped"], str]
 POLL = 0.5  # seconds between looks at a training run
 
 
 def monitor_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
-    from forge_mcp.monitor.changes import monitor
 
     report = monitor(ws)
     sig = report.significance
@@ -32,7 +43,6 @@ def monitor_stage(ws: Workspace, params: CycleParams, result: CycleResult, progr
 
 
 def chunk_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
-    from forge_mcp.miner.datasets import build_dataset
 
     summary = build_dataset(ws, progress=progress)
     result.dataset_id = summary.dataset_id
@@ -47,9 +57,6 @@ def chunk_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
 def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
     if not params.index:
         return "skipped", "indexing is off ([cycle] index = false)"
-    from forge_mcp.core.errors import AdaptError
-    from forge_mcp.index.adapt import adapt_index
-    from forge_mcp.index.rag import RagIndex
 
     index = rag or RagIndex(ws)
     sync = index.sync(progress=progress)
@@ -67,9 +74,6 @@ def index_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
 
 
 def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
-    from forge_mcp.train.jobs import active_run, run_info
-    from forge_mcp.train.params import ACTIVE, RunPaths
-    from forge_mcp.train.trigger import plan_run, trigger_training
 
     while (busy := active_run(ws)) is not None:  # queued behind a run already training
         progress(0, 1, f"waiting for run {busy.run_id} ({busy.step}/{busy.iters})")
@@ -105,24 +109,18 @@ def train_stage(ws: Workspace, params: CycleParams, result: CycleResult, progres
         time.sleep(POLL)
     result.loss_png = str(_write_loss_png(ws, info.run_id, RunPaths(ws.run_dir(info.run_id)).loss_png))
     if info.status != "completed":
-        from forge_mcp.core.errors import JobError
-
         raise JobError(f"run {info.run_id} {info.status}: {info.error or 'see its log ' + info.log_path}")
     best = f", best val loss {info.best_val_loss:.3f}" if info.best_val_loss is not None else ""
     return "done", f"run {info.run_id}: {info.method} on {info.base_model}, {info.step} steps{best}"
 
 
 def _write_loss_png(ws: Workspace, run_id: str, path: Any) -> Any:
-    from forge_mcp.core.fsutil import atomic_write_bytes
-    from forge_mcp.train.jobs import loss_series
-    from forge_mcp.train.plots import loss_png
 
     atomic_write_bytes(path, loss_png(loss_series(ws, run_id)))
     return path
 
 
 def validate_stage(ws: Workspace, params: CycleParams, result: CycleResult, progress: Progress, rag: Any) -> Outcome:
-    from forge_mcp.judge.validate import judge_params, validate
 
     cfg = ws.config.judge
     # The budget plan sizes validation on CPU, unless forge.toml or the environment set the size.
@@ -145,7 +143,6 @@ def deploy_stage(ws: Workspace, params: CycleParams, result: CycleResult, progre
         return "skipped", (
             "not deployed: the run failed validation (a failing run is never deployed unless the user forces it)"
         )
-    from forge_mcp.deploy.deploy import deploy
 
     entry = deploy(
         ws,

@@ -4,6 +4,7 @@ serve it (Ollama, or the local llama.cpp server), and log it. Nothing is logged 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +14,12 @@ from forge_mcp.core import uris
 from forge_mcp.core.errors import DeployError
 from forge_mcp.core.kinds import Progress, Target
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.deploy import llama_server
+from forge_mcp.deploy.export import export_run
 from forge_mcp.deploy.log import current_deployment
-from forge_mcp.deploy.ollama_target import OllamaTarget, model_name
+from forge_mcp.deploy.ollama_target import OllamaTarget, file_digest, model_name
+from forge_mcp.deploy.templates import ollama_template
+from forge_mcp.judge.models import candidate_model
 from forge_mcp.train.formatting import system_prompt
 from forge_mcp.train.params import RunPaths
 
@@ -90,7 +95,6 @@ def choose_target(ws: Workspace, target: Target, transport: Any = None) -> tuple
 
 
 def ollama_host(ws: Workspace) -> str:
-    import os
 
     return os.environ.get("OLLAMA_HOST") or ws.config.deploy.ollama_host
 
@@ -104,8 +108,6 @@ def deploy(
     progress: Progress | None = None,
     transport: Any = None,
 ) -> Deployment:
-    from forge_mcp.deploy.export import export_run
-    from forge_mcp.judge.models import candidate_model
 
     report = progress or (lambda done, total, message: None)
     model = candidate_model(ws, run_id, "tiny")  # 'latest' or a run id; refuses runs still training or failed
@@ -135,7 +137,6 @@ def deploy(
 
 
 def _to_ollama(ws: Workspace, ollama: OllamaTarget, exported: Any, commit: str | None, run_id: str) -> dict[str, Any]:
-    from forge_mcp.deploy.templates import ollama_template
 
     cfg = ws.config.deploy
     name = model_name(cfg.name_prefix, ws.name)
@@ -194,7 +195,6 @@ def _tag(ws: Workspace, name: str, commit: str | None, run_id: str) -> str:
 
 
 def _to_llama_cpp(ws: Workspace, gguf: Path) -> dict[str, Any]:
-    from forge_mcp.deploy import llama_server
 
     port = ws.config.deploy.llama_port
     previous = current_deployment(ws, "llama_cpp")
@@ -220,7 +220,6 @@ def _to_llama_cpp(ws: Workspace, gguf: Path) -> dict[str, Any]:
 
 
 def _restart(ws: Workspace, entry: dict[str, Any]) -> None:
-    from forge_mcp.deploy import llama_server
 
     pid = llama_server.start(
         Path(entry["data"]["gguf"]), ws.config.deploy.llama_port, ws.deployments_dir / "llama-server.log"
@@ -235,7 +234,6 @@ def _restart(ws: Workspace, entry: dict[str, Any]) -> None:
 
 
 def _sha(path: Path) -> str:
-    from forge_mcp.deploy.ollama_target import file_digest
 
     return file_digest(path)
 
@@ -284,7 +282,6 @@ def _rollback_goal(
 
 def stop_local(ws: Workspace, actor: str = "cli") -> Deployment:
     """Stop the repository's local llama.cpp server; logged, so nothing is counted as served afterwards."""
-    from forge_mcp.deploy import llama_server
 
     current = current_deployment(ws, "llama_cpp")
     if current is None:

@@ -15,6 +15,9 @@ from typing import Any
 from forge_mcp.core.errors import DeployError
 from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.deploy.fuse import fuse_run
+from forge_mcp.deploy.gguf_export import export_gguf, quantize_q4_k_m
+from forge_mcp.deploy.verify import verify_gguf
 from forge_mcp.judge.models import ModelRef
 
 
@@ -27,9 +30,6 @@ class Exported:
 
 
 def export_run(ws: Workspace, model: ModelRef, report: Callable[[int, int, str], None]) -> Exported:
-    from forge_mcp.deploy.fuse import fuse_run
-    from forge_mcp.deploy.gguf_export import export_gguf, quantize_q4_k_m
-    from forge_mcp.deploy.verify import verify_gguf
 
     cfg = ws.config.deploy
     folder = ws.export_dir(model.run_id or model.name)

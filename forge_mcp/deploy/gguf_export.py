@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -64,7 +65,6 @@ def _export(
     model_dir: Path, out_path: Path, outtype: str, *, permute_qk: bool = True, special_as_control: bool = True
 ) -> GGUFInfo:
     """`permute_qk` / `special_as_control` exist only so tests can write deliberately broken files."""
-    import logging
 
     import gguf
 

@@ -12,11 +12,14 @@ so whatever the C library prints goes to stderr.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import sys
 from pathlib import Path
 from typing import IO, Any
+
+from forge_mcp.deploy.llama_runtime import disable_extra_buffer_types
 
 LOADED_MARK = "forge-probe: model loaded"
 
@@ -55,8 +58,6 @@ def _claim_stdout() -> IO[str]:
 def probe(request: dict[str, Any]) -> dict[str, Any]:
     """Run every check of `request` on one loaded model (see verify.py for what the keys hold)."""
     from llama_cpp import Llama
-
-    from forge_mcp.deploy.llama_runtime import disable_extra_buffer_types
 
     disable_extra_buffer_types()  # AMX CPUs segfault on quantized files otherwise (see llama_runtime)
     llm = Llama(
@@ -124,7 +125,6 @@ def _forced(llm: Any, prompt: list[int], reference: list[int]) -> list[int]:
 
 
 def _quantize(src: str, dst: str, ftype: int) -> int:
-    import ctypes
 
     import llama_cpp
 

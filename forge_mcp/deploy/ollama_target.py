@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
+
 from forge_mcp.core.errors import DeployError, ollama_failures
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$")
@@ -130,7 +132,6 @@ class _OllamaErrors:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         if exc is None:
             return False
-        import httpx
         import ollama
 
         if isinstance(exc, (ConnectionError, httpx.TransportError)):

@@ -26,6 +26,7 @@ from forge_mcp.core.errors import AdaptError
 from forge_mcp.core.fsutil import atomic_write_json
 from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.index.aliases import document_text
 from forge_mcp.index.embeddings import ADAPTED_SEP, MINILM, adapted_embedder, is_adapted, minilm_path
 from forge_mcp.index.pairs import Pair, pairs_digest, pairs_from_chunks, with_hard_negatives
 from forge_mcp.index.rag import RagIndex
@@ -202,7 +203,6 @@ def _dense_search(index: RagIndex) -> Callable[[str, int], list[tuple[str, str]]
 
 
 def _documents(index: RagIndex) -> dict[tuple[str, str], str]:
-    from forge_mcp.index.aliases import document_text
 
     return {(r["path"], r["symbol"]): document_text(r) for r in index.catalog.rows()}
 

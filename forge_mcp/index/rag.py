@@ -38,6 +38,8 @@ LAST_SYNC_KEY = "index_last_sync"
 TEXT_VERSION_KEY = "index_text_version"
 COMMIT_CHUNKS = 128  # new chunks embedded per catalog commit (whole files: a group may hold a few more)
 TEXT_VERSION = 2  # 2: conventional names (`__getitem__`, constructors) carry plain words (index/aliases.py)
+DEFAULT_K = 10  # hits a search returns unless asked for more or fewer
+DEFAULT_MODE: SearchMode = "hybrid"
 KINDS = {"function", "method", "class", "type", "namespace", "module", "section"}
 
 
@@ -291,8 +293,8 @@ class RagIndex:
     def search(
         self,
         query: str,
-        k: int = 10,
-        mode: SearchMode = "hybrid",
+        k: int = DEFAULT_K,
+        mode: SearchMode = DEFAULT_MODE,
         language: str | None = None,
         path_glob: str | None = None,
         kind: str | None = None,

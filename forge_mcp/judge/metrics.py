@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import JudgeError, quoted
 from forge_mcp.core.kinds import GateRule
+from forge_mcp.miner.languages import LANGUAGES, parser_for
 
 # codebleu 0.7 ships grammars for these; TypeScript is scored with the JavaScript grammar (a superset
 # for what CodeBLEU looks at: tokens, AST node types and data flow).
@@ -73,7 +74,6 @@ class _NoDataflowWarning(logging.Filter):
 
 def parses(code: str, language: str) -> bool:
     """True when tree-sitter parses `code` without an ERROR or MISSING node."""
-    from forge_mcp.miner.languages import LANGUAGES, parser_for
 
     if language not in LANGUAGES:
         raise JudgeError(f"no parser for {quoted(language)}")

@@ -11,8 +11,10 @@ from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import JudgeError, NotFoundError
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.deploy.log import current_deployment
 from forge_mcp.train.jobs import run_info
 from forge_mcp.train.params import ACTIVE, RunPaths
+from forge_mcp.train.trigger import resolve_base_model, system_for
 
 
 class ModelRef(BaseModel):
@@ -61,7 +63,6 @@ def run_model(ws: Workspace, run_id: str, kind: Literal["run", "deployed"] = "ru
 
 
 def deployed_model(ws: Workspace) -> ModelRef | None:
-    from forge_mcp.deploy.log import current_deployment
 
     entry = current_deployment(ws)
     if entry is None or not entry.get("run_id"):
@@ -70,7 +71,6 @@ def deployed_model(ws: Workspace) -> ModelRef | None:
 
 
 def base_model(ws: Workspace, name: str, dataset_path: Path) -> ModelRef:
-    from forge_mcp.train.trigger import resolve_base_model, system_for
 
     path = resolve_base_model(ws, name, dataset_path)
     return ModelRef(

@@ -12,6 +12,7 @@ from forge_mcp.core.errors import NotFoundError
 from forge_mcp.core.fsutil import atomic_write_bytes, atomic_write_text
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.judge.records import ExampleResult, ModelResult, ValidationReport
+from forge_mcp.train.plots import png_of
 
 METRICS = (
     "codebleu",
@@ -194,7 +195,6 @@ def chart_png(r: ValidationReport) -> bytes:
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{r.report_id}: {'PASS' if r.passed else 'FAIL'}")
         ax.legend(fontsize=8)
-        from forge_mcp.train.plots import png_of
 
         return png_of(fig)
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forge_mcp.core.errors import JudgeError
+from forge_mcp.miner.languages import language_for
 
 INDENT_LANGS = {"python"}
 END_LANGS = {"ruby"}
@@ -31,7 +32,6 @@ class Example:
 def _origin(row: dict[str, object]) -> tuple[str | None, str, str]:
     """(language, path, symbol): recorded in datasets since the judge; older ones have only the prompt's
     header line, `<comment> path / symbol`."""
-    from forge_mcp.miner.languages import language_for
 
     if row.get("language"):
         return str(row["language"]), str(row.get("path", "")), str(row.get("symbol", ""))

@@ -27,7 +27,7 @@ from forge_mcp.core.kinds import Progress
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner import examples as ex
 from forge_mcp.miner.chunker import Chunk
-from forge_mcp.miner.mine import fingerprint, mine, resolve_commit
+from forge_mcp.miner.mine import DEFAULT_REF, fingerprint, mine, resolve_commit
 from forge_mcp.miner.split import HeldOut, HeldOutCommit, assign_split, select_held_out
 
 TASKS = ("completion", "instruction", "raft", "text")
@@ -88,7 +88,7 @@ def load_summary(ws: Workspace, ds_id: str) -> DatasetSummary:
 
 def build_dataset(
     ws: Workspace,
-    ref: str = "HEAD",
+    ref: str = DEFAULT_REF,
     force: bool = False,
     progress: Progress | None = None,
     neighbours: ex.Neighbours | None = None,

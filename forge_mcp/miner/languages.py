@@ -8,7 +8,9 @@ language writes its documentation.
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -286,7 +288,6 @@ def node_text(src: bytes, node: Any) -> str:
 
 def python_docstring(literal: str) -> str:
     """The value of a docstring literal, cleaned like inspect.getdoc does."""
-    import inspect
 
     quote = literal[:1]
     if quote in ("'", '"') and "\\" not in literal and "\r" not in literal and "\0" not in literal:
@@ -302,7 +303,6 @@ def python_docstring(literal: str) -> str:
             and (len(fence) == 3 or "\n" not in inside)
         ):
             return inspect.cleandoc(inside)
-    import ast
 
     try:
         value = ast.literal_eval(literal)

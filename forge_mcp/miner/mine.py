@@ -24,6 +24,7 @@ from forge_mcp.core.errors import RefNotFoundError, RepoError, quoted
 from forge_mcp.core.kinds import Progress
 from forge_mcp.core.repo import check_ref
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.miner import secrets
 from forge_mcp.miner.blob import file_payload
 from forge_mcp.miner.chunker import CHUNKER_VERSION, Chunk
 from forge_mcp.miner.files import TreeFile, blob_sizes, list_tree, read_blobs, skip_reason_by_path
@@ -61,7 +62,6 @@ class MineResult:
 
 
 def fingerprint(cfg: MinerConfig) -> str:
-    from forge_mcp.miner import secrets
 
     key = json.dumps(
         [CHUNKER_VERSION, getattr(secrets, "VERSION", 1), cfg.chunk_budget, cfg.max_file_bytes, sorted(cfg.exclude)]
@@ -85,7 +85,10 @@ def resolve_commit(repo_root: Path, ref: str) -> str:
     return proc.stdout.strip()
 
 
-def mine(ws: Workspace, ref: str = "HEAD", progress: Progress | None = None) -> MineResult:
+DEFAULT_REF = "HEAD"  # chunk the last commit unless told which
+
+
+def mine(ws: Workspace, ref: str = DEFAULT_REF, progress: Progress | None = None) -> MineResult:
     """Chunk every eligible file of `ref` (default HEAD), reusing cached chunks for unchanged files."""
     with _gc_paused():
         return _mine(ws, ref, progress)

@@ -18,12 +18,14 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 
 from forge_mcp import __version__
 from forge_mcp.core.config import load_config
 from forge_mcp.core.errors import ConfigError
 from forge_mcp.server.cycle import register_cycle
 from forge_mcp.server.deploy import register_deploy
+from forge_mcp.server.http import StaticTokenVerifier, auth_settings
 from forge_mcp.server.judge import register_judge
 from forge_mcp.server.layers import register_layers
 from forge_mcp.server.notify import Notifier
@@ -87,8 +89,6 @@ def build_server(
 
     auth: dict[str, Any] = {}
     if token is not None:
-        from forge_mcp.server.http import StaticTokenVerifier, auth_settings
-
         host, port = http_address or ("127.0.0.1", 8765)
         auth = {"token_verifier": StaticTokenVerifier(token), "auth": auth_settings(host, port)}
     server = MCPServer(
@@ -138,7 +138,6 @@ def serve(repos: Sequence[Path], http: bool = False, overrides: Mapping[str, Any
     security: dict[str, Any] = {}
     if not _is_loopback(host):
         # The SDK turns DNS-rebinding checks on only for loopback binds; elsewhere the token guards it.
-        from mcp.server.transport_security import TransportSecuritySettings
 
         security["transport_security"] = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     log.info("serving MCP over streamable HTTP at http://%s:%d/mcp", host, port)

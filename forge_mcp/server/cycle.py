@@ -10,8 +10,10 @@ from pydantic import Field
 
 from forge_mcp.core import uris
 from forge_mcp.core.kinds import Target
+from forge_mcp.cycle.auto import start_cycle
 from forge_mcp.cycle.params import CycleParams, CycleResult
 from forge_mcp.cycle.run import cycle_info, list_cycles
+from forge_mcp.cycle.run import run_cycle as run
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
 
@@ -57,9 +59,6 @@ def register_cycle(server: MCPServer, forge: Forge) -> None:
         report and deployment it produced). Follow it at `forge://cycles/{cycle_id}`.
         """
         with tool_errors():
-            from forge_mcp.cycle.auto import start_cycle
-            from forge_mcp.cycle.run import run_cycle as run
-
             ws = forge.workspace(repo)
             params = CycleParams.from_config(
                 ws,

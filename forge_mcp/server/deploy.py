@@ -10,7 +10,7 @@ from pydantic import Field
 
 from forge_mcp.core import uris
 from forge_mcp.core.kinds import Target
-from forge_mcp.deploy.deploy import Deployment
+from forge_mcp.deploy.deploy import Deployment, deploy, list_deployments, rollback
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
 
@@ -56,8 +56,6 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
         the deployment took effect. Reports progress.
         """
         with tool_errors():
-            from forge_mcp.deploy.deploy import deploy
-
             ws, progress, actor = forge.workspace(repo), progress_reporter(ctx), _actor(ctx)
             return await anyio.to_thread.run_sync(
                 lambda: deploy(ws, run_id, target=target, force=force, actor=actor, progress=progress)
@@ -80,8 +78,6 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
         """Serve an earlier deployment again: Ollama copies its tag to `:latest`; the llama.cpp server is
         restarted on its GGUF and checked with a chat completion. Logged like a deployment."""
         with tool_errors():
-            from forge_mcp.deploy.deploy import rollback
-
             ws, actor = forge.workspace(repo), _actor(ctx)
             return await anyio.to_thread.run_sync(
                 lambda: rollback(ws, deployment_id=deployment_id, target=target, actor=actor)
@@ -95,6 +91,5 @@ def register_deploy(server: MCPServer, forge: Forge) -> None:
         "commit, validation report, target, time, who forced what, rollbacks.",
     )
     def deployments() -> str:
-        from forge_mcp.deploy.deploy import list_deployments
 
         return across_repos(forge, lambda ws: [d.model_dump() for d in list_deployments(ws)])

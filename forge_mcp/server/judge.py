@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from forge_mcp.core import uris
 from forge_mcp.core.kinds import GateRule
 from forge_mcp.judge.records import ValidationReport
+from forge_mcp.judge.report import list_reports, report_file
 from forge_mcp.judge.validate import judge_params, validate
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, progress_reporter, tool_annotations, tool_errors
@@ -119,7 +120,6 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
         description="Validation reports of every repository, newest first: verdict, CodeBLEU, run.",
     )
     def reports() -> str:
-        from forge_mcp.judge.report import list_reports
 
         return across_repos(forge, list_reports)
 
@@ -150,7 +150,6 @@ def register_judge(server: MCPServer, forge: Forge) -> None:
 
 
 def _file(forge: Forge, report_id: str, name: str) -> bytes:
-    from forge_mcp.judge.report import report_file
 
     with tool_errors():
         return report_file(forge.workspace_of("reports", report_id), report_id, name).read_bytes()

@@ -11,6 +11,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from forge_mcp.core import uris
 from forge_mcp.core.errors import ForgeError, NotFoundError
 from forge_mcp.server.services import Forge
+from forge_mcp.train.layers import run_layers as layers
+from forge_mcp.train.plots import layers_png
 
 
 @contextmanager
@@ -36,7 +38,6 @@ def register_layers(server: MCPServer, forge: Forge) -> None:
         "summary. Reads the final adapter, or while training the best one so far.",
     )
     def run_layers(run_id: str) -> str:
-        from forge_mcp.train.layers import run_layers as layers
 
         with resource_errors():
             return layers(forge.workspace_of_run(run_id), run_id).model_dump_json(indent=2)
@@ -48,8 +49,6 @@ def register_layers(server: MCPServer, forge: Forge) -> None:
         "or ||ΔW||) and the effective rank of each update, as a PNG.",
     )
     def run_layers_plot(run_id: str) -> bytes:
-        from forge_mcp.train.layers import run_layers as layers
-        from forge_mcp.train.plots import layers_png
 
         with resource_errors():
             return layers_png(layers(forge.workspace_of_run(run_id), run_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,8 +20,12 @@ from pydantic import BaseModel, Field
 from forge_mcp.core.errors import ForgeError, quoted
 from forge_mcp.core.kinds import SearchMode
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.index.adapt import sync_and_adapt
+from forge_mcp.index.rag import DEFAULT_K, DEFAULT_MODE
 from forge_mcp.index.records import SearchHit, SyncReport
-from forge_mcp.miner.datasets import DatasetSummary
+from forge_mcp.miner.datasets import DatasetSummary, build_dataset
+from forge_mcp.miner.mine import DEFAULT_REF
+from forge_mcp.miner.teacher import teacher_for
 from forge_mcp.monitor.changes import MonitorReport, monitor
 from forge_mcp.server.services import Forge
 
@@ -88,7 +93,6 @@ def progress_reporter(ctx: Context) -> Callable[[int, int, str], None]:
 
 def across_repos(forge: Forge, rows: Callable[[Workspace], list[dict[str, object]]]) -> str:
     """A listing resource: each git repository's rows, tagged with the repository's name, as JSON."""
-    import json
 
     found: list[dict[str, object]] = []
     with tool_errors():
@@ -137,7 +141,9 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
     async def chunk_data(
         ctx: Context,
         repo: RepoArg = None,
-        ref: Annotated[str, Field(max_length=1024, description="Commit, branch or tag to read the code at.")] = "HEAD",
+        ref: Annotated[
+            str, Field(max_length=1024, description="Commit, branch or tag to read the code at.")
+        ] = DEFAULT_REF,
         force: Annotated[bool, Field(description="Rebuild even if an identical dataset exists.")] = False,
         teacher_model: Annotated[
             str | None,
@@ -158,8 +164,6 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
         """
         with tool_errors():
             ws = forge.workspace(repo)
-            from forge_mcp.miner.datasets import build_dataset
-            from forge_mcp.miner.teacher import teacher_for
 
             teacher, progress = teacher_for(ws, teacher_model), progress_reporter(ctx)
             return await anyio.to_thread.run_sync(
@@ -200,7 +204,6 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
             ws, progress = forge.workspace(repo), progress_reporter(ctx)
 
             def run() -> SyncReport:
-                from forge_mcp.index.adapt import sync_and_adapt
 
                 return sync_and_adapt(forge.rag(ws, rebuild=rebuild), adapt, progress)
 
@@ -209,11 +212,11 @@ def register_tools(server: MCPServer, forge: Forge) -> None:
     @forge_tool(server, tool_annotations("Search the repository's code", read_only=True))
     async def rag_search(
         query: Annotated[str, Field(description="What you are looking for, in words or code identifiers.")],
-        k: Annotated[int, Field(ge=1, le=100, description="How many results.")] = 10,
+        k: Annotated[int, Field(ge=1, le=100, description="How many results.")] = DEFAULT_K,
         mode: Annotated[
             SearchMode,
             Field(description="hybrid (default: dense + BM25 fused), dense or lexical."),
-        ] = "hybrid",
+        ] = DEFAULT_MODE,
         language: Annotated[str | None, Field(description="Only this language, e.g. python, typescript.")] = None,
         path_glob: Annotated[
             str | None, Field(description="Only paths matching this glob, e.g. 'src/**/*.py'.")

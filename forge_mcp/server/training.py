@@ -11,13 +11,16 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from forge_mcp.core import uris
-from forge_mcp.core.errors import quoted
+from forge_mcp.core.errors import NotFoundError, quoted
 from forge_mcp.core.kinds import Method, Task
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, tool_annotations, tool_errors
-from forge_mcp.train.hardware import PlanRecommendation
+from forge_mcp.train.hardware import PlanRecommendation, detect_machine, recommend
 from forge_mcp.train.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
+from forge_mcp.train.model_places import confine_model_path, model_path_of
 from forge_mcp.train.params import TrainParams
+from forge_mcp.train.plots import loss_png
+from forge_mcp.train.trigger import model_shape, plan_run, trigger_planned
 
 log = logging.getLogger(__name__)
 
@@ -91,21 +94,19 @@ def register_training(server: MCPServer, forge: Forge) -> None:
             "grad_accumulation": grad_accumulation,
         }
         with tool_errors():
-            from forge_mcp.train.trigger import trigger_planned
-
             ws = forge.workspace(repo)
             return (await anyio.to_thread.run_sync(lambda: trigger_planned(ws, given)))[0]
 
     @forge_tool(server, tool_annotations("Plan a training run for this machine", read_only=True))
     def plan_training(
         base_model: Annotated[
-            str,
+            str | None,
             Field(
                 max_length=4096,
                 description="'smollm2-135m', a local model folder, or a known hub id "
-                "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit)",
+                "(e.g. mlx-community/Qwen2.5-Coder-7B-Instruct-4bit); default: [cycle] base_model",
             ),
-        ] = "smollm2-135m",
+        ] = None,
         method: Annotated[
             Method | None,
             Field(description="Force a method (default: chosen to fit)"),
@@ -120,18 +121,13 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         adapted blocks, sequence length, validation size, expected tokens/s, and why. Use the figures as
         `trigger_training` arguments; a configuration that does not fit is refused there."""
         with tool_errors():
-            from forge_mcp.train.hardware import detect_machine, recommend
-            from forge_mcp.train.model_places import confine_model_path, model_path_of
-            from forge_mcp.train.trigger import model_shape
-
             ws = forge.workspace(repo)
+            base_model = base_model or ws.config.cycle.base_model
             path = model_path_of(ws, base_model)
             if path is not None:
                 confine_model_path(ws, path, base_model)
             shape = model_shape(TrainParams(base_model=base_model), path if path and path.is_dir() else None)
             if shape is None:
-                from forge_mcp.core.errors import NotFoundError
-
                 raise NotFoundError(
                     f"unknown architecture for {quoted(base_model)}: pass a local model folder, or one of "
                     "the known hub ids (see forge-mcp's hardware plan)"
@@ -152,8 +148,6 @@ def register_training(server: MCPServer, forge: Forge) -> None:
                 return run_info(forge.workspace_of_run(run_id), run_id)
             runs = list_runs(forge.workspace(repo), limit=1)
             if not runs:
-                from forge_mcp.core.errors import NotFoundError
-
                 raise NotFoundError("no training run yet: start one with trigger_training")
             return runs[0]
 
@@ -195,7 +189,6 @@ def register_training(server: MCPServer, forge: Forge) -> None:
         description="The loss curve of a run as a PNG plot (train and validation).",
     )
     def run_plot(run_id: str) -> bytes:
-        from forge_mcp.train.plots import loss_png
 
         with tool_errors():
             return loss_png(loss_series(forge.workspace_of_run(run_id), run_id))
@@ -203,8 +196,6 @@ def register_training(server: MCPServer, forge: Forge) -> None:
 
 def _budget(forge: Forge, repo: str | None, base_model: str) -> dict[str, Any] | None:
     """The time-budget profile for the repository's newest dataset, or None when it has none yet."""
-    from forge_mcp.core.errors import NotFoundError
-    from forge_mcp.train.trigger import plan_run
 
     try:
         return plan_run(forge.workspace(repo), {"base_model": base_model})[1].model_dump()

@@ -21,8 +21,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from forge_mcp.core.errors import GGUFImportError
+from forge_mcp.core.errors import GGUFImportError, TokenizerImportError
 from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.train.gguf_tokenizer import check_tokenizer, write_tokenizer
 
 SUPPORTED_ARCHS = ("llama", "qwen2")
 BIG_MODEL_PARAMS = 1_200_000_000  # above this, weights are written as bf16 (half the disk of f32)
@@ -32,8 +33,6 @@ def convert_gguf(path: Path, out_dir: Path, big_model_params: int | None = None)
     """Write config.json, generation_config.json, model.safetensors and the tokenizer files of `path` into
     `out_dir` (no verification, no caching); returns what the import record keeps about the file.
     Weights are bf16 above `big_model_params` parameters (default BIG_MODEL_PARAMS), else f32."""
-    from forge_mcp.core.errors import TokenizerImportError
-    from forge_mcp.train.gguf_tokenizer import check_tokenizer, write_tokenizer
 
     reader, meta = _open_reader(path)
     arch = str(meta.get("general.architecture"))

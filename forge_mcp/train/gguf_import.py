@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError, quoted
 from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.deploy.verify import verify_gguf
 from forge_mcp.train.gguf_convert import BIG_MODEL_PARAMS, SUPPORTED_ARCHS, convert_gguf, llama3_rope_factors
 from forge_mcp.train.ollama_source import (
     OLLAMA_DEFAULT_HOST,
@@ -279,7 +280,6 @@ def _verify(gguf_path: Path, model_dir: Path, file_type: int | None) -> dict[str
     was at a top-2 logit gap under 0.15, against a median gap of 1.3-3.2. Such a file passes with raw agreement
     >= VERIFY_THRESHOLD, or with raw agreement >= AGREEMENT_FLOOR and agreement >= VERIFY_THRESHOLD once flips
     under QUANT_TIE_MARGIN are excused (the floor keeps a broken model, hesitant everywhere, from passing)."""
-    from forge_mcp.deploy.verify import verify_gguf
 
     exact_file = file_type == 0  # general.file_type ALL_F32
     report = verify_gguf(

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import BaseModel, Field
 
 from forge_mcp.core.errors import ForgeError, NotFoundError
+from forge_mcp.core.fsutil import atomic_write_json
+from forge_mcp.train.params import RunPaths
 
 if TYPE_CHECKING:
     import numpy as np
@@ -348,7 +350,6 @@ def summarize(report: LayersReport) -> str:
 def run_adapter_dir(ws: Workspace, run_id: str) -> tuple[Path, int | None]:
     """The adapter to read for a run: the final one (adapters/) once written, else the best so far
     (best/, saved whenever validation improves), else a NotFoundError."""
-    from forge_mcp.train.params import RunPaths
 
     record = ws.store.get_record("runs", run_id)  # NotFoundError for an unknown id
     paths = RunPaths(ws.run_dir(run_id))
@@ -375,7 +376,6 @@ def run_layers(ws: Workspace, run_id: str) -> LayersReport:
     if cached.get("stamp") == stamp:
         return LayersReport.model_validate(cached["report"])
     report = adapter_layers(adapter, base).model_copy(update={"run_id": run_id, "step": step})
-    from forge_mcp.core.fsutil import atomic_write_json
 
     atomic_write_json(cache, {"stamp": stamp, "report": report.model_dump(mode="json")})
     return report

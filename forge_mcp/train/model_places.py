@@ -14,6 +14,7 @@ from pathlib import Path
 
 from forge_mcp.core.errors import ConfigError, PathOutsideRootsError, quoted
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.train.ollama_source import ollama_store
 
 MAX_MODEL_NAME = 4096  # a path, at most; every component at most 255 bytes (the filesystem's own limit)
 _PATH_STARTS = ("/", "~", ".")
@@ -29,7 +30,6 @@ def huggingface_cache() -> Path:
 
 def model_places(ws: Workspace) -> list[Path]:
     """Every folder a base model may be read from, resolved."""
-    from forge_mcp.train.ollama_source import ollama_store
 
     places = [*ws.trusted_roots, ws.models_dir, huggingface_cache(), ollama_store()]
     places += [Path(p).expanduser() for p in ws.config.model_dirs]

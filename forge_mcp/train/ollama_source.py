@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict
 
 from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError, quoted
@@ -135,7 +136,6 @@ def blob_digest(path: Path) -> str | None:
 
 def _ollama_show(host: str, name: str) -> tuple[Any, str]:
     """(show response, "") from the server, or (None, why not)."""
-    import httpx
     import ollama
 
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from forge_mcp.train.layers import module_rank
+
 
 def loss_png(series: dict[str, Any]) -> bytes:
     import matplotlib
@@ -46,8 +48,6 @@ def layers_png(report: Any) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from forge_mcp.train.layers import module_rank
 
     layers = sorted({u.layer for u in report.modules}, key=lambda n: (n is None, n or 0))
     modules = sorted({u.module for u in report.modules}, key=lambda m: (module_rank(m), m))

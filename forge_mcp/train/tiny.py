@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from forge_mcp.core.errors import ForgeError
 from forge_mcp.core.fsutil import atomic_write_json
 
 TINY = "tiny"
@@ -68,8 +69,6 @@ def build_tiny_model(out_dir: Path, corpus: Iterable[str], spec: TinySpec = Tiny
     """
     texts = [t for t in corpus if t.strip()]
     if not texts:
-        from forge_mcp.core.errors import ForgeError
-
         raise ForgeError("no text to build the tiny model's tokenizer from: chunk the repository first")
     tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

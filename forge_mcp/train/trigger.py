@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forge_mcp.core.errors import JobError, NotFoundError, quoted
 from forge_mcp.core.workspace import Workspace
+from forge_mcp.train.budget import measure_lengths, plan_budget
 from forge_mcp.train.formatting import system_prompt
+from forge_mcp.train.gguf_import import import_gguf, resolve_gguf_source
+from forge_mcp.train.hardware import ModelShape, TrainConfigShape, check_fits, detect_machine, shape_of_known
 from forge_mcp.train.jobs import RunInfo, start_run
+from forge_mcp.train.model_places import confine_model_path, model_path_of
 from forge_mcp.train.params import TrainParams
-from forge_mcp.train.tiny import TINY, build_tiny_model, corpus_digest
+from forge_mcp.train.tiny import TINY, TinySpec, build_tiny_model, corpus_digest
 
 if TYPE_CHECKING:
     from forge_mcp.train.budget import Profile
@@ -24,8 +29,6 @@ PLANNED = ("iters", "num_layers", "max_seq_length", "learning_rate", "steps_per_
 def plan_run(ws: Workspace, given: dict[str, Any]) -> tuple[TrainParams, Profile]:
     """The run's parameters: TrainParams' defaults < the budget plan < [cycle] settings < `given` (the
     arguments a user passed; None means not given). Resolves (imports) the base model on the way."""
-    from forge_mcp.train.budget import measure_lengths, plan_budget
-    from forge_mcp.train.hardware import detect_machine
 
     cfg = ws.config.cycle
     given = {k: v for k, v in given.items() if v is not None}
@@ -108,11 +111,9 @@ def resolve_base_model(ws: Workspace, name: str, dataset_path: Path) -> Path:
     `ollama:NAME[:TAG]` (imported once, cached by digest), `tiny` (built from the dataset's text, for
     tests), a local mlx-lm folder, or a hub id (mlx-lm downloads it in the worker). Paths are confined to
     the places base models may come from (forge/model_places.py); relative ones start at the repository."""
-    from forge_mcp.train.model_places import confine_model_path, model_path_of
 
     if name == TINY:
         return tiny_model(ws, dataset_path)
-    from forge_mcp.train.gguf_import import import_gguf, resolve_gguf_source
 
     local = model_path_of(ws, name)
     if local is not None:
@@ -170,7 +171,6 @@ def quantized(ws: Workspace, model_path: Path) -> Path:
         from mlx_lm import convert
 
         tmp = out.with_name(f".{out.name}.tmp")
-        import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
         convert(str(model_path), mlx_path=str(tmp), quantize=True, q_bits=4, q_group_size=64)
@@ -182,8 +182,6 @@ def quantized(ws: Workspace, model_path: Path) -> Path:
 
 def model_shape(params: TrainParams, model_path: Path | None) -> ModelShape | None:
     """The base model's architecture: from its config.json, the tiny spec, or the curated list."""
-    from forge_mcp.train.hardware import ModelShape, shape_of_known
-    from forge_mcp.train.tiny import TinySpec
 
     if model_path is not None and (model_path / "config.json").is_file():
         return ModelShape.from_config(
@@ -195,7 +193,6 @@ def model_shape(params: TrainParams, model_path: Path | None) -> ModelShape | No
 
 
 def train_shape(params: TrainParams) -> TrainConfigShape:
-    from forge_mcp.train.hardware import TrainConfigShape
 
     spec = params.adapter_spec()
     return TrainConfigShape(
@@ -212,7 +209,6 @@ def train_shape(params: TrainParams) -> TrainConfigShape:
 
 def check_plan(params: TrainParams, model_path: Path | None) -> None:
     """Refuse, with the numbers, a configuration whose estimated peak memory exceeds 85% of this machine's."""
-    from forge_mcp.train.hardware import check_fits, detect_machine
 
     shape = model_shape(params, model_path)
     if shape is not None:  # an unknown hub model: mlx-lm reports an out-of-memory itself

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from forge_mcp.core.fsutil import atomic_write_json, atomic_write_text
 from forge_mcp.core.store import Store
 from forge_mcp.train.formatting import encode_example, messages_of
+from forge_mcp.train.methods import adapter_config, adapter_weights, apply_adapters
 from forge_mcp.train.params import RunPaths, TrainParams
 
 if TYPE_CHECKING:
@@ -83,8 +85,6 @@ def train(
     import numpy as np
     from mlx_lm.tuner.trainer import TrainingArgs
     from mlx_lm.tuner.trainer import train as mlx_train
-
-    from forge_mcp.train.methods import adapter_config, adapter_weights, apply_adapters
 
     mx.random.seed(params.seed)
     model, tokenizer, *_ = mlx_lm.load(run["model_path"])  # (model, tokenizer): the config only with return_config
@@ -327,13 +327,11 @@ class _Callback(TrainingCallback):
 
 
 def _weights(cb: _Callback) -> dict[str, Any]:
-    from forge_mcp.train.methods import adapter_weights
 
     return adapter_weights(cb.model, cb.spec, cb.pissa)
 
 
 def _config(cb: _Callback) -> dict[str, Any]:
-    from forge_mcp.train.methods import adapter_config
 
     return adapter_config(cb.spec, cb.layers)
 
@@ -354,8 +352,6 @@ def _save_adapter(
         os.replace(folder, old)
     os.replace(tmp, folder)
     if old.exists():
-        import shutil
-
         shutil.rmtree(old, ignore_errors=True)
 
 
@@ -366,8 +362,6 @@ def _checkpoint(paths: RunPaths, model: Any, optimizer: Any, step: int, best_val
     _save_state(folder, model, optimizer, step, best_val)
     atomic_write_text(paths.latest, folder.name)  # the checkpoint counts only once it is complete
     for stale in sorted(p for p in paths.checkpoints.glob("step-*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
-        import shutil
-
         shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -201,7 +201,7 @@ def test_live_ollama(forge) -> None:
 
 
 def test_a_broken_export_blocks_the_deployment(forge, monkeypatch) -> None:
-    from forge_mcp.deploy import gguf_export
+    from forge_mcp.deploy import export, gguf_export
 
     path, (good, _) = forge
     ws = _ws(path)
@@ -210,8 +210,8 @@ def test_a_broken_export_blocks_the_deployment(forge, monkeypatch) -> None:
     def without_permutation(model_dir: Path, out_path: Path, outtype: str = "f16") -> object:
         return gguf_export._export(model_dir, out_path, outtype, permute_qk=False)  # a layout bug
 
-    monkeypatch.setattr(gguf_export, "export_gguf", without_permutation)
-    (ws.state_dir / "exports" / good / "export.json").unlink(missing_ok=True)  # no cached, verified file
+    monkeypatch.setattr(export, "export_gguf", without_permutation)  # where the export step calls it
+    (ws.export_dir(good) / "export.json").unlink(missing_ok=True)  # no cached, verified file
     with pytest.raises(DeployError, match="failed its llama.cpp check.*agree on"):
         deploy(ws, good, target="llama_cpp")
     assert len(list_deployments(ws)) == before

@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run    install into .venv, then run one whole cycle of the forge on this repository (the main job)
 #   make test   install into .venv, then run the test suite
+#   make lint   ruff format --check, ruff check and mypy (CI runs it before the tests)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ REPO ?= .
 INSPECTOR_VERSION := 2.12.0
 INSPECTOR := .ci/inspector/node_modules/.bin/mcp-inspector
 
-.PHONY: install blas run serve test bench clean
+.PHONY: install blas run serve test lint bench clean
 
 $(BIN)/forge-mcp: pyproject.toml requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,12 @@ serve: install
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 test: install $(INSPECTOR)
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+# Format, lint (ruff: E, F, I, B, BLE, C90, UP) and types (mypy), as configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/startup.py

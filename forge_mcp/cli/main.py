@@ -123,14 +123,14 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="fine-tune a base model on the newest dataset (live progress)")
     train.add_argument("--repo", type=Path, default=Path("."))
-    train.add_argument("--method", choices=get_args(Method), help="default lora")
+    train.add_argument("--method", choices=get_args(Method), help="default: [cycle] method (lora)")
     train.add_argument(
         "--base-model",
         help="'smollm2-135m' (default, offline), 'gguf:PATH', 'ollama:NAME[:TAG]', "
         "a local mlx-lm model folder, a hub id, or 'tiny' (tests)",
     )
     train.add_argument("--dataset", dest="dataset_id", help="dataset id (default: the newest)")
-    train.add_argument("--task", choices=get_args(Task), help="default completion")
+    train.add_argument("--task", choices=get_args(Task), help="default: [cycle] task (completion)")
     train.add_argument("--iters", type=int, help="steps (default: the budget plan's)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float, help="default: the budget plan's")

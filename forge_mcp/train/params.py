@@ -7,11 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forge_mcp.core.config import CycleConfig
 from forge_mcp.core.kinds import Method, Task
 from forge_mcp.train.methods import AdapterSpec
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled", "diverged"]
 ACTIVE = ("queued", "running")
+# Settings [cycle] also declares take their defaults from there: a default changes in one line.
+_CYCLE = CycleConfig.model_fields
 
 
 class TrainParams(BaseModel):
@@ -19,16 +22,16 @@ class TrainParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Method = "lora"
+    method: Method = _CYCLE["method"].default
     base_model: str = Field(
-        "smollm2-135m",
+        _CYCLE["base_model"].default,
         description="'smollm2-135m', 'gguf:PATH', 'ollama:NAME[:TAG]', a local "
         "mlx-lm model folder, a Hugging Face repo id, or 'tiny' (tests)",
     )
     dataset_id: str | None = Field(None, description="Dataset to train on (default: the newest one)")
-    task: Task = "completion"
+    task: Task = _CYCLE["task"].default
     iters: int = Field(200, ge=1, le=1_000_000)
-    batch_size: int = Field(4, ge=1, le=1024)
+    batch_size: int = Field(_CYCLE["batch_size"].default, ge=1, le=1024)
     learning_rate: float = Field(1e-4, gt=0)
     warmup: int = Field(0, ge=0, description="Linear warm-up steps before the cosine decay")
     rank: int = Field(8, ge=1, le=1024)
@@ -46,7 +49,9 @@ class TrainParams(BaseModel):
         4.0, gt=1, description="Halt when a train loss exceeds this multiple of the moving average of the last reports"
     )
     seed: int = 0
-    compile: bool = Field(True, description="mx.compile the step (on CPU the first compile takes ~25 s)")
+    compile: bool = Field(
+        _CYCLE["compile"].default, description="mx.compile the step (on CPU the first compile takes ~25 s)"
+    )
 
     def adapter_spec(self) -> AdapterSpec:
         return AdapterSpec(

@@ -76,8 +76,17 @@ def _row(chunk: Chunk, text: str) -> dict[str, str]:
 
 
 def _leading_comment(chunk: Chunk) -> str | None:
-    body = chunk.text[chunk.signature_end :] if chunk.signature_end else ""
-    for line in body.splitlines()[:4]:
+    if not chunk.signature_end:
+        return None
+    head, body = chunk.text[: chunk.signature_end], chunk.text[chunk.signature_end :]
+    # Python's block starts at its first statement, so a comment leading the body ends the signature's span:
+    # the comment lines just before signature_end lead the body too.
+    leading: list[str] = []
+    for line in reversed(head.splitlines()[1:]):
+        if line.strip() and not _COMMENT.match(line):
+            break
+        leading.insert(0, line)
+    for line in [*leading, *body.splitlines()[:4]]:
         if not line.strip():
             continue
         match = _COMMENT.match(line)

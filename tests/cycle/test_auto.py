@@ -117,6 +117,10 @@ def test_one_auto_cycle_per_significant_commit(
     assert wait_until(a.considered("on", 2))
     a.cycler.poke("on")
     assert wait_until(a.considered("on", 3))
+    # Looks run one after another: once "gone" (no such workspace) is looked at, the look at "on" (its git
+    # commands included) is over, and committing there cannot race it for git's index lock.
+    a.cycler.poke("gone")
+    assert wait_until(a.considered("gone"))
     assert len(list_cycles(ws)) == 1
     repo.commit("more", {"pkg/extra.py": "def extra():\n    return 5\n"})
     a.cycler.poke("on")

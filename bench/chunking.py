@@ -208,10 +208,10 @@ def profile_mine(ws, top: int) -> dict[str, object]:
     mine(ws)
     prof.disable()
     stats = pstats.Stats(prof)
-    total = stats.total_tt  # type: ignore[attr-defined]
+    total = stats.total_tt
     rows = []
     redact_cum = 0.0
-    for (filename, line, name), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, name), (_cc, nc, tt, ct, _callers) in stats.stats.items():
         where = f"{Path(filename).name}:{line}({name})" if line else name
         if "forge_mcp" in filename:
             where = f"{Path(filename).relative_to(ROOT).as_posix()}:{line}({name})"

@@ -29,13 +29,13 @@ from forge_mcp.train.params import RunPaths, TrainParams
 from forge_mcp.train.trigger import trigger_training
 
 
-def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def timed(fn, *args, **kwargs):
     started = time.perf_counter()
     value = fn(*args, **kwargs)
     return value, time.perf_counter() - started
 
 
-def greedy(model, tokenizer, prompt: str, n: int) -> list[int]:  # type: ignore[no-untyped-def]
+def greedy(model, tokenizer, prompt: str, n: int) -> list[int]:
     import mlx.core as mx
     from mlx_lm.generate import generate_step
     from mlx_lm.sample_utils import make_sampler

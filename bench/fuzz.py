@@ -123,7 +123,7 @@ def main() -> int:
         "seconds",
     ):
         print(f"{key:24} {result[key]}")
-    for line in result["examples"]:  # type: ignore[union-attr]
+    for line in result["examples"]:
         print("  !", line)
     print("RESULT " + json.dumps(result))
     return 0 if not result["tool_error_unexplained"] and not result["protocol_error"] else 1

@@ -191,7 +191,7 @@ def scenario(work: Path, files: int, seed: int) -> dict[str, object]:
             "kill_at": f"{kill[0]} #{kill[1]}" if kill else "-",
             "added": added,
             "re_embedded": max(0, int(result["stored"]) - added),
-        }  # type: ignore[call-overload]
+        }
         runs.append(result)
         print(
             f"  {phase}: rc {result['rc']}, stored {result['stored']}, reused {result['reused']}, "

@@ -135,7 +135,7 @@ def corpus_report(seeds: list[int], redactors: dict[str, Redactor]) -> dict[str,
 
 
 def _path(files: list[object], text: str) -> str:
-    return next(f.path for f in files if f.text == text)  # type: ignore[attr-defined]
+    return next(f.path for f in files if f.text == text)
 
 
 RULE_FILE = "forge_mcp/miner/rules/gitleaks.toml"  # every keyword of every rule: the worst case, reported apart
@@ -174,11 +174,11 @@ def throughput(redact: Callable[[str], object], texts: list[str], rounds: int) -
 
 def no_accelerator(redact: Callable[[str], object]) -> Callable[[str], object]:
     def run(text: str) -> object:
-        automata, secret_prefilter._automata = secret_prefilter._automata, lambda: None  # type: ignore[assignment]
+        automata, secret_prefilter._automata = secret_prefilter._automata, lambda: None
         try:
             return redact(text)
         finally:
-            secret_prefilter._automata = automata  # type: ignore[assignment]
+            secret_prefilter._automata = automata
 
     return run
 
@@ -194,9 +194,9 @@ def speed_report(old: ModuleType, rounds: int, stdlib: list[str]) -> dict[str, o
     rows = []
     for name, redact in implementations.items():
         mbps, rest_mbps = throughput(redact, repo, rounds), throughput(redact, rest, rounds)
-        redactions = sum(redact(t).total for t in repo)  # type: ignore[attr-defined]
+        redactions = sum(redact(t).total for t in repo)
         std_mbps = throughput(redact, stdlib, 1) if stdlib and name != "new, no Aho-Corasick" else "-"
-        std_count = sum(redact(t).total for t in stdlib) if stdlib else "-"  # type: ignore[attr-defined]
+        std_count = sum(redact(t).total for t in stdlib) if stdlib else "-"
         rows.append([name, mbps, rest_mbps, redactions, std_mbps, std_count])
         result[name] = {
             "repo_mb_s": mbps,

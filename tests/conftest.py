@@ -110,9 +110,9 @@ def train_tiny(ws: object, **params: object) -> str:
     from forge_mcp.train.params import TrainParams
     from forge_mcp.train.trigger import trigger_training
 
-    info = trigger_training(ws, TrainParams(**({"base_model": "tiny"} | params)))  # type: ignore[arg-type]
+    info = trigger_training(ws, TrainParams(**({"base_model": "tiny"} | params)))
     assert wait_until(lambda: run_info(ws, info.run_id).status not in ("queued", "running"), timeout=240, interval=0.2)
-    final = run_info(ws, info.run_id)  # type: ignore[arg-type]
+    final = run_info(ws, info.run_id)
     assert final.status == "completed", final.error
     return info.run_id
 

@@ -21,6 +21,7 @@ not a dead server.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -34,6 +35,8 @@ from pydantic import BaseModel
 
 from forge_mcp.core.errors import ExportError
 from forge_mcp.deploy.llama_probe import LOADED_MARK
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PROMPTS = [
     "Write a Python function that adds two numbers.",
@@ -143,7 +146,8 @@ def _outtype(path: Path) -> str | None:
 
         field = gguf.GGUFReader(path).fields["general.file_type"]
         code = int(field.parts[field.data[0]][0])
-    except Exception:  # noqa: BLE001 - any unreadable header: llama.cpp's verdict is what counts
+    except Exception:  # any unreadable header: llama.cpp's verdict is what counts
+        log.debug("cannot read the file type of %s", path, exc_info=True)
         return None
     return _FILE_TYPES.get(code, f"ftype-{code}")
 

@@ -80,14 +80,16 @@ class VectorStore:
             self.collection.modify(
                 configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD, "batch_size": SYNC_THRESHOLD}}
             )
-        except Exception as exc:  # an older server may refuse: the probe still repairs, less durably  # noqa: BLE001
-            log.warning("cannot lower the HNSW sync threshold of %s: %s", self.name, exc)
+        except Exception as exc:  # an older server may refuse: the probe still repairs, less durably
+            log.warning("cannot lower the HNSW sync threshold of %s: %s", self.name, exc, exc_info=True)
 
     def drop_other(self, repo: str, embedder: str) -> None:
         """Delete the collection another embedder built for this repository (it can never be mixed in)."""
+        from chromadb.errors import NotFoundError as CollectionMissing
+
         try:
             self.client.delete_collection(collection_name(repo, embedder))
-        except Exception:  # already gone: nothing to drop  # noqa: BLE001
+        except CollectionMissing:  # already gone: nothing to drop
             pass
 
     def reset(self) -> None:

@@ -15,7 +15,7 @@ from tests.deploy.conftest import logits, make_adapter
 def _max_diff(a: object, b: object) -> float:
     import mlx.core as mx
 
-    return float(mx.max(mx.abs(a - b)))  # type: ignore[operator]
+    return float(mx.max(mx.abs(a - b)))
 
 
 def test_fuse_without_adapter_reproduces_the_base(tiny_path: Path, tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def test_q_and_k_rows_are_permuted_for_llama(tiny_path: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize(("outtype", "matrix_type"), [("f16", "F16"), ("q8_0", "Q8_0")])
 def test_types_per_outtype_keep_norms_f32(tiny_path: Path, tmp_path: Path, outtype: str, matrix_type: str) -> None:
-    info = export_gguf(tiny_path, tmp_path / f"tiny-{outtype}.gguf", outtype)  # type: ignore[arg-type]
+    info = export_gguf(tiny_path, tmp_path / f"tiny-{outtype}.gguf", outtype)
     meta, tensors = _read(info.path)
     for name, tensor in tensors.items():
         expected = "F32" if len(tensor.shape) == 1 else matrix_type
@@ -128,7 +128,7 @@ def test_unsupported_inputs_raise_export_error(tiny_path: Path, tmp_path: Path) 
         export_gguf(other, tmp_path / "x.gguf")
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(ExportError, match="outtype"):
-        export_gguf(other, tmp_path / "x.gguf", "q4_0")  # type: ignore[arg-type]
+        export_gguf(other, tmp_path / "x.gguf", "q4_0")
     tok = json.loads((other / "tokenizer.json").read_text())
     tok["pre_tokenizer"] = {"type": "Whitespace"}
     tok["decoder"] = None

@@ -30,7 +30,7 @@ def test_f32_export_is_exact(tiny_path: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("outtype", ["f16", "q8_0"])
 def test_f16_and_q8_0_report_agreement(tiny_path: Path, tmp_path: Path, outtype: str) -> None:
-    path = export_gguf(tiny_path, tmp_path / f"tiny-{outtype}.gguf", outtype).path  # type: ignore[arg-type]
+    path = export_gguf(tiny_path, tmp_path / f"tiny-{outtype}.gguf", outtype).path
     report = verify_gguf(path, tiny_path, PROMPTS, max_tokens=16, threshold=0.5)
     assert report.loads and report.tokenizer_match and report.outtype == outtype
     assert 0.5 <= report.token_agreement <= 1.0

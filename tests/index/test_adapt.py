@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -123,22 +123,15 @@ def test_reopening_keeps_the_adapted_embedder_and_turning_it_off_falls_back(smal
 def test_a_killed_adaptation_leaves_the_stock_index_serving(small_repo: GitRepo, minilm) -> None:
     index = _index(small_repo, minilm, adapt_epochs=20, adapt_budget_minutes=10)
     jobs = index.ws.embedders_dir
-    outcome: dict[str, BaseException] = {}
-
-    def run() -> None:
-        try:
-            adapt_index(index)
-        except BaseException as exc:  # noqa: BLE001 - the test inspects what the thread raised
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    pool = ThreadPoolExecutor(max_workers=1)
+    adapting = pool.submit(adapt_index, index)  # the future keeps what the thread raised
     assert wait_until(lambda: any(jobs.glob(".*.job/pid")), timeout=120, interval=0.05)
     pid = int(next(jobs.glob(".*.job/pid")).read_text())
     assert wait_until(lambda: any(jobs.glob(".*.job/started")), timeout=120, interval=0.05)
     os.kill(pid, signal.SIGKILL)
-    thread.join(timeout=60)
-    assert isinstance(outcome.get("error"), AdaptError) and "worker failed" in str(outcome["error"])
+    with pytest.raises(AdaptError, match="worker failed"):
+        adapting.result(timeout=60)
+    pool.shutdown()
     assert index.embedder.name == "minilm-l6-v2" == index.ws.store.get_meta(EMBEDDER_KEY)
     assert index.search("charge a card", k=3, mode="dense")
     assert not [p for p in jobs.iterdir() if not p.name.startswith(".")]  # no half model published
@@ -164,7 +157,7 @@ def test_the_cycle_stage_adapts_or_says_why_not(small_repo: GitRepo, make_repo, 
 
     ws = Workspace.open(small_repo.path, FAST)
     params = CycleParams.from_config(ws, adapt_embedder=True)
-    status, summary = index_stage(ws, params, None, lambda *_: None, None)  # type: ignore[arg-type]
+    status, summary = index_stage(ws, params, None, lambda *_: None, None)
     assert status == "done" and "embedder adapted: minilm-l6-v2+" in summary
     bare = make_repo("bare")
     bare.commit("one", {"a.py": "def f():\n    return 1\n"})
@@ -172,7 +165,7 @@ def test_the_cycle_stage_adapts_or_says_why_not(small_repo: GitRepo, make_repo, 
     status, summary = index_stage(
         ws,
         CycleParams.from_config(ws, adapt_embedder=True),
-        None,  # type: ignore[arg-type]
+        None,
         lambda *_: None,
         None,
     )

@@ -5,7 +5,7 @@ from forge_mcp.monitor.policy import ChangeSummary, assess
 def _change(**kw: object) -> ChangeSummary:
     base = dict(has_commits=True, trained_before=True, base_missing=False, commit_count=1, files_changed=1, new_tags=())
     base.update(kw)
-    return ChangeSummary(**base)  # type: ignore[arg-type]
+    return ChangeSummary(**base)
 
 
 def test_each_rule_decides_and_says_why() -> None:

@@ -17,7 +17,7 @@ def machine(accelerator: str = "cpu", openblas: bool = True, cores: int = 2) -> 
         cpu="test",
         cores=cores,
         memory_bytes=24 * 2**30,
-        accelerator=accelerator,  # type: ignore[arg-type]
+        accelerator=accelerator,
         openblas="/usr/lib/libopenblas.so.0" if openblas else None,
         mlx_backend="cpu",
     )

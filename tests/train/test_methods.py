@@ -11,19 +11,19 @@ import pytest
 from forge_mcp.train.methods import AdapterSpec, adapter_config, adapter_weights, apply_adapters
 
 
-def _batch(tokenizer):  # type: ignore[no-untyped-def]
+def _batch(tokenizer):
     import mlx.core as mx
 
     text = "def add(a, b):\n    return a + b\n" * 3
     return mx.array([tokenizer.encode(text)] * 2)
 
 
-def _train(model, x, steps: int = 40, lr: float = 3e-3) -> list[float]:  # type: ignore[no-untyped-def]
+def _train(model, x, steps: int = 40, lr: float = 3e-3) -> list[float]:
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
 
-    def loss_fn(m, tokens):  # type: ignore[no-untyped-def]
+    def loss_fn(m, tokens):
         return nn.losses.cross_entropy(m(tokens[:, :-1]), tokens[:, 1:]).mean()
 
     step = nn.value_and_grad(model, loss_fn)

@@ -16,8 +16,9 @@ from _common import emit_result, print_table
 
 from forge_mcp.core.workspace import Workspace
 from forge_mcp.miner.datasets import build_dataset
-from forge_mcp.train.hardware import detect_machine, estimate_memory
+from forge_mcp.train.hardware import estimate_memory
 from forge_mcp.train.jobs import loss_series, run_info
+from forge_mcp.train.machine import detect_machine
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.trigger import model_shape, train_shape, trigger_training
 

@@ -21,8 +21,9 @@ from forge_mcp.core.workspace import Workspace
 from forge_mcp.deploy.deploy import ollama_host
 from forge_mcp.train.budget import expected_rates
 from forge_mcp.train.gguf_import import shipped_smollm2
-from forge_mcp.train.hardware import detect_machine, recommend_base_models, shape_of_known
+from forge_mcp.train.hardware import recommend_base_models, shape_of_known
 from forge_mcp.train.jobs import openblas_path
+from forge_mcp.train.machine import detect_machine
 
 log = logging.getLogger(__name__)
 

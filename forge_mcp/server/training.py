@@ -15,8 +15,9 @@ from forge_mcp.core.errors import NotFoundError, quoted
 from forge_mcp.core.kinds import Method, Task
 from forge_mcp.server.services import Forge
 from forge_mcp.server.tools import RepoArg, across_repos, forge_tool, tool_annotations, tool_errors
-from forge_mcp.train.hardware import PlanRecommendation, detect_machine, recommend
+from forge_mcp.train.hardware import PlanRecommendation, recommend
 from forge_mcp.train.jobs import RunInfo, cancel_run, list_runs, loss_series, resume_run, run_info
+from forge_mcp.train.machine import detect_machine
 from forge_mcp.train.model_places import confine_model_path, model_path_of
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.plots import loss_png

@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from forge_mcp.train.hardware import Machine, ModelShape
+from forge_mcp.train.hardware import ModelShape
+from forge_mcp.train.machine import Machine
 
 GFLOPS_PER_CORE = 30.0  # effective training/forward throughput with OpenBLAS (see the module docstring)
 REFERENCE_BLAS_SLOWDOWN = 15.0  # MLX's bundled BLAS against OpenBLAS

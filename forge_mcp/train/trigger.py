@@ -12,8 +12,9 @@ from forge_mcp.core.workspace import Workspace
 from forge_mcp.train.budget import measure_lengths, plan_budget
 from forge_mcp.train.formatting import system_prompt
 from forge_mcp.train.gguf_import import import_gguf, resolve_gguf_source
-from forge_mcp.train.hardware import ModelShape, TrainConfigShape, check_fits, detect_machine, shape_of_known
+from forge_mcp.train.hardware import ModelShape, TrainConfigShape, check_fits, shape_of_known
 from forge_mcp.train.jobs import RunInfo, start_run
+from forge_mcp.train.machine import detect_machine
 from forge_mcp.train.model_places import confine_model_path, model_path_of
 from forge_mcp.train.params import TrainParams
 from forge_mcp.train.tiny import TINY, TinySpec, build_tiny_model, corpus_digest

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from forge_mcp.train.budget import expected_rates, plan_budget, token_flops
-from forge_mcp.train.hardware import Machine, shape_of_known
+from forge_mcp.train.hardware import shape_of_known
+from forge_mcp.train.machine import Machine
 
 SMOL = shape_of_known("smollm2-135m")
 LENGTHS = [120 + (i * 37) % 300 for i in range(400)]  # training examples, 120-419 tokens

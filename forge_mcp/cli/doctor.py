@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-import httpx
 from pydantic import BaseModel
 
 from forge_mcp.core.errors import ForgeError
@@ -201,6 +200,8 @@ def check_llama_cpp(ws: Workspace | None) -> Check:
 
 
 def _ollama_answers(host: str) -> bool:
+
+    import httpx  # lazy: with its CLI extras it costs ~60 ms at start-up
 
     try:
         return httpx.get(f"{host.rstrip('/')}/api/version", timeout=2.0).status_code == 200

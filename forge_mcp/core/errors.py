@@ -6,8 +6,6 @@ agent to act on) and the CLI prints them and exits non-zero.
 
 from __future__ import annotations
 
-import httpx
-
 # -- The foundation: settings, repositories, the state store, records ------------------------------------
 
 
@@ -130,6 +128,7 @@ def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
 def ollama_failures() -> tuple[type[Exception], ...]:
     """What a call to an Ollama server can raise: unreachable (ConnectionError, httpx errors), an error answer
     (ResponseError), a refused request (RequestError), or a reply that does not parse (ValueError)."""
+    import httpx  # lazy: with its CLI extras it costs ~60 ms at start-up
     import ollama
 
     return (ConnectionError, httpx.HTTPError, ollama.ResponseError, ollama.RequestError, ValueError)

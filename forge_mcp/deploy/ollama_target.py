@@ -9,8 +9,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-
 from forge_mcp.core.errors import DeployError, ollama_failures
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$")
@@ -130,6 +128,8 @@ class _OllamaErrors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
+        import httpx  # lazy: with its CLI extras it costs ~60 ms at start-up
+
         if exc is None:
             return False
         import ollama

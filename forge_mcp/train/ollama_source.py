@@ -16,7 +16,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
 from forge_mcp.core.errors import GGUFImportError, GGUFNotFoundError, quoted
@@ -136,6 +135,7 @@ def blob_digest(path: Path) -> str | None:
 
 def _ollama_show(host: str, name: str) -> tuple[Any, str]:
     """(show response, "") from the server, or (None, why not)."""
+    import httpx  # lazy: with its CLI extras it costs ~60 ms at start-up
     import ollama
 
     try:

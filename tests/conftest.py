@@ -104,6 +104,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
     return predicate()
 
 
+# A tiny run of ten steps: enough for a loss curve, a report and a deployment.
+FAST_TINY_RUN = {
+    "task": "completion",
+    "compile": False,
+    "max_seq_length": 256,
+    "batch_size": 2,
+    "steps_per_report": 5,
+    "steps_per_eval": 10,
+    "iters": 10,
+    "learning_rate": 1e-3,
+}
+
+
 def train_tiny(ws: object, **params: object) -> str:
     """Train a tiny-model run in a real worker to completion; returns its id (fails the test otherwise)."""
     from forge_mcp.train.jobs import run_info

@@ -11,25 +11,14 @@ from forge_mcp.judge.report import list_reports, load_report, report_file
 from forge_mcp.judge.validate import validate
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.train.params import TrainParams
-from tests.conftest import train_tiny
-
-FAST = {
-    "task": "completion",
-    "compile": False,
-    "max_seq_length": 256,
-    "batch_size": 2,
-    "steps_per_report": 5,
-    "steps_per_eval": 10,
-    "iters": 10,
-    "learning_rate": 1e-3,
-}
+from tests.conftest import FAST_TINY_RUN, train_tiny
 
 
 def test_a_report_for_a_tiny_run_is_complete_and_readable(code_repo) -> None:
     ws = Workspace.open(code_repo.path)
     summary = build_dataset(ws)
     assert summary.splits["completion"]["test"] > 0
-    run_id = train_tiny(ws, **FAST)
+    run_id = train_tiny(ws, **FAST_TINY_RUN)
     steps: list[tuple[int, int]] = []
     report = validate(
         ws,

@@ -12,26 +12,16 @@ from mcp.shared.exceptions import MCPError
 from forge_mcp.miner.datasets import build_dataset
 from forge_mcp.server.app import build_server
 from forge_mcp.server.services import Forge
-from tests.conftest import train_tiny
+from tests.conftest import FAST_TINY_RUN, train_tiny
 
 pytestmark = pytest.mark.anyio
-FAST = {
-    "task": "completion",
-    "compile": False,
-    "max_seq_length": 256,
-    "batch_size": 2,
-    "steps_per_report": 5,
-    "steps_per_eval": 10,
-    "iters": 10,
-    "learning_rate": 1e-3,
-}
 
 
 async def test_layers_of_a_tiny_run_as_json_and_png(code_repo) -> None:
     forge = Forge([code_repo.path])
     ws = forge.workspace(str(code_repo.path))
     build_dataset(ws)
-    run_id = train_tiny(ws, **FAST)
+    run_id = train_tiny(ws, **FAST_TINY_RUN)
     ws.store.put_record("runs", "run-early", "running", {"params": {}, "step": 1})
     async with Client(build_server(forge, watch=False)) as client:
         templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}

@@ -13,6 +13,7 @@ import pytest
 from forge_mcp.core.errors import GGUFImportError
 from forge_mcp.deploy.gguf_export import export_gguf
 from forge_mcp.train.gguf_convert import convert_gguf, llama3_rope_factors
+from tests.train.conftest import weights
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -66,14 +67,6 @@ def rewrite(
     writer.write_tensors_to_file()
     writer.close()
     return dst
-
-
-def weights(folder: Path) -> dict[str, Any]:
-    import mlx.core as mx
-    import numpy as np
-
-    loaded: dict[str, Any] = mx.load(str(folder / "model.safetensors"))
-    return {k: np.array(v.astype(mx.float32)) for k, v in loaded.items()}
 
 
 def test_an_f32_file_comes_back_exactly(tiny_f32: Path, tiny_path: Path, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from forge_mcp.train.gguf_import import (
     resolve_gguf_source,
     shipped_smollm2,
 )
+from tests.train.conftest import weights
 
 try:
     shipped_smollm2()
@@ -112,14 +113,6 @@ def rewrite_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return dst
-
-
-def weights(folder: Path) -> dict[str, Any]:
-    import mlx.core as mx
-    import numpy as np
-
-    loaded: dict[str, Any] = mx.load(str(folder / "model.safetensors"))
-    return {k: np.array(v.astype(mx.float32)) for k, v in loaded.items()}
 
 
 def hf_name(gguf_name: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from forge_mcp.core.errors import GGUFImportError
 from forge_mcp.deploy.gguf_export import export_gguf
 from forge_mcp.train.gguf_convert import convert_gguf, llama3_rope_factors
-from tests.train.conftest import weights
+from tests.train.conftest import rewrite_gguf, weights
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,45 +28,6 @@ def _no_mlx_compile() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def tiny_f32(tiny_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_gguf(tiny_path, tmp_path_factory.mktemp("gguf-convert") / "tiny.gguf", "f32").path
-
-
-def rewrite(
-    src: Path,
-    dst: Path,
-    *,
-    arch: str | None = None,
-    fields: dict[str, Any] | None = None,
-    drop: tuple[str, ...] = (),
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """A copy of a GGUF through gguf's reader and writer: architecture renamed, metadata set or dropped, tensors
-    dropped (names in `drop`) or added (float32 arrays in `extra`)."""
-    import gguf
-    import numpy as np
-
-    reader = gguf.GGUFReader(src)
-    old = reader.fields["general.architecture"].contents()
-    writer = gguf.GGUFWriter(dst, arch or old)
-    overrides = dict(fields or {})
-    for name, field in reader.fields.items():
-        if name.startswith("GGUF.") or name == "general.architecture" or name in drop:
-            continue
-        key = f"{arch}.{name[len(old) + 1 :]}" if arch and name.startswith(f"{old}.") else name
-        sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(key, overrides.pop(key, field.contents()), field.types[0], sub_type=sub)
-    kinds = {int: gguf.GGUFValueType.UINT32, float: gguf.GGUFValueType.FLOAT32, str: gguf.GGUFValueType.STRING}
-    for key, value in overrides.items():
-        writer.add_key_value(key, value, kinds[type(value)])
-    for t in reader.tensors:
-        if t.name not in drop:
-            writer.add_tensor(t.name, np.array(t.data).reshape(tuple(int(d) for d in reversed(t.shape))))
-    for name, data in (extra or {}).items():
-        writer.add_tensor(name, np.asarray(data, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return dst
 
 
 def test_an_f32_file_comes_back_exactly(tiny_f32: Path, tiny_path: Path, tmp_path: Path) -> None:
@@ -116,7 +77,7 @@ def test_a_quantized_file_is_dequantized_close_to_the_original(tiny_path: Path, 
 
 
 def test_linear_rope_scaling_and_plain_rope_freqs(tiny_f32: Path, tmp_path: Path) -> None:
-    linear = rewrite(
+    linear = rewrite_gguf(
         tiny_f32,
         tmp_path / "linear.gguf",
         fields={"llama.rope.scaling.type": "linear", "llama.rope.scaling.factor": 2.0},
@@ -127,7 +88,7 @@ def test_linear_rope_scaling_and_plain_rope_freqs(tiny_f32: Path, tmp_path: Path
         "rope_type": "linear",
         "factor": 2.0,
     }
-    ones = rewrite(tiny_f32, tmp_path / "ones.gguf", extra={"rope_freqs.weight": [1.0] * 8})
+    ones = rewrite_gguf(tiny_f32, tmp_path / "ones.gguf", extra={"rope_freqs.weight": [1.0] * 8})
     (tmp_path / "b").mkdir()
     summary = convert_gguf(ones, tmp_path / "b")
     assert summary["rope_scaling"] is None and "rope_freqs.weight" not in weights(tmp_path / "b")
@@ -168,7 +129,7 @@ REFUSALS = [
 def test_what_cannot_be_converted_exactly_is_refused(
     tiny_f32: Path, tmp_path: Path, change: dict[str, Any], message: str
 ) -> None:
-    odd = rewrite(tiny_f32, tmp_path / "tiny-odd.gguf", **change)
+    odd = rewrite_gguf(tiny_f32, tmp_path / "tiny-odd.gguf", **change)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(GGUFImportError, match=message):
@@ -188,4 +149,4 @@ def test_damaged_or_empty_files_are_refused(tiny_f32: Path, tmp_path: Path) -> N
 
     tensors = tuple(t.name for t in gguf.GGUFReader(tiny_f32).tensors)
     with pytest.raises(GGUFImportError, match="holds no tensors"):
-        convert_gguf(rewrite(tiny_f32, tmp_path / "empty.gguf", drop=tensors), tmp_path)
+        convert_gguf(rewrite_gguf(tiny_f32, tmp_path / "empty.gguf", drop=tensors), tmp_path)

@@ -64,7 +64,8 @@ async def test_run_cycle_over_stdio_in_the_background(tmp_path, monkeypatch) -> 
         busy = await client.call_tool("run_cycle", {})
         assert busy.is_error and "already running" in busy.content[0].text
         record = await _follow(client, started.structured_content["cycle_id"])
-        assert record["status"] == "completed" and record["stages"][4]["summary"].startswith("FAIL")
+        assert record["status"] == "completed", record
+        assert record["stages"][4]["summary"].startswith("FAIL")
 
 
 async def test_auto_mode_fires_on_a_burst_of_commits(tmp_path, monkeypatch) -> None:

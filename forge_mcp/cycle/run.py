@@ -20,15 +20,20 @@ from forge_mcp.cycle.params import STAGES, CycleParams, CycleResult, Stage
 from forge_mcp.cycle.stages import STAGE_FUNCTIONS
 
 _RUNNING: set[str] = set()  # cycle ids running in this process
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # new_cycle holds it while it reads the cycles (cycle_info takes it too)
 
 
 def cycle_info(ws: Workspace, cycle_id: str) -> CycleResult:
     record = ws.store.get_record("cycles", cycle_id)
     result = CycleResult.model_validate(record["data"])
     if result.status == "running" and not _alive(record["data"].get("pid"), cycle_id):
-        result.status, result.error = "failed", result.error or "the process running the cycle stopped (killed?)"
-        _save(ws, result)
+        with _LOCK:  # read again: a runner in this process may have saved its final record since the first read
+            record = ws.store.get_record("cycles", cycle_id)
+            result = CycleResult.model_validate(record["data"])
+            if result.status == "running" and not _alive(record["data"].get("pid"), cycle_id):
+                result.status = "failed"
+                result.error = result.error or "the process running the cycle stopped (killed?)"
+                _save(ws, result)
     return result
 
 
@@ -112,8 +117,11 @@ def run_cycle(
         result.status = "completed"
         return result
     finally:
-        _RUNNING.discard(result.cycle_id)
-        if result.status == "running":
-            result.status = "failed"
-        result.seconds = round(time.time() - result.started_at, 2)
-        _save(ws, result)
+        # The final record is saved before the cycle stops counting as running, under the lock cycle_info repairs
+        # under: a reader in between would otherwise take it for a dead cycle and overwrite it with "failed".
+        with _LOCK:
+            if result.status == "running":
+                result.status = "failed"
+            result.seconds = round(time.time() - result.started_at, 2)
+            _save(ws, result)
+            _RUNNING.discard(result.cycle_id)
